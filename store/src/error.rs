@@ -1,0 +1,259 @@
+//! The store's errors. Client mistakes and internal failures are separate
+//! variants so the HTTP layer can answer 4xx with the message, or 5xx with a
+//! generic one while logging the detail.
+
+use std::fmt;
+
+use crate::key::{ChunkKey, ManifestKey};
+
+/// A name (dc, type, subtype, key) outside the accepted alphabet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// A data-center name that is not lowercase `[a-z][a-z0-9_-]*`, 1..=32 bytes.
+    #[error("dc {0:?} is not a valid data-center name: use 1 to 32 lowercase letters, digits, '_' or '-', starting with a letter (e.g. \"ams4\")")]
+    Dc(String),
+    /// A type or subtype outside `[A-Za-z0-9_][A-Za-z0-9_.:-]*`, 1..=64 bytes.
+    #[error("{field} {name:?} is not a valid name: use 1 to 64 ASCII letters, digits, '_', '.', ':' or '-', starting with a letter, digit or '_'")]
+    Type {
+        /// `type` or `subtype`.
+        field: &'static str,
+        /// The refused name.
+        name: String,
+    },
+    /// A text chunk key that is not `epoch/dc/type/subtype/chunk`.
+    #[error("{0:?} is not a chunk key: expected epoch/dc/type/subtype/chunk, with subtype '-' when the events have none (e.g. 1700000000/ams4/WEB/app/0)")]
+    ChunkKey(String),
+}
+
+/// Why one event of a batch was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The line is not valid JSON.
+    #[error("malformed JSON: {0}")]
+    Json(String),
+    /// The bytes are not valid MessagePack.
+    #[error("malformed MessagePack: {0}")]
+    MsgPack(String),
+    /// The event is not a map/object at the top level.
+    #[error("an event must be a JSON object / MessagePack map, found {0}")]
+    NotAMap(&'static str),
+    /// No `timestamp` field.
+    #[error("missing \"timestamp\" (unix seconds, integer or float)")]
+    MissingTimestamp,
+    /// `timestamp` is not a finite, non-negative number.
+    #[error("\"timestamp\" must be a finite, non-negative number of unix seconds, found {0}")]
+    BadTimestamp(String),
+    /// `timestamp` lies further in the future than the store accepts.
+    #[error("\"timestamp\" {timestamp} is {ahead_secs:.0} s in the future; at most {max_secs} s ahead is accepted (is the producer's clock right, and is it seconds, not milliseconds?)")]
+    FutureTimestamp {
+        /// The event's timestamp.
+        timestamp: f64,
+        /// How far ahead of the store's clock it is.
+        ahead_secs: f64,
+        /// The configured limit.
+        max_secs: u64,
+    },
+    /// No `type` field, or not a string.
+    #[error("missing \"type\" (a string such as \"WEB\")")]
+    MissingType,
+    /// `dc`, `type` or `subtype` present but not a string.
+    #[error("\"{0}\" must be a string")]
+    NotAString(&'static str),
+    /// A field appears twice at the top level.
+    #[error("field \"{0}\" appears twice")]
+    DuplicateField(&'static str),
+    /// A name outside the alphabet.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// Nesting deeper than the limit.
+    #[error("nested deeper than {0} levels")]
+    TooDeep(usize),
+    /// One event larger than the limit.
+    #[error("event of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Encoded size of the event.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// One refused event, with where it was in the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRejection {
+    /// 1-based line number (NDJSON) or 1-based event index (MessagePack).
+    pub position: usize,
+    /// Why it was refused.
+    pub error: EventError,
+}
+
+impl fmt::Display for EventRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "event {}: {}", self.position, self.error)
+    }
+}
+
+/// Why a manifest could not be committed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// The manifest names a chunk that was never stored.
+    #[error("chunk {0} is not in the store: PUT every chunk before the manifest")]
+    MissingChunk(ChunkKey),
+    /// The stored chunk's size differs from the manifest's.
+    #[error("chunk {key} has {actual} bytes but the manifest says {expected}")]
+    SizeMismatch {
+        /// The chunk.
+        key: ChunkKey,
+        /// Size in the manifest.
+        expected: u64,
+        /// Size in the store.
+        actual: u64,
+    },
+    /// The stored chunk's checksum differs from the manifest's.
+    #[error("chunk {key} has checksum {actual} but the manifest says {expected}: the chunk was damaged or the manifest is for other bytes")]
+    ChecksumMismatch {
+        /// The chunk.
+        key: ChunkKey,
+        /// Checksum in the manifest.
+        expected: String,
+        /// Checksum of the stored bytes.
+        actual: String,
+    },
+    /// The chunk does not decode, or its events do not match its key or the manifest.
+    #[error("chunk {key} is not a valid chunk: {reason}")]
+    BadChunk {
+        /// The chunk.
+        key: ChunkKey,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The manifest contradicts itself or its URL.
+    #[error("manifest is inconsistent: {0}")]
+    Inconsistent(String),
+    /// A different manifest is already committed under this key.
+    #[error("a different manifest is already committed as {0}; commits are immutable (use the next seq for a supplementary commit)")]
+    Conflict(ManifestKey),
+    /// The manifest's format version is not one this store reads.
+    #[error("manifest version {found} is not supported; this store writes and reads version {supported}")]
+    Version {
+        /// The version in the manifest.
+        found: u16,
+        /// The version this store supports.
+        supported: u16,
+    },
+}
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A batch had malformed or invalid events; nothing of it was stored.
+    #[error("{} of the batch's events were refused and nothing was stored; first: {}", .total, .rejections.first().map(ToString::to_string).unwrap_or_default())]
+    BadBatch {
+        /// The first refused events (at most [`crate::MAX_REPORTED_REJECTIONS`]).
+        rejections: Vec<EventRejection>,
+        /// How many events were refused in total.
+        total: usize,
+    },
+    /// The request body is larger than the configured limit.
+    #[error(
+        "body of {size} bytes exceeds the limit of {limit} bytes: split it into smaller batches"
+    )]
+    BodyTooLarge {
+        /// Size of the body.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The store holds more unsealed data than its budget; retry later.
+    #[error("the store is buffering {buffered} bytes of unsealed events, over its budget of {budget}: retry in a moment")]
+    Overloaded {
+        /// Bytes buffered now.
+        buffered: usize,
+        /// The budget.
+        budget: usize,
+    },
+    /// A name in a request is invalid.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// A manifest was refused; nothing was committed.
+    #[error(transparent)]
+    Manifest(Box<ManifestError>),
+    /// A chunk key already holds different bytes; chunks are immutable.
+    #[error(
+        "chunk {0} already holds different bytes; chunks are immutable (use another chunk number)"
+    )]
+    ChunkConflict(Box<ChunkKey>),
+    /// A chunk blob that is not a zstd frame of MessagePack events.
+    #[error("chunk {key} is not a valid chunk: {reason}")]
+    BadChunk {
+        /// The chunk.
+        key: Box<ChunkKey>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Waiting for a commit took longer than allowed.
+    #[error("the events were accepted and are durable, but their commit did not happen within {0:?}; they will be committed later")]
+    CommitWaitTimeout(std::time::Duration),
+    /// A configuration value is invalid.
+    #[error("invalid store configuration: {0}")]
+    Config(String),
+    /// The store is shutting down.
+    #[error("the store is shutting down")]
+    Closed,
+    /// The embedded database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sled::Error),
+    /// A file operation failed (write-ahead log, data directory).
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Stored data that should be valid is not.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when the caller's input caused the error (HTTP 4xx), false when
+    /// the store failed (HTTP 5xx).
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            StoreError::BadBatch { .. }
+                | StoreError::BodyTooLarge { .. }
+                | StoreError::Name(_)
+                | StoreError::Manifest(_)
+                | StoreError::ChunkConflict(_)
+                | StoreError::BadChunk { .. }
+        )
+    }
+
+    pub(crate) fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<ManifestError> for StoreError {
+    fn from(e: ManifestError) -> Self {
+        StoreError::Manifest(Box::new(e))
+    }
+}
+
+impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
+    fn from(e: sled::transaction::TransactionError<StoreError>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Abort(e) => e,
+            sled::transaction::TransactionError::Storage(e) => StoreError::Db(e),
+        }
+    }
+}

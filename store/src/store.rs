@@ -1,0 +1,891 @@
+//! The store: opens the database and the write-ahead log, runs the sealer
+//! and the retention sweeper, and offers the two ingest paths and the reads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Condvar, Mutex};
+use rayon::prelude::*;
+
+use epochd_hooks::{CommitNotice, Outbox};
+
+use crate::batch::{parse_batch, BatchRules, ClockRules, Format, ParsedBatch};
+use crate::blobfile::{BlobFiles, BlobRef};
+use crate::chunk::{compress, decompress, split_events, Checksum};
+use crate::commit::{CommitTrees, Committed, CompressedChunk};
+use crate::config::StoreConfig;
+use crate::error::{EventRejection, ManifestError, StoreError};
+use crate::key::{epoch_dc_prefix, ChunkKey, ManifestKey};
+use crate::manifest::Manifest;
+use crate::msgpack::scan_event;
+use crate::open::{EpochDc, OpenEpochs, SealPolicy, SealedEpoch};
+use crate::stats::{StoreStats, StoreStatsSnapshot};
+use crate::wal::{Lsn, Wal};
+
+/// Called after commits are durable, with their notices.
+pub type CommitListener = Box<dyn Fn(&[CommitNotice]) + Send + Sync>;
+
+/// What an accepted ingest batch became.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestReceipt {
+    /// Events accepted and durable (in the write-ahead log).
+    pub accepted: usize,
+    /// Events refused because they are older than retention: the first few.
+    pub too_old: Vec<EventRejection>,
+    /// Total refused as too old.
+    pub too_old_total: usize,
+    /// The batch's WAL record; `None` if nothing was accepted.
+    pub lsn: Option<Lsn>,
+    /// The (epoch, dc) the accepted events belong to.
+    pub epochs: Vec<EpochDc>,
+}
+
+/// A committed (epoch, dc, seq), as listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CommitSummary {
+    /// Unix second.
+    pub epoch: u64,
+    /// Data center.
+    pub dc: String,
+    /// 0 = primary commit, 1.. = supplementary.
+    pub seq: u32,
+    /// Events.
+    pub events: u64,
+    /// Chunks.
+    pub chunks: usize,
+    /// Stored bytes of all chunks.
+    pub bytes: u64,
+    /// Manifest digest (as in hook notices).
+    pub digest: String,
+}
+
+/// Whether a PUT of a chunk stored new bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The chunk was stored.
+    Created,
+    /// The same bytes were already stored under that key.
+    AlreadyPresent,
+}
+
+/// Bytes on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DiskUsage {
+    /// The sled database (manifests, chunk pointers, outbox).
+    pub db: u64,
+    /// The chunk bucket files.
+    pub chunks: u64,
+    /// The write-ahead log.
+    pub wal: u64,
+}
+
+/// What a retention sweep deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Manifests deleted.
+    pub manifests: usize,
+    /// Chunks deleted.
+    pub chunks: usize,
+}
+
+struct Inner {
+    config: StoreConfig,
+    db: sled::Db,
+    /// Chunk key -> pointer into `files`.
+    chunks: sled::Tree,
+    files: BlobFiles,
+    manifests: sled::Tree,
+    marks: sled::Tree,
+    outbox: Outbox,
+    wal: Wal,
+    open: Mutex<OpenEpochs>,
+    /// Serialises commits: seq and chunk numbers are assigned under it, and
+    /// the outbox's commit ids follow commit order.
+    commit_lock: Mutex<()>,
+    /// Per (epoch, dc), the (covered LSN, seq) of each commit made since the
+    /// store opened, for callers waiting on their batch's commit.
+    committed: Mutex<BTreeMap<EpochDc, Vec<(Lsn, u32)>>>,
+    committed_cv: Condvar,
+    listeners: Mutex<Vec<CommitListener>>,
+    /// Set when a commit failed: the sealer stops and ingest refuses, since
+    /// committing later epochs of the same (epoch, dc) out of order could
+    /// make a replay skip events. A restart replays the WAL and recovers.
+    failed: Mutex<Option<String>>,
+    stopping: AtomicBool,
+    wake: (Mutex<()>, Condvar),
+    stats: StoreStats,
+}
+
+/// The epoch-keyed event blob store. See the crate docs for its guarantees.
+pub struct Store {
+    inner: Arc<Inner>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+impl Store {
+    /// Opens (or creates) the store in `config.data_dir`, replays the
+    /// write-ahead log, and starts the sealer and the retention sweeper.
+    pub fn open(config: StoreConfig) -> Result<Store, StoreError> {
+        config.validate()?;
+        let db_path = config.data_dir.join("db");
+        let db = sled::Config::new()
+            .path(&db_path)
+            .cache_capacity(256 << 20)
+            // Commits flush explicitly; this only bounds what a crash loses
+            // of unacknowledged writes (deletions, acks).
+            .flush_every_ms(Some(500))
+            .open()?;
+        let chunks = db.open_tree("chunks")?;
+        let manifests = db.open_tree("manifests")?;
+        let marks = db.open_tree("wal_marks")?;
+        let outbox = Outbox::open(&db).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let files = BlobFiles::open(&config.data_dir.join("chunks"), config.chunk_file_secs)?;
+
+        let mut open = OpenEpochs::default();
+        let replay_rules = BatchRules {
+            default_dc: config.default_dc.clone(),
+            max_event_bytes: usize::MAX,
+            clock: None,
+        };
+        let mut mark_cache: HashMap<EpochDc, Lsn> = HashMap::new();
+        let mut replayed = 0usize;
+        let wal = Wal::open(
+            &config.data_dir.join("wal"),
+            config.wal_segment_bytes,
+            |lsn, payload| {
+                let batch = parse_batch(payload, Format::MsgPack, &replay_rules).map_err(|r| {
+                    StoreError::Corrupt(format!(
+                        "WAL record {lsn} does not parse: {}",
+                        r.rejections
+                            .first()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    ))
+                })?;
+                let mut lookup_error = None;
+                open.insert(&batch, lsn, config.chunk_target_bytes, |epoch, dc| {
+                    let mark = *mark_cache.entry((epoch, dc.to_owned())).or_insert_with(|| {
+                        match marks.get(epoch_dc_prefix(epoch, dc)) {
+                            Ok(v) => v.map_or(0, |v| {
+                                u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8]))
+                            }),
+                            Err(e) => {
+                                lookup_error = Some(e);
+                                0
+                            }
+                        }
+                    });
+                    mark >= lsn
+                });
+                if let Some(e) = lookup_error {
+                    return Err(e.into());
+                }
+                replayed += batch.events.len();
+                Ok(())
+            },
+        )?;
+        if replayed > 0 {
+            tracing::info!(
+                events = replayed,
+                open_epochs = open.len(),
+                "replayed the write-ahead log"
+            );
+        }
+        let inner = Arc::new(Inner {
+            config,
+            db,
+            chunks,
+            files,
+            manifests,
+            marks,
+            outbox,
+            wal,
+            open: Mutex::new(open),
+            commit_lock: Mutex::new(()),
+            committed: Mutex::new(BTreeMap::new()),
+            committed_cv: Condvar::new(),
+            listeners: Mutex::new(Vec::new()),
+            failed: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            wake: (Mutex::new(()), Condvar::new()),
+            stats: StoreStats::default(),
+        });
+        let sealer = {
+            let inner = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name("epochd-sealer".into())
+                .spawn(move || inner.run_sealer())
+                .map_err(|e| StoreError::io("sealer thread", e))?
+        };
+        let sweeper = {
+            let inner = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name("epochd-retention".into())
+                .spawn(move || inner.run_sweeper())
+                .map_err(|e| StoreError::io("retention thread", e))?
+        };
+        Ok(Store {
+            inner,
+            threads: vec![sealer, sweeper],
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// The hook outbox (its notices are delivered by `epochd-hooks`).
+    pub fn outbox(&self) -> Outbox {
+        self.inner.outbox.clone()
+    }
+
+    /// Registers a function called after every durable commit (e.g. to wake
+    /// the hook dispatcher).
+    pub fn on_commit(&self, listener: CommitListener) {
+        self.inner.listeners.lock().push(listener);
+    }
+
+    /// High-level ingest: validates a batch and makes it durable in the
+    /// write-ahead log. When this returns `Ok`, the accepted events survive a
+    /// crash and will be committed exactly once. If any event is malformed or
+    /// invalid, nothing is stored and every problem is reported.
+    pub fn ingest(&self, body: &[u8], format: Format) -> Result<IngestReceipt, StoreError> {
+        let inner = &self.inner;
+        inner.check_healthy()?;
+        let config = &inner.config;
+        if body.len() > config.max_body_bytes {
+            return Err(StoreError::BodyTooLarge {
+                size: body.len(),
+                limit: config.max_body_bytes,
+            });
+        }
+        let now = unix_now();
+        let rules = BatchRules {
+            default_dc: config.default_dc.clone(),
+            max_event_bytes: config.max_event_bytes,
+            clock: Some(ClockRules {
+                now,
+                max_future_secs: config.max_future_secs,
+                oldest_epoch: (now as u64).saturating_sub(config.retention_secs),
+            }),
+        };
+        let batch = parse_batch(body, format, &rules).map_err(|r| {
+            inner.stats.batches_refused.inc();
+            StoreError::BadBatch {
+                rejections: r.rejections,
+                total: r.total,
+            }
+        })?;
+        inner.stats.events_too_old.add(batch.too_old_total as u64);
+        let mut receipt = IngestReceipt {
+            accepted: batch.events.len(),
+            too_old: batch.too_old.clone(),
+            too_old_total: batch.too_old_total,
+            lsn: None,
+            epochs: Vec::new(),
+        };
+        if batch.events.is_empty() {
+            return Ok(receipt);
+        }
+        let lsn = inner.append(&batch)?;
+        receipt.lsn = Some(lsn.0);
+        receipt.epochs = lsn.1;
+        inner.wal.sync(lsn.0)?;
+        inner.stats.events_accepted.add(batch.events.len() as u64);
+        inner.stats.bytes_accepted.add(batch.data.len() as u64);
+        Ok(receipt)
+    }
+
+    /// Waits until every event of `receipt` is in a durable commit and
+    /// returns those commits.
+    pub fn wait_committed(
+        &self,
+        receipt: &IngestReceipt,
+        timeout: Duration,
+    ) -> Result<Vec<ManifestKey>, StoreError> {
+        let Some(lsn) = receipt.lsn else {
+            return Ok(Vec::new());
+        };
+        let inner = &self.inner;
+        let deadline = Instant::now() + timeout;
+        let mut committed = inner.committed.lock();
+        loop {
+            let found: Option<Vec<ManifestKey>> = receipt
+                .epochs
+                .iter()
+                .map(|(epoch, dc)| {
+                    let seqs = committed.get(&(*epoch, dc.clone()))?;
+                    let (_, seq) = seqs.iter().find(|(covered, _)| *covered >= lsn)?;
+                    Some(ManifestKey {
+                        epoch: *epoch,
+                        dc: dc.clone(),
+                        seq: *seq,
+                    })
+                })
+                .collect();
+            if let Some(keys) = found {
+                return Ok(keys);
+            }
+            inner.check_healthy()?;
+            if inner.stopping.load(Ordering::Relaxed) {
+                return Err(StoreError::Closed);
+            }
+            if inner
+                .committed_cv
+                .wait_until(&mut committed, deadline)
+                .timed_out()
+            {
+                return Err(StoreError::CommitWaitTimeout(timeout));
+            }
+        }
+    }
+
+    /// Low-level ingest: stores one chunk blob (zstd-compressed MessagePack
+    /// events of the key's epoch, dc, type and subtype). Chunks are
+    /// immutable: the same bytes again are accepted, different bytes refused.
+    /// A chunk is invisible to readers of commits until a manifest names it.
+    pub fn put_chunk(&self, key: &ChunkKey, blob: &[u8]) -> Result<PutOutcome, StoreError> {
+        self.inner.check_healthy()?;
+        key.validate()?;
+        let raw = decompress(blob).map_err(|reason| StoreError::BadChunk {
+            key: Box::new(key.clone()),
+            reason,
+        })?;
+        self.inner
+            .check_chunk_events(key, &raw)
+            .map_err(|reason| StoreError::BadChunk {
+                key: Box::new(key.clone()),
+                reason,
+            })?;
+        let inner = &self.inner;
+        let encoded = key.encode();
+        let same = |existing: &[u8]| -> Result<PutOutcome, StoreError> {
+            let existing = BlobRef::decode(existing)?;
+            if existing.checksum == Checksum::of(blob) && existing.len as usize == blob.len() {
+                Ok(PutOutcome::AlreadyPresent)
+            } else {
+                Err(StoreError::ChunkConflict(Box::new(key.clone())))
+            }
+        };
+        if let Some(existing) = inner.chunks.get(&encoded)? {
+            return same(&existing);
+        }
+        let pointer = inner.files.append(key.epoch, blob)?;
+        inner.files.sync([pointer.bucket])?;
+        match inner.chunks.compare_and_swap(
+            &encoded,
+            None as Option<&[u8]>,
+            Some(&pointer.encode()[..]),
+        )? {
+            Ok(()) => {
+                // Durable before the client hears "created": its manifest
+                // may arrive right after a crash.
+                inner.db.flush()?;
+                Ok(PutOutcome::Created)
+            }
+            Err(e) => same(e.current.as_deref().unwrap_or_default()),
+        }
+    }
+
+    /// Low-level ingest: commits a manifest whose chunks are all stored. Each
+    /// chunk's size, checksum, event count and events are verified first; on
+    /// any mismatch nothing is committed. Committing the same manifest again
+    /// is a no-op; a different manifest under the same (epoch, dc, seq) is a
+    /// conflict.
+    pub fn put_manifest(&self, manifest: Manifest) -> Result<Committed, StoreError> {
+        let inner = &self.inner;
+        inner.check_healthy()?;
+        manifest.check()?;
+        for entry in &manifest.chunks {
+            inner.verify_entry(&manifest, entry)?;
+        }
+        let committed = {
+            let _guard = inner.commit_lock.lock();
+            inner.trees().commit_manifest(manifest, &[], None)?
+        };
+        inner.db.flush()?;
+        crate::crashpoint::crash_point("after-commit");
+        if let Some(notice) = &committed.notice {
+            inner.stats.commits.inc();
+            inner.publish(std::slice::from_ref(notice));
+        }
+        Ok(committed)
+    }
+
+    /// The manifest of one commit.
+    pub fn manifest(&self, key: &ManifestKey) -> Result<Option<Manifest>, StoreError> {
+        self.inner
+            .manifests
+            .get(key.encode())?
+            .map(|bytes| Manifest::decode(&bytes))
+            .transpose()
+    }
+
+    /// The stored bytes of one chunk, checked against their checksum.
+    pub fn chunk(&self, key: &ChunkKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.chunk(key)
+    }
+
+    /// The raw MessagePack events of one commit, in manifest order, each
+    /// chunk checked against its checksum.
+    pub fn commit_events(&self, key: &ManifestKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(manifest) = self.manifest(key)? else {
+            return Ok(None);
+        };
+        let mut raw = Vec::new();
+        for entry in &manifest.chunks {
+            let chunk_key = manifest.chunk_key(entry);
+            let blob = self.chunk(&chunk_key)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("committed chunk {chunk_key} is missing"))
+            })?;
+            if Checksum::of(&blob) != entry.checksum {
+                return Err(StoreError::Corrupt(format!(
+                    "chunk {chunk_key} fails its checksum"
+                )));
+            }
+            raw.extend(decompress(&blob).map_err(StoreError::Corrupt)?);
+        }
+        Ok(Some(raw))
+    }
+
+    /// The commits with `from <= epoch <= to`, optionally of one dc, in
+    /// (epoch, dc, seq) order.
+    pub fn commits(
+        &self,
+        from: u64,
+        to: u64,
+        dc: Option<&str>,
+    ) -> Result<Vec<CommitSummary>, StoreError> {
+        let mut out = Vec::new();
+        let end = to.saturating_add(1).to_be_bytes();
+        for item in self.inner.manifests.range(from.to_be_bytes()..end) {
+            let (_, value) = item?;
+            let m = Manifest::decode(&value)?;
+            if dc.is_some_and(|dc| dc != m.dc) {
+                continue;
+            }
+            out.push(CommitSummary {
+                epoch: m.epoch,
+                dc: m.dc.clone(),
+                seq: m.seq,
+                events: m.events,
+                chunks: m.chunks.len(),
+                bytes: m.chunks.iter().map(|c| c.bytes).sum(),
+                digest: m.digest(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Deletes every epoch before `epoch` now (the sweeper does this on its
+    /// own for epochs older than the retention).
+    pub fn sweep_before(&self, epoch: u64) -> Result<SweepReport, StoreError> {
+        self.inner.sweep_before(epoch)
+    }
+
+    /// Seals and commits every open epoch now, whatever its window (tests,
+    /// and operators draining a node).
+    pub fn seal_all(&self) -> Result<Vec<Committed>, StoreError> {
+        let inner = &self.inner;
+        let sealed = {
+            let mut open = inner.open.lock();
+            open.take_all(inner.wal.last_lsn())
+        };
+        inner.commit_sealed(sealed)
+    }
+
+    /// Counters and gauges for metrics.
+    pub fn stats(&self) -> StoreStatsSnapshot {
+        let inner = &self.inner;
+        let (open_epochs, buffered_bytes) = {
+            let open = inner.open.lock();
+            (open.len(), open.bytes())
+        };
+        inner.stats.snapshot(
+            open_epochs,
+            buffered_bytes,
+            inner.outbox.len(),
+            inner.wal.segment_count(),
+        )
+    }
+
+    /// Bytes the database and the write-ahead log use on disk.
+    pub fn disk_usage(&self) -> DiskUsage {
+        let dir = &self.inner.config.data_dir;
+        DiskUsage {
+            db: dir_size(&dir.join("db")),
+            chunks: dir_size(&dir.join("chunks")),
+            wal: dir_size(&dir.join("wal")),
+        }
+    }
+
+    /// Stops the background threads and flushes. Open epochs stay in the
+    /// write-ahead log and are committed after the next open.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.stop_threads();
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    fn stop_threads(&mut self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        {
+            let _g = self.inner.wake.0.lock();
+            self.inner.wake.1.notify_all();
+        }
+        self.inner.committed_cv.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop_threads();
+        let _ = self.inner.db.flush();
+    }
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack: Vec<PathBuf> = vec![path.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => stack.push(entry.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+impl Inner {
+    fn trees(&self) -> CommitTrees<'_> {
+        CommitTrees {
+            chunks: &self.chunks,
+            files: &self.files,
+            manifests: &self.manifests,
+            marks: &self.marks,
+            outbox: &self.outbox,
+            db: &self.db,
+            node: &self.config.node,
+        }
+    }
+
+    fn chunk(&self, key: &ChunkKey) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.chunks.get(key.encode())? {
+            Some(pointer) => Ok(Some(self.files.read(&BlobRef::decode(&pointer)?)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn check_healthy(&self) -> Result<(), StoreError> {
+        match &*self.failed.lock() {
+            Some(reason) => Err(StoreError::Corrupt(format!(
+                "the store stopped committing after an error ({reason}); restart it to recover from its write-ahead log"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends the batch to the WAL and to the open epochs under one lock, so
+    /// the WAL order is the buffer order (replay marks rely on it).
+    fn append(&self, batch: &ParsedBatch) -> Result<(Lsn, Vec<EpochDc>), StoreError> {
+        let mut open = self.open.lock();
+        if open.bytes() > self.config.buffer_budget_bytes {
+            self.stats.batches_refused.inc();
+            return Err(StoreError::Overloaded {
+                buffered: open.bytes(),
+                budget: self.config.buffer_budget_bytes,
+            });
+        }
+        let lsn = self.wal.append(&batch.data)?;
+        let touched = open.insert(batch, lsn, self.config.chunk_target_bytes, |_, _| false);
+        Ok((lsn, touched))
+    }
+
+    fn policy(&self) -> SealPolicy {
+        SealPolicy {
+            grace: self.config.grace(),
+            quiet: self.config.quiet(),
+            max_hold: self.config.max_hold(),
+        }
+    }
+
+    /// Sleeps for `period`, or until the store stops.
+    fn sleep(&self, period: Duration) {
+        let mut guard = self.wake.0.lock();
+        // Checked under the lock `stop_threads` takes to notify, so a stop
+        // cannot slip in between the check and the wait.
+        if !self.stopping.load(Ordering::SeqCst) {
+            self.wake.1.wait_for(&mut guard, period);
+        }
+    }
+
+    fn run_sealer(&self) {
+        let tick = Duration::from_millis(self.config.seal_tick_ms);
+        let policy = self.policy();
+        while !self.stopping.load(Ordering::Relaxed) {
+            self.sleep(tick);
+            if self.failed.lock().is_some() {
+                continue;
+            }
+            let sealed = {
+                let mut open = self.open.lock();
+                open.take_ready(
+                    &policy,
+                    self.config.buffer_budget_bytes / 2,
+                    self.wal.last_lsn(),
+                )
+            };
+            if sealed.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.commit_sealed(sealed) {
+                tracing::error!(error = %e, "commit failed; the store stops committing until it is restarted");
+                *self.failed.lock() = Some(e.to_string());
+                self.committed_cv.notify_all();
+            }
+        }
+    }
+
+    /// Compresses the sealed epochs' chunks in parallel, commits each epoch,
+    /// flushes once, then tells waiters and listeners, and frees WAL segments.
+    fn commit_sealed(&self, sealed: Vec<SealedEpoch>) -> Result<Vec<Committed>, StoreError> {
+        if sealed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let level = self.config.zstd_level;
+        let mut work = Vec::new();
+        let mut heads = Vec::with_capacity(sealed.len());
+        for (i, s) in sealed.into_iter().enumerate() {
+            heads.push((s.id, s.covered_lsn));
+            for (lane, chunks) in s.epoch.lanes {
+                for chunk in chunks {
+                    work.push((i, lane.clone(), chunk));
+                }
+            }
+        }
+        let mut compressed: Vec<Vec<CompressedChunk>> = heads.iter().map(|_| Vec::new()).collect();
+        let done: Vec<(usize, CompressedChunk)> = work
+            .into_par_iter()
+            .map(|(i, lane, chunk)| {
+                let blob = compress(&chunk.raw, level);
+                (
+                    i,
+                    CompressedChunk {
+                        lane,
+                        blob,
+                        raw_bytes: chunk.raw.len() as u64,
+                        events: chunk.events,
+                    },
+                )
+            })
+            .collect();
+        for (i, chunk) in done {
+            compressed[i].push(chunk);
+        }
+        let mut results = Vec::with_capacity(heads.len());
+        {
+            let _guard = self.commit_lock.lock();
+            let trees = self.trees();
+            for ((epoch, dc), covered) in &heads {
+                let chunks = std::mem::take(&mut compressed[results.len()]);
+                results.push(trees.commit_ingested(*epoch, dc, chunks, *covered)?);
+            }
+        }
+        self.db.flush()?;
+        crate::crashpoint::crash_point("after-commit");
+        let notices: Vec<CommitNotice> = results.iter().filter_map(|c| c.notice.clone()).collect();
+        {
+            let mut committed = self.committed.lock();
+            for (((epoch, dc), covered), c) in heads.iter().zip(&results) {
+                committed
+                    .entry((*epoch, dc.clone()))
+                    .or_default()
+                    .push((*covered, c.manifest.seq));
+                self.stats.commits.inc();
+                if c.manifest.seq > 0 {
+                    self.stats.supplementary_commits.inc();
+                }
+                self.stats
+                    .bytes_stored
+                    .add(c.manifest.chunks.iter().map(|e| e.bytes).sum());
+            }
+        }
+        self.committed_cv.notify_all();
+        self.publish(&notices);
+        let keep_from = {
+            let open = self.open.lock();
+            open.oldest_lsn().unwrap_or(self.wal.last_lsn() + 1)
+        };
+        self.wal.release_before(keep_from)?;
+        Ok(results)
+    }
+
+    fn publish(&self, notices: &[CommitNotice]) {
+        if notices.is_empty() {
+            return;
+        }
+        for listener in self.listeners.lock().iter() {
+            listener(notices);
+        }
+    }
+
+    /// Checks a relocator's chunk against its manifest entry.
+    fn verify_entry(
+        &self,
+        manifest: &Manifest,
+        entry: &crate::manifest::ChunkEntry,
+    ) -> Result<(), StoreError> {
+        let key = manifest.chunk_key(entry);
+        let blob = self
+            .chunk(&key)?
+            .ok_or_else(|| ManifestError::MissingChunk(key.clone()))?;
+        if blob.len() as u64 != entry.bytes {
+            return Err(ManifestError::SizeMismatch {
+                key,
+                expected: entry.bytes,
+                actual: blob.len() as u64,
+            }
+            .into());
+        }
+        let actual = Checksum::of(&blob);
+        if actual != entry.checksum {
+            return Err(ManifestError::ChecksumMismatch {
+                key,
+                expected: entry.checksum.to_string(),
+                actual: actual.to_string(),
+            }
+            .into());
+        }
+        let bad = |reason: String| ManifestError::BadChunk {
+            key: key.clone(),
+            reason,
+        };
+        let raw = decompress(&blob).map_err(bad)?;
+        if raw.len() as u64 != entry.raw_bytes {
+            return Err(bad(format!(
+                "{} raw bytes, the manifest says {}",
+                raw.len(),
+                entry.raw_bytes
+            ))
+            .into());
+        }
+        let events = self.check_chunk_events(&key, &raw).map_err(bad)?;
+        if events != entry.events {
+            return Err(bad(format!(
+                "{events} events, the manifest says {}",
+                entry.events
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Checks that every event of a chunk is valid and belongs under its
+    /// key; returns how many there are.
+    fn check_chunk_events(&self, key: &ChunkKey, raw: &[u8]) -> Result<u64, String> {
+        let mut count = 0;
+        for (i, event) in split_events(raw).enumerate() {
+            let event = event.map_err(|e| format!("event {}: {e}", i + 1))?;
+            let (header, _) = scan_event(event).map_err(|e| format!("event {}: {e}", i + 1))?;
+            let dc = header.dc.unwrap_or(&self.config.default_dc);
+            let epoch = header.timestamp.floor() as u64;
+            if epoch != key.epoch
+                || dc != key.dc
+                || header.event_type != key.event_type
+                || header.subtype != key.subtype.as_deref()
+            {
+                return Err(format!(
+                    "event {} is epoch {epoch}, dc {dc}, type {}, subtype {}: it does not belong in this chunk",
+                    i + 1,
+                    header.event_type,
+                    header.subtype.unwrap_or(crate::key::NO_SUBTYPE)
+                ));
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn run_sweeper(&self) {
+        let interval = Duration::from_millis(self.config.sweep_interval_ms);
+        loop {
+            self.sleep(interval);
+            if self.stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            let cutoff = (unix_now() as u64).saturating_sub(self.config.retention_secs);
+            match self.sweep_before(cutoff) {
+                Ok(r) if r.manifests + r.chunks > 0 => {
+                    tracing::info!(
+                        before_epoch = cutoff,
+                        manifests = r.manifests,
+                        chunks = r.chunks,
+                        "retention sweep"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "retention sweep failed; will retry"),
+            }
+        }
+    }
+
+    /// Deletes every key before `epoch` from the manifests (first, so no
+    /// reader finds a commit whose chunks are gone), the chunks and the marks.
+    fn sweep_before(&self, epoch: u64) -> Result<SweepReport, StoreError> {
+        let end = epoch.to_be_bytes();
+        let report = SweepReport {
+            manifests: self.delete_before(&self.manifests, &end)?,
+            chunks: self.delete_before(&self.chunks, &end)?,
+        };
+        self.delete_before(&self.marks, &end)?;
+        self.files.delete_before(epoch)?;
+        self.committed.lock().retain(|(e, _), _| *e >= epoch);
+        self.stats.epochs_swept.add(report.manifests as u64);
+        Ok(report)
+    }
+
+    /// Deletes keys before `end` in small batches, so ingest and commits
+    /// interleave with a long sweep instead of waiting for it.
+    fn delete_before(&self, tree: &sled::Tree, end: &[u8]) -> Result<usize, StoreError> {
+        const BATCH: usize = 256;
+        let mut removed = 0;
+        while !self.stopping.load(Ordering::Relaxed) {
+            let keys: Vec<sled::IVec> = tree
+                .range(..end)
+                .keys()
+                .take(BATCH)
+                .collect::<Result<_, _>>()?;
+            if keys.is_empty() {
+                break;
+            }
+            let mut batch = sled::Batch::default();
+            for key in &keys {
+                batch.remove(key.clone());
+            }
+            tree.apply_batch(batch)?;
+            removed += keys.len();
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,341 @@
+//! The write-ahead log of accepted ingest batches.
+//!
+//! A batch is acknowledged to its producer once it is in this log and the log
+//! is synced to disk; it is committed (chunked, compressed, manifest written)
+//! later, when its epoch is sealed. After a crash, the log is replayed and the
+//! events not yet in a commit are buffered again. Segments are deleted once
+//! every event in them is committed.
+//!
+//! Record layout: `len: u32 BE | lsn: u64 BE | xxh3-64(lsn ++ payload): u64 BE | payload`.
+//! A torn or corrupt record ends the log: it and anything after it in that
+//! segment were never acknowledged (the sync did not return), so they are cut.
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::error::StoreError;
+
+const HEADER_LEN: usize = 4 + 8 + 8;
+
+/// Largest record accepted when reading; bigger lengths mean corruption.
+const MAX_RECORD_BYTES: usize = 1 << 30;
+
+/// A log sequence number: the position of a batch in the log, from 1.
+pub type Lsn = u64;
+
+struct Segment {
+    first_lsn: Lsn,
+    last_lsn: Lsn,
+    path: PathBuf,
+}
+
+struct Writer {
+    file: Arc<File>,
+    len: u64,
+    next_lsn: Lsn,
+    segments: VecDeque<Segment>,
+}
+
+/// The log. Appends are ordered by the caller; syncs are grouped.
+pub struct Wal {
+    dir: PathBuf,
+    segment_bytes: u64,
+    writer: Mutex<Writer>,
+    /// Highest LSN known to be on disk. Held while syncing, so concurrent
+    /// callers wait for one fsync instead of issuing their own.
+    synced: Mutex<Lsn>,
+}
+
+fn segment_path(dir: &Path, first_lsn: Lsn) -> PathBuf {
+    dir.join(format!("{first_lsn:020}.wal"))
+}
+
+fn checksum(lsn: Lsn, payload: &[u8]) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(&lsn.to_be_bytes());
+    hasher.update(payload);
+    hasher.digest()
+}
+
+impl Wal {
+    /// Opens the log in `dir`, calling `replay` for every intact record in
+    /// order, and cuts a torn tail. New records go to a fresh segment.
+    pub fn open(
+        dir: &Path,
+        segment_bytes: u64,
+        mut replay: impl FnMut(Lsn, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<Wal, StoreError> {
+        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let mut names: Vec<(Lsn, PathBuf)> = Vec::new();
+        for entry in fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
+            let path = entry.map_err(|e| StoreError::io(dir, e))?.path();
+            let first = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".wal"))
+                .and_then(|n| n.parse::<Lsn>().ok());
+            if let Some(first) = first {
+                names.push((first, path));
+            }
+        }
+        names.sort();
+        let mut segments = VecDeque::new();
+        let mut last_lsn: Lsn = 0;
+        for (first_lsn, path) in names {
+            let seg_last = read_segment(&path, last_lsn, &mut replay)?;
+            if seg_last >= first_lsn {
+                last_lsn = seg_last;
+                segments.push_back(Segment {
+                    first_lsn,
+                    last_lsn: seg_last,
+                    path,
+                });
+            } else {
+                // An empty segment (crash right after rotation): nothing to keep.
+                fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+            }
+        }
+        let next_lsn = last_lsn + 1;
+        let file = create_segment(dir, next_lsn)?;
+        segments.push_back(Segment {
+            first_lsn: next_lsn,
+            last_lsn,
+            path: segment_path(dir, next_lsn),
+        });
+        Ok(Wal {
+            dir: dir.to_owned(),
+            segment_bytes,
+            writer: Mutex::new(Writer {
+                file: Arc::new(file),
+                len: 0,
+                next_lsn,
+                segments,
+            }),
+            synced: Mutex::new(last_lsn),
+        })
+    }
+
+    /// Appends one record and returns its LSN. Not yet durable: call
+    /// [`Wal::sync`] before acknowledging.
+    pub fn append(&self, payload: &[u8]) -> Result<Lsn, StoreError> {
+        let mut w = self.writer.lock();
+        if w.len >= self.segment_bytes {
+            self.rotate(&mut w)?;
+        }
+        let lsn = w.next_lsn;
+        let mut header = [0u8; HEADER_LEN];
+        let len = u32::try_from(payload.len()).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "a WAL record of {} bytes is too large",
+                payload.len()
+            ))
+        })?;
+        header[..4].copy_from_slice(&len.to_be_bytes());
+        header[4..12].copy_from_slice(&lsn.to_be_bytes());
+        header[12..].copy_from_slice(&checksum(lsn, payload).to_be_bytes());
+        let path = segment_path(
+            &self.dir,
+            w.segments.back().expect("current segment").first_lsn,
+        );
+        let mut file = &*w.file;
+        file.write_all(&header)
+            .and_then(|()| file.write_all(payload))
+            .map_err(|e| StoreError::io(&path, e))?;
+        w.len += (HEADER_LEN + payload.len()) as u64;
+        w.next_lsn += 1;
+        w.segments.back_mut().expect("current segment").last_lsn = lsn;
+        Ok(lsn)
+    }
+
+    /// Makes every record up to `lsn` durable. Concurrent callers share one fsync.
+    pub fn sync(&self, lsn: Lsn) -> Result<(), StoreError> {
+        let mut synced = self.synced.lock();
+        if *synced >= lsn {
+            return Ok(());
+        }
+        let (file, upto) = {
+            let w = self.writer.lock();
+            (Arc::clone(&w.file), w.next_lsn - 1)
+        };
+        file.sync_data().map_err(|e| StoreError::io(&self.dir, e))?;
+        *synced = upto;
+        Ok(())
+    }
+
+    /// The LSN of the last appended record (0 when none).
+    pub fn last_lsn(&self) -> Lsn {
+        self.writer.lock().next_lsn - 1
+    }
+
+    /// Deletes the segments all of whose records have LSN < `lsn`: their
+    /// events are committed. The current segment is kept.
+    pub fn release_before(&self, lsn: Lsn) -> Result<usize, StoreError> {
+        let mut w = self.writer.lock();
+        let mut removed = 0;
+        while w.segments.len() > 1 && w.segments.front().is_some_and(|s| s.last_lsn < lsn) {
+            let segment = w.segments.pop_front().expect("checked above");
+            fs::remove_file(&segment.path).map_err(|e| StoreError::io(&segment.path, e))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Segments on disk (for tests and metrics).
+    pub fn segment_count(&self) -> usize {
+        self.writer.lock().segments.len()
+    }
+
+    fn rotate(&self, w: &mut Writer) -> Result<(), StoreError> {
+        // The old segment must be durable before records go elsewhere:
+        // `sync` only fsyncs the current file.
+        w.file
+            .sync_data()
+            .map_err(|e| StoreError::io(&self.dir, e))?;
+        let first = w.next_lsn;
+        w.file = Arc::new(create_segment(&self.dir, first)?);
+        w.len = 0;
+        w.segments.push_back(Segment {
+            first_lsn: first,
+            last_lsn: first - 1,
+            path: segment_path(&self.dir, first),
+        });
+        Ok(())
+    }
+}
+
+fn create_segment(dir: &Path, first_lsn: Lsn) -> Result<File, StoreError> {
+    let path = segment_path(dir, first_lsn);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io(&path, e))?;
+    // The new file's directory entry must survive a crash too.
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))?;
+    Ok(file)
+}
+
+/// Replays one segment; returns the last good LSN (or `prev_lsn` if none).
+fn read_segment(
+    path: &Path,
+    prev_lsn: Lsn,
+    replay: &mut impl FnMut(Lsn, &[u8]) -> Result<(), StoreError>,
+) -> Result<Lsn, StoreError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| StoreError::io(path, e))?;
+    let mut pos = 0;
+    let mut last = prev_lsn;
+    while let Some(header) = bytes.get(pos..pos + HEADER_LEN) {
+        let len = u32::from_be_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+        let lsn = u64::from_be_bytes(header[4..12].try_into().expect("8 bytes"));
+        let sum = u64::from_be_bytes(header[12..].try_into().expect("8 bytes"));
+        let Some(payload) = bytes.get(pos + HEADER_LEN..pos + HEADER_LEN + len) else {
+            break;
+        };
+        if len > MAX_RECORD_BYTES || lsn <= last || checksum(lsn, payload) != sum {
+            break;
+        }
+        replay(lsn, payload)?;
+        last = lsn;
+        pos += HEADER_LEN + len;
+    }
+    if pos < bytes.len() {
+        tracing::warn!(
+            path = %path.display(),
+            kept = pos,
+            cut = bytes.len() - pos,
+            "cutting a torn or corrupt tail off the write-ahead log (it was never acknowledged)"
+        );
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| StoreError::io(path, e))?;
+        file.set_len(pos as u64)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| StoreError::io(path, e))?;
+    }
+    Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(dir: &Path) -> (Wal, Vec<(Lsn, Vec<u8>)>) {
+        let mut seen = Vec::new();
+        let wal = Wal::open(dir, 64, |lsn, p| {
+            seen.push((lsn, p.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        (wal, seen)
+    }
+
+    #[test]
+    fn records_survive_reopen_in_order_across_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, seen) = collect(dir.path());
+        assert!(seen.is_empty());
+        for i in 0..10u8 {
+            let lsn = wal.append(&[i; 40]).unwrap();
+            wal.sync(lsn).unwrap();
+        }
+        assert!(wal.segment_count() > 2, "64-byte segments must rotate");
+        drop(wal);
+        let (wal, seen) = collect(dir.path());
+        assert_eq!(seen.len(), 10);
+        for (i, (lsn, payload)) in seen.iter().enumerate() {
+            assert_eq!(*lsn, i as u64 + 1);
+            assert_eq!(payload, &vec![i as u8; 40]);
+        }
+        assert_eq!(wal.append(b"next").unwrap(), 11);
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_and_the_rest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = collect(dir.path());
+        let lsn = wal.append(b"first").unwrap();
+        wal.append(b"second").unwrap();
+        wal.sync(lsn + 1).unwrap();
+        drop(wal);
+        let path = segment_path(dir.path(), 1);
+        let len = fs::metadata(&path).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
+        let (_wal, seen) = collect(dir.path());
+        assert_eq!(seen, vec![(1, b"first".to_vec())]);
+        assert_eq!(fs::metadata(&path).unwrap().len(), (HEADER_LEN + 5) as u64);
+    }
+
+    #[test]
+    fn released_segments_are_deleted_and_not_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = collect(dir.path());
+        for i in 0..6u8 {
+            wal.append(&[i; 50]).unwrap();
+        }
+        wal.sync(6).unwrap();
+        let before = wal.segment_count();
+        wal.release_before(4).unwrap();
+        assert!(wal.segment_count() < before);
+        drop(wal);
+        let (_wal, seen) = collect(dir.path());
+        assert!(seen.iter().all(|(lsn, _)| *lsn >= 4), "{seen:?}");
+        assert!(seen.iter().any(|(lsn, _)| *lsn == 6));
+    }
+}

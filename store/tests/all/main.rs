@@ -1,0 +1,9 @@
+//! Integration tests of the store: a real sled database on a temp dir.
+
+mod bad_input;
+mod crash;
+mod ingest;
+mod low_level;
+mod replay;
+mod retention;
+mod support;

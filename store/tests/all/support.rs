@@ -1,0 +1,110 @@
+//! Shared builders for the store's tests.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use epochd_store::{split_events, Store, StoreConfig};
+use epochd_workload::{Format as WorkloadFormat, Workload, WorkloadConfig};
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A configuration that seals quickly: no grace, 50 ms of quiet.
+pub fn quick_config(dir: &Path) -> StoreConfig {
+    StoreConfig {
+        grace_ms: 0,
+        quiet_ms: 50,
+        max_hold_ms: 1000,
+        node: "test-node".into(),
+        ..StoreConfig::new(dir)
+    }
+}
+
+/// A configuration that never seals on its own within a test.
+pub fn holding_config(dir: &Path) -> StoreConfig {
+    StoreConfig {
+        grace_ms: 3_600_000,
+        ..quick_config(dir)
+    }
+}
+
+/// The reference workload.
+pub fn workload() -> Workload {
+    Workload::new(WorkloadConfig::default())
+}
+
+/// `count` events of each epoch, concatenated in the given format.
+pub fn encode(
+    epochs: impl IntoIterator<Item = u64>,
+    count: usize,
+    format: WorkloadFormat,
+) -> Vec<u8> {
+    let w = workload();
+    let mut out = Vec::new();
+    for e in epochs {
+        out.extend(w.encode_epoch(e, count, format));
+    }
+    out
+}
+
+/// Every stored event, per (epoch, dc), as MessagePack bytes, sorted.
+pub fn stored_events(store: &Store, from: u64, to: u64) -> BTreeMap<(u64, String), Vec<Vec<u8>>> {
+    let mut out: BTreeMap<(u64, String), Vec<Vec<u8>>> = BTreeMap::new();
+    for c in store.commits(from, to, None).unwrap() {
+        let key = epochd_store::ManifestKey {
+            epoch: c.epoch,
+            dc: c.dc.clone(),
+            seq: c.seq,
+        };
+        let raw = store.commit_events(&key).unwrap().unwrap();
+        let events = out.entry((c.epoch, c.dc)).or_default();
+        for event in split_events(&raw) {
+            events.push(event.unwrap().to_vec());
+        }
+    }
+    for events in out.values_mut() {
+        events.sort();
+    }
+    out
+}
+
+/// Splits MessagePack events (generated) per (epoch, dc), sorted like [`stored_events`].
+pub fn expected_events(msgpack: &[u8]) -> BTreeMap<(u64, String), Vec<Vec<u8>>> {
+    let mut out: BTreeMap<(u64, String), Vec<Vec<u8>>> = BTreeMap::new();
+    for event in split_events(msgpack) {
+        let event = event.unwrap();
+        let (header, _) = epochd_store::scan_event(event).unwrap();
+        out.entry((
+            header.timestamp.floor() as u64,
+            header.dc.unwrap().to_owned(),
+        ))
+        .or_default()
+        .push(event.to_vec());
+    }
+    for events in out.values_mut() {
+        events.sort();
+    }
+    out
+}
+
+/// Asserts that `error`'s message (and its sources) contain `needle`.
+#[track_caller]
+pub fn assert_contains(error: &dyn std::error::Error, needle: &str) {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(" | ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    assert!(
+        text.contains(needle),
+        "{text:?} does not contain {needle:?}"
+    );
+}
