@@ -1,0 +1,33 @@
+//! Shared pieces of epochd's benchmarks: a pre-generated, pre-encoded stream of the
+//! reference workload, a stopwatch, medians over rounds, and a Markdown table printer.
+//!
+//! Every benchmark binary in this crate (`src/bin/*.rs`) follows the same rules, written
+//! down in `docs/BENCHMARKS.md`:
+//!
+//! - Inputs are generated before anything is timed ([`stream`]).
+//! - What is compared is measured side by side in one process, in every round, so a
+//!   noisy machine slows both sides alike; ratios are taken per round.
+//! - Several rounds; the reported figure is the median ([`stats::median`]).
+//! - Results print as a Markdown table ([`table::Table`]) that can be pasted into the
+//!   docs as is.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod stats;
+pub mod stopwatch;
+pub mod stream;
+pub mod table;
+
+pub use stats::median;
+pub use stopwatch::Stopwatch;
+pub use stream::{EncodedStream, StreamSpec};
+pub use table::{Align, Table};
+
+/// Logical cores this process may run on (1 if the system will not say).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Bytes in a benchmark megabyte: MB here is 10^6 bytes, not MiB.
+pub const MB: f64 = 1e6;

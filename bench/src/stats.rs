@@ -1,0 +1,50 @@
+//! Summaries of repeated measurements.
+
+/// The median of `values`: the middle one, or the mean of the two middle ones for an
+/// even count. `None` when there are no values. NaNs sort last.
+///
+/// ```
+/// use epochd_bench::median;
+/// assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+/// assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+/// assert_eq!(median(&[]), None);
+/// ```
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    Some(if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    })
+}
+
+/// The smallest and the largest of `values`, `None` when empty: printed next to a
+/// median to show how noisy the rounds were.
+pub fn spread(values: &[f64]) -> Option<(f64, f64)> {
+    let min = values.iter().copied().min_by(f64::total_cmp)?;
+    let max = values.iter().copied().max_by(f64::total_cmp)?;
+    Some((min, max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_ignores_order() {
+        assert_eq!(median(&[5.0]), Some(5.0));
+        assert_eq!(median(&[9.0, 1.0, 5.0, 7.0, 3.0]), Some(5.0));
+        assert_eq!(median(&[2.0, 1.0]), Some(1.5));
+    }
+
+    #[test]
+    fn spread_is_min_and_max() {
+        assert_eq!(spread(&[2.0, 9.0, 1.0]), Some((1.0, 9.0)));
+        assert_eq!(spread(&[]), None);
+    }
+}

@@ -1,0 +1,109 @@
+//! One error type for every HTTP answer that is not a success.
+//!
+//! A client's mistake goes back with its message and details; an internal
+//! failure goes back as a generic 500 and is logged in full.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use epochd_store::{ManifestError, StoreError};
+use serde_json::{json, Value};
+
+/// An error answer: status, a short machine-readable code, a message a person
+/// can act on, and optional details.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Option<Value>,
+}
+
+impl ApiError {
+    /// A client error with `status`.
+    pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// Adds structured details (e.g. the refused events).
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = Some(details);
+        self
+    }
+
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            StoreError::BadBatch { rejections, total } => {
+                let listed: Vec<Value> = rejections
+                    .iter()
+                    .map(|r| json!({"position": r.position, "reason": r.error.to_string()}))
+                    .collect();
+                ApiError::client(StatusCode::BAD_REQUEST, "bad_batch", message)
+                    .with_details(json!({"refused": total, "rejections": listed}))
+            }
+            StoreError::BodyTooLarge { .. } => {
+                ApiError::client(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
+            }
+            StoreError::Overloaded { .. } => {
+                ApiError::client(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+            }
+            StoreError::Name(_) => ApiError::client(StatusCode::BAD_REQUEST, "bad_name", message),
+            StoreError::Manifest(m) => match *m {
+                ManifestError::Conflict(_) => {
+                    ApiError::client(StatusCode::CONFLICT, "manifest_conflict", message)
+                }
+                _ => ApiError::client(StatusCode::UNPROCESSABLE_ENTITY, "bad_manifest", message),
+            },
+            StoreError::ChunkConflict(_) => {
+                ApiError::client(StatusCode::CONFLICT, "chunk_conflict", message)
+            }
+            StoreError::BadChunk { .. } => {
+                ApiError::client(StatusCode::UNPROCESSABLE_ENTITY, "bad_chunk", message)
+            }
+            StoreError::CommitWaitTimeout(_) => {
+                ApiError::client(StatusCode::ACCEPTED, "commit_pending", message)
+            }
+            StoreError::Closed => {
+                ApiError::client(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
+            }
+            other => {
+                tracing::error!(error = %other, "internal error answering a request");
+                ApiError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    code: "internal",
+                    message: "internal error; the node's log has the details".into(),
+                    details: None,
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"error": self.code, "message": self.message});
+        if let Some(details) = self.details {
+            body["details"] = details;
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

@@ -1,0 +1,305 @@
+//! The store's routes: both ingest paths and the reads.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use epochd_store::{ChunkKey, Format, Manifest, ManifestKey, PutOutcome, StoreError};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState};
+
+/// How long `?wait=commit` waits at most before answering 202.
+const COMMIT_WAIT: Duration = Duration::from_secs(30);
+
+/// Reads the whole body, refusing it with 413 past `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit.saturating_add(1))
+        .await
+        .map_err(|_| {
+            ApiError::client(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("body exceeds the limit of {limit} bytes: split it into smaller batches"),
+            )
+        })
+        .and_then(|bytes| {
+            if bytes.len() > limit {
+                Err(StoreError::BodyTooLarge {
+                    size: bytes.len(),
+                    limit,
+                }
+                .into())
+            } else {
+                Ok(bytes)
+            }
+        })
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("store task failed: {e}")))?
+        .map_err(ApiError::from)
+}
+
+fn ingest_format(headers: &HeaderMap) -> Result<Format, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    match essence {
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/json" => {
+            Ok(Format::Ndjson)
+        }
+        "application/msgpack" | "application/x-msgpack" | "application/vnd.msgpack" => {
+            Ok(Format::MsgPack)
+        }
+        _ => Err(ApiError::client(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "Content-Type {content_type:?} is not an event encoding: send application/x-ndjson (one JSON object per line) or application/msgpack (MessagePack maps back to back)"
+            ),
+        )),
+    }
+}
+
+/// Query of `POST /v1/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestQuery {
+    /// `commit`: answer only once the events are committed (not just durable).
+    wait: Option<String>,
+}
+
+/// `POST /v1/events`: high-level ingest.
+pub async fn ingest(
+    State(state): State<AppState>,
+    Query(query): Query<IngestQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let wait_commit = match query.wait.as_deref() {
+        None => false,
+        Some("commit") => true,
+        Some(other) => {
+            return Err(ApiError::client(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                format!("wait={other:?} is not understood: use wait=commit, or leave it out"),
+            ))
+        }
+    };
+    let format = ingest_format(&headers)?;
+    let body = read_body(body, state.store.config().max_body_bytes).await?;
+    let store = state.store.clone();
+    let receipt = blocking(move || store.ingest(&body, format)).await?;
+    let mut answer = json!({
+        "accepted": receipt.accepted,
+        "durable": true,
+        "refused_too_old": receipt.too_old_total,
+        "too_old": receipt.too_old.iter()
+            .map(|r| json!({"position": r.position, "reason": r.error.to_string()}))
+            .collect::<Vec<_>>(),
+    });
+    if wait_commit {
+        let store = state.store.clone();
+        let waited = receipt.clone();
+        let commits = blocking(move || store.wait_committed(&waited, COMMIT_WAIT)).await?;
+        answer["commits"] = commits.iter().map(commit_json).collect();
+    }
+    Ok((StatusCode::OK, Json(answer)).into_response())
+}
+
+fn commit_json(key: &ManifestKey) -> serde_json::Value {
+    json!({"epoch": key.epoch, "dc": key.dc, "seq": key.seq})
+}
+
+/// Path of a chunk: `{epoch}/{dc}/{type}/{subtype}/{chunk}`.
+#[derive(Debug, Deserialize)]
+pub struct ChunkPath {
+    epoch: String,
+    dc: String,
+    event_type: String,
+    subtype: String,
+    chunk: String,
+}
+
+impl ChunkPath {
+    fn key(&self) -> Result<ChunkKey, ApiError> {
+        let text = format!(
+            "{}/{}/{}/{}/{}",
+            self.epoch, self.dc, self.event_type, self.subtype, self.chunk
+        );
+        ChunkKey::parse(&text).map_err(|e| StoreError::Name(e).into())
+    }
+}
+
+/// `PUT /v1/chunks/...`: store one chunk (low-level ingest).
+pub async fn put_chunk(
+    State(state): State<AppState>,
+    Path(path): Path<ChunkPath>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let key = path.key()?;
+    let body = read_body(body, state.store.config().max_body_bytes).await?;
+    let store = state.store.clone();
+    let shown = key.to_string();
+    let outcome = blocking(move || store.put_chunk(&key, &body)).await?;
+    let status = match outcome {
+        PutOutcome::Created => StatusCode::CREATED,
+        PutOutcome::AlreadyPresent => StatusCode::OK,
+    };
+    Ok((
+        status,
+        Json(json!({"chunk": shown, "created": status == StatusCode::CREATED})),
+    )
+        .into_response())
+}
+
+/// `GET /v1/chunks/...`: the stored bytes of one chunk.
+pub async fn get_chunk(
+    State(state): State<AppState>,
+    Path(path): Path<ChunkPath>,
+) -> Result<Response, ApiError> {
+    let key = path.key()?;
+    let store = state.store.clone();
+    let shown = key.to_string();
+    match blocking(move || store.chunk(&key)).await? {
+        Some(bytes) => Ok(([(header::CONTENT_TYPE, "application/zstd")], bytes).into_response()),
+        None => Err(ApiError::client(
+            StatusCode::NOT_FOUND,
+            "no_such_chunk",
+            format!("chunk {shown} is not in this store (never stored, or deleted by retention)"),
+        )),
+    }
+}
+
+/// Path of a manifest: `{epoch}/{dc}/{seq}`.
+#[derive(Debug, Deserialize)]
+pub struct ManifestPath {
+    epoch: String,
+    dc: String,
+    seq: String,
+}
+
+impl ManifestPath {
+    fn key(&self) -> Result<ManifestKey, ApiError> {
+        let bad = |what: &str| {
+            ApiError::client(
+                StatusCode::BAD_REQUEST,
+                "bad_path",
+                format!("{what} in /v1/manifests/{{epoch}}/{{dc}}/{{seq}} must be a non-negative integer"),
+            )
+        };
+        epochd_store::validate_dc(&self.dc).map_err(|e| ApiError::from(StoreError::Name(e)))?;
+        Ok(ManifestKey {
+            epoch: self.epoch.parse().map_err(|_| bad("epoch"))?,
+            dc: self.dc.clone(),
+            seq: self.seq.parse().map_err(|_| bad("seq"))?,
+        })
+    }
+}
+
+/// `PUT /v1/manifests/{epoch}/{dc}/{seq}`: commit a manifest (low-level ingest).
+pub async fn put_manifest(
+    State(state): State<AppState>,
+    Path(path): Path<ManifestPath>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let key = path.key()?;
+    let body = read_body(body, 16 << 20).await?;
+    let manifest: Manifest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "bad_manifest_json",
+            format!("the manifest is not valid JSON of the manifest format: {e}"),
+        )
+    })?;
+    if manifest.key() != key {
+        return Err(ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "manifest_path_mismatch",
+            format!(
+                "the manifest is for {} but was sent to /v1/manifests/{key}",
+                manifest.key()
+            ),
+        ));
+    }
+    let store = state.store.clone();
+    let committed = blocking(move || store.put_manifest(manifest)).await?;
+    let status = if committed.notice.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let digest = committed.manifest.digest();
+    Ok((
+        status,
+        Json(json!({"commit": commit_json(&key), "digest": digest, "created": status == StatusCode::CREATED})),
+    )
+        .into_response())
+}
+
+/// `GET /v1/manifests/{epoch}/{dc}/{seq}`.
+pub async fn get_manifest(
+    State(state): State<AppState>,
+    Path(path): Path<ManifestPath>,
+) -> Result<Response, ApiError> {
+    let key = path.key()?;
+    let store = state.store.clone();
+    let wanted = key.clone();
+    match blocking(move || store.manifest(&wanted)).await? {
+        Some(manifest) => Ok(Json(manifest).into_response()),
+        None => Err(ApiError::client(
+            StatusCode::NOT_FOUND,
+            "no_such_commit",
+            format!(
+                "commit {key} is not in this store (not committed yet, or deleted by retention)"
+            ),
+        )),
+    }
+}
+
+/// Query of `GET /v1/commits`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitsQuery {
+    from: u64,
+    to: u64,
+    dc: Option<String>,
+}
+
+/// `GET /v1/commits?from=&to=[&dc=]`: committed (epoch, dc, seq) in a range.
+pub async fn list_commits(
+    State(state): State<AppState>,
+    query: Result<Query<CommitsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("{e}; expected ?from=EPOCH&to=EPOCH[&dc=DC] with unix seconds"),
+        )
+    })?;
+    if query.from > query.to {
+        return Err(ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("from={} is after to={}", query.from, query.to),
+        ));
+    }
+    let store = state.store.clone();
+    let commits =
+        blocking(move || store.commits(query.from, query.to, query.dc.as_deref())).await?;
+    Ok(Json(json!({ "commits": commits })).into_response())
+}

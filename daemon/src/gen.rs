@@ -1,0 +1,289 @@
+//! `epochd gen`: the load generator. Sends the reference workload to a node,
+//! in real time, through either ingest path.
+//!
+//! Each second it takes the events of the current epoch (deterministic by seed
+//! and epoch) and sends them in batches, several requests in flight. A batch
+//! that fails is counted and not retried, so "acknowledged" in the record
+//! means exactly the batches the node answered 2xx to.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use epochd_store::{compress, Checksum, ChunkEntry, ChunkKey, Manifest, MANIFEST_VERSION};
+use epochd_workload::{Format as WorkloadFormat, Workload, WorkloadConfig};
+use parking_lot::Mutex;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+/// Which ingest path to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IngestPath {
+    /// `POST /v1/events`.
+    High,
+    /// `PUT` chunks, then `PUT` the manifest, per (epoch, dc).
+    Low,
+}
+
+/// What to send.
+#[derive(Debug, Clone)]
+pub struct GenOptions {
+    /// Base URL of the node, e.g. `http://127.0.0.1:8790`.
+    pub url: String,
+    /// Events per second.
+    pub rate: u32,
+    /// Stop after this long; `None` runs until interrupted.
+    pub duration: Option<Duration>,
+    /// Workload seed.
+    pub seed: u64,
+    /// Encoding of the high-level path.
+    pub format: WorkloadFormat,
+    /// Ingest path.
+    pub path: IngestPath,
+    /// Events per request (high-level path).
+    pub batch_events: usize,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// Ask the node to answer only once the events are committed.
+    pub wait_commit: bool,
+    /// Write one JSON line per acknowledged batch here.
+    pub record: Option<PathBuf>,
+}
+
+/// What was sent.
+#[derive(Debug, Default)]
+pub struct GenReport {
+    /// Events the node acknowledged.
+    pub events_acked: AtomicU64,
+    /// Requests that failed (not retried).
+    pub requests_failed: AtomicU64,
+    /// Requests acknowledged.
+    pub requests_acked: AtomicU64,
+}
+
+struct Shared {
+    client: reqwest::Client,
+    options: GenOptions,
+    workload: Workload,
+    report: GenReport,
+    record: Option<Mutex<std::fs::File>>,
+}
+
+/// Runs the generator until its duration ends or Ctrl-C.
+pub async fn run(options: GenOptions) -> anyhow::Result<GenReport> {
+    let record = match &options.record {
+        Some(path) => Some(Mutex::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let shared = Arc::new(Shared {
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?,
+        workload: Workload::new(WorkloadConfig {
+            seed: options.seed,
+            ..WorkloadConfig::default()
+        }),
+        options,
+        report: GenReport::default(),
+        record,
+    });
+    let permits = Arc::new(Semaphore::new(shared.options.concurrency.max(1)));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let interrupted = crate::node::shutdown_signal();
+    tokio::pin!(interrupted);
+    loop {
+        if shared
+            .options
+            .duration
+            .is_some_and(|d| started.elapsed() >= d)
+        {
+            break;
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
+        let epoch = now.as_secs();
+        match shared.options.path {
+            IngestPath::High => {
+                let rate = shared.options.rate as usize;
+                let batch = shared.options.batch_events.max(1);
+                for start in (0..rate).step_by(batch) {
+                    let permit = permits.clone().acquire_owned().await?;
+                    let shared = shared.clone();
+                    let count = batch.min(rate - start);
+                    tasks.spawn(async move {
+                        shared.send_batch(epoch, start, count).await;
+                        drop(permit);
+                    });
+                }
+            }
+            IngestPath::Low => {
+                let permit = permits.clone().acquire_owned().await?;
+                let shared = shared.clone();
+                tasks.spawn(async move {
+                    shared.send_epoch_low_level(epoch).await;
+                    drop(permit);
+                });
+            }
+        }
+        let next = Duration::from_secs(epoch + 1)
+            .saturating_sub(SystemTime::now().duration_since(UNIX_EPOCH)?);
+        tokio::select! {
+            () = tokio::time::sleep(next) => {}
+            () = &mut interrupted => break,
+        }
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let shared = Arc::into_inner(shared).expect("all tasks joined");
+    Ok(shared.report)
+}
+
+impl Shared {
+    fn note(&self, line: serde_json::Value) {
+        if let Some(file) = &self.record {
+            let mut file = file.lock();
+            let _ = writeln!(file, "{line}");
+            let _ = file.flush();
+        }
+    }
+
+    async fn send_batch(&self, epoch: u64, start: usize, count: usize) {
+        let rate = self.options.rate as usize;
+        let mut body = Vec::with_capacity(count * 700);
+        for event in self.workload.epoch(epoch, rate).skip(start).take(count) {
+            event.write(self.options.format, &mut body);
+        }
+        let content_type = match self.options.format {
+            WorkloadFormat::MsgPack => "application/msgpack",
+            WorkloadFormat::Ndjson => "application/x-ndjson",
+        };
+        let mut url = format!("{}/v1/events", self.options.url);
+        if self.options.wait_commit {
+            url.push_str("?wait=commit");
+        }
+        let answer = self
+            .client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await;
+        match answer {
+            Ok(r) if r.status().is_success() => {
+                let status = r.status().as_u16();
+                let answer: serde_json::Value = r.json().await.unwrap_or_default();
+                self.report.requests_acked.fetch_add(1, Ordering::Relaxed);
+                self.report
+                    .events_acked
+                    .fetch_add(count as u64, Ordering::Relaxed);
+                self.note(json!({
+                    "epoch": epoch, "rate": rate, "start": start, "count": count,
+                    "status": status, "commits": answer.get("commits"),
+                }));
+            }
+            Ok(r) => {
+                self.report.requests_failed.fetch_add(1, Ordering::Relaxed);
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                tracing::warn!(%status, answer = %text, epoch, start, "batch refused");
+            }
+            Err(e) => {
+                self.report.requests_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, epoch, start, "batch not acknowledged");
+            }
+        }
+    }
+
+    /// The relocator's way: one chunk per (dc, type, subtype), then the manifest.
+    async fn send_epoch_low_level(&self, epoch: u64) {
+        let rate = self.options.rate as usize;
+        let mut lanes: BTreeMap<(String, String, String), Vec<u8>> = BTreeMap::new();
+        let mut counts: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+        for event in self.workload.epoch(epoch, rate) {
+            let lane = (
+                event.dc().to_owned(),
+                event.kind().as_str().to_owned(),
+                event.subtype().to_owned(),
+            );
+            event.write_msgpack(lanes.entry(lane.clone()).or_default());
+            *counts.entry(lane).or_default() += 1;
+        }
+        let mut manifests: BTreeMap<String, Vec<ChunkEntry>> = BTreeMap::new();
+        for ((dc, event_type, subtype), raw) in lanes {
+            let blob = compress(&raw, 3);
+            let key = ChunkKey {
+                epoch,
+                dc: dc.clone(),
+                event_type: event_type.clone(),
+                subtype: Some(subtype.clone()),
+                chunk: 0,
+            };
+            let url = format!("{}/v1/chunks/{key}", self.options.url);
+            if !self.put(&url, blob.clone(), "application/zstd").await {
+                return;
+            }
+            manifests.entry(dc.clone()).or_default().push(ChunkEntry {
+                event_type: event_type.clone(),
+                subtype: Some(subtype.clone()),
+                chunk: 0,
+                bytes: blob.len() as u64,
+                raw_bytes: raw.len() as u64,
+                events: counts[&(dc, event_type, subtype)],
+                checksum: Checksum::of(&blob),
+            });
+        }
+        for (dc, chunks) in manifests {
+            let manifest = Manifest {
+                version: MANIFEST_VERSION,
+                epoch,
+                dc: dc.clone(),
+                seq: 0,
+                events: chunks.iter().map(|c| c.events).sum(),
+                chunks,
+            };
+            let url = format!("{}/v1/manifests/{epoch}/{dc}/0", self.options.url);
+            let body = serde_json::to_vec(&manifest).expect("a manifest serializes");
+            if self.put(&url, body, "application/json").await {
+                self.report
+                    .events_acked
+                    .fetch_add(manifest.events, Ordering::Relaxed);
+                self.note(json!({"epoch": epoch, "dc": dc, "events": manifest.events,
+                    "commits": [{"epoch": epoch, "dc": dc, "seq": 0}]}));
+            }
+        }
+    }
+
+    async fn put(&self, url: &str, body: Vec<u8>, content_type: &str) -> bool {
+        match self
+            .client
+            .put(url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => {
+                self.report.requests_acked.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Ok(r) => {
+                self.report.requests_failed.fetch_add(1, Ordering::Relaxed);
+                let status = r.status();
+                let answer = r.text().await.unwrap_or_default();
+                tracing::warn!(%status, %answer, url, "PUT refused");
+                false
+            }
+            Err(e) => {
+                self.report.requests_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, url, "PUT not acknowledged");
+                false
+            }
+        }
+    }
+}

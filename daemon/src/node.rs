@@ -1,0 +1,154 @@
+//! The three ways to run a node: embedded (`serve`), and split into a store
+//! process and a daemon process that talk over a Unix socket.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use epochd_hooks::{ConnectOptions, DispatchOptions, Wake};
+use epochd_store::{Store, StoreConfig};
+use tokio::net::TcpListener;
+
+use crate::api::{router, AppState};
+use crate::demo::DemoTraffic;
+use crate::receiver::{consume, ConsumerStats};
+
+/// Opens the store and wires its commits to the hook dispatcher's wake-up.
+fn open_store(config: StoreConfig) -> anyhow::Result<(Arc<Store>, Wake)> {
+    let dir = config.data_dir.clone();
+    let store =
+        Store::open(config).with_context(|| format!("opening the store in {}", dir.display()))?;
+    let wake = Wake::new();
+    let on_commit = wake.clone();
+    store.on_commit(Box::new(move |_| on_commit.wake()));
+    Ok((Arc::new(store), wake))
+}
+
+async fn serve_http(listen: SocketAddr, state: AppState) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the HTTP API to {listen}"))?;
+    let local = listener.local_addr()?;
+    // The first line on stdout: scripts and tests read the address from it.
+    println!("epochd: listening on http://{local}");
+    tracing::info!(%local, "HTTP API listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn close(store: Arc<Store>) -> anyhow::Result<()> {
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close().context("closing the store"),
+        // Still shared by a finishing request: its drop will flush.
+        Err(_) => Ok(()),
+    }
+}
+
+/// Embedded mode: store, daemon and HTTP API in one process; the hook is an
+/// in-process channel. `demo_rate` > 0 adds generated traffic.
+pub async fn serve(config: StoreConfig, listen: SocketAddr, demo_rate: u32) -> anyhow::Result<()> {
+    let node = config.node.clone();
+    let (store, wake) = open_store(config)?;
+    let (dispatcher, receiver) = epochd_hooks::local(
+        store.outbox(),
+        wake,
+        DispatchOptions {
+            node,
+            ..DispatchOptions::default()
+        },
+    );
+    let state = AppState {
+        store: store.clone(),
+        hooks: Some(dispatcher.stats()),
+    };
+    let dispatch = tokio::spawn(dispatcher.run());
+    let consumer = tokio::spawn(consume(receiver, Arc::new(ConsumerStats::default())));
+    let demo = (demo_rate > 0).then(|| DemoTraffic::start(store.clone(), demo_rate));
+    let result = serve_http(listen, state).await;
+    drop(demo);
+    dispatch.abort();
+    consumer.abort();
+    let _ = dispatch.await;
+    let _ = consumer.await;
+    close(store)?;
+    result
+}
+
+/// Split mode, store side: the store and its HTTP API; commit notices go to
+/// whichever daemon connects to `socket`.
+pub async fn store(config: StoreConfig, listen: SocketAddr, socket: PathBuf) -> anyhow::Result<()> {
+    let node = config.node.clone();
+    let (store, wake) = open_store(config)?;
+    let dispatcher = epochd_hooks::listen(
+        &socket,
+        store.outbox(),
+        wake,
+        DispatchOptions {
+            node,
+            ..DispatchOptions::default()
+        },
+    )
+    .with_context(|| format!("listening for the daemon on {}", socket.display()))?;
+    tracing::info!(socket = %socket.display(), "waiting for the daemon on the hook socket");
+    let state = AppState {
+        store: store.clone(),
+        hooks: Some(dispatcher.stats()),
+    };
+    let dispatch = tokio::spawn(dispatcher.run());
+    let result = serve_http(listen, state).await;
+    dispatch.abort();
+    let _ = dispatch.await;
+    close(store)?;
+    result
+}
+
+/// Split mode, daemon side: connects to the store's hook socket (retrying
+/// while the store is away) and handles every commit.
+pub async fn daemon(socket: PathBuf, node: String) -> anyhow::Result<()> {
+    let receiver = epochd_hooks::connect(
+        &socket,
+        ConnectOptions {
+            node,
+            ..ConnectOptions::default()
+        },
+    )
+    .await;
+    println!("epochd: daemon connecting to {}", socket.display());
+    tracing::info!(socket = %socket.display(), "daemon started");
+    let stats = Arc::new(ConsumerStats::default());
+    tokio::select! {
+        ended = consume(receiver, stats) => match ended {
+            Some(reason) => anyhow::bail!("the hook connection failed: {reason}"),
+            None => Ok(()),
+        },
+        () = shutdown_signal() => {
+            // Let queued acknowledgements go out before the socket closes.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(())
+        }
+    }
+}
