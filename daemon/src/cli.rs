@@ -90,6 +90,8 @@ impl NodeArgs {
         config.grace_ms = self.grace_ms;
         config.retention_secs = self.retention_secs;
         config.max_body_bytes = self.max_body_bytes;
+        // One event can never be larger than the body that carries it.
+        config.max_event_bytes = config.max_event_bytes.min(self.max_body_bytes);
         config
     }
 }

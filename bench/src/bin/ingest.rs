@@ -16,6 +16,7 @@
 //! same MessagePack bytes. See docs/BENCHMARKS.md.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -25,7 +26,7 @@ use epochd_bench::stats::spread;
 use epochd_bench::stopwatch::timed;
 use epochd_bench::{cores, median, Align, EncodedStream, Stopwatch, StreamSpec, Table, MB};
 use epochd_store::{
-    compress, Format as StoreFormat, IngestReceipt, Store, StoreConfig, StoreError,
+    compress, CommitListener, Format as StoreFormat, IngestReceipt, Store, StoreConfig, StoreError,
 };
 use epochd_workload::{Format, Workload, WorkloadConfig, WORKLOAD_VERSION};
 
@@ -96,6 +97,43 @@ struct IngestRun {
     supplementary: usize,
     /// Times the store answered "overloaded" and the batch was retried.
     retries: usize,
+    /// Whether `wait_committed` returned for every receipt before every event was
+    /// committed.
+    early: bool,
+}
+
+/// Counts the events of durable commits, as reported to commit listeners.
+#[derive(Debug, Clone, Default)]
+struct CommitCounter(Arc<(Mutex<u64>, Condvar)>);
+
+impl CommitCounter {
+    fn listener(&self) -> CommitListener {
+        let shared = Arc::clone(&self.0);
+        Box::new(move |notices| {
+            let (events, changed) = &*shared;
+            let mut events = events.lock().unwrap_or_else(PoisonError::into_inner);
+            *events += notices.iter().map(|n| n.events).sum::<u64>();
+            changed.notify_all();
+        })
+    }
+
+    fn events(&self) -> u64 {
+        *self.0 .0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until at least `target` events are committed; false on timeout.
+    fn wait_for(&self, target: u64, timeout: Duration) -> bool {
+        let (events, changed) = &*self.0;
+        let guard = events.lock().unwrap_or_else(PoisonError::into_inner);
+        let (guard, _) = changed
+            .wait_timeout_while(guard, timeout, |events| *events < target)
+            .unwrap_or_else(PoisonError::into_inner);
+        *guard >= target
+    }
+}
+
+fn accepted(receipts: &[IngestReceipt]) -> u64 {
+    receipts.iter().map(|r| r.accepted as u64).sum()
 }
 
 fn main() -> Result<()> {
@@ -254,6 +292,8 @@ fn ingest_once(
         ..StoreConfig::new(dir.path())
     };
     let store = Store::open(config).context("opening the store")?;
+    let committed = CommitCounter::default();
+    store.on_commit(committed.listener());
     let format = match stream.format() {
         Format::MsgPack => StoreFormat::MsgPack,
         Format::Ndjson => StoreFormat::Ndjson,
@@ -288,6 +328,17 @@ fn ingest_once(
             .wait_committed(receipt, Duration::from_secs(120))
             .context("waiting for a commit")?;
     }
+    // `wait_committed` can return while an older part of the same (epoch, dc) is
+    // still being committed by the sealer (see docs/BENCHMARKS.md), so the clock
+    // stops only when the commit listener, called after each flush, has seen every
+    // event.
+    let early = committed.events() < accepted(&receipts);
+    ensure!(
+        committed.wait_for(accepted(&receipts), Duration::from_secs(120)),
+        "only {} of {} events were committed after 120 s",
+        committed.events(),
+        accepted(&receipts)
+    );
     let (secs, drain) = (watch.secs(), drain.secs());
 
     // Checks, not timed: everything accepted, committed once, nothing refused.
@@ -327,6 +378,7 @@ fn ingest_once(
         commits: commits.len(),
         supplementary: commits.iter().filter(|c| c.seq > 0).count(),
         retries,
+        early,
     };
     store.close().context("closing the store")?;
     drop(dir);
@@ -368,7 +420,7 @@ fn report(r: &Report<'_>) {
         ("MsgPack MB/s", Align::Right),
         ("input MB/s", Align::Right),
         ("x zstd-3", Align::Right),
-        (format!("≥ {TARGET}x"), Align::Left),
+        ("≥ 0.5x", Align::Left),
     ]);
     let zstd = med(r.zstd_secs);
     table.row([
@@ -472,6 +524,15 @@ fn report(r: &Report<'_>) {
                 n => format!(", {n} overloaded retries"),
             }
         );
+        let early = runs.iter().filter(|run| run.early).count();
+        if early > 0 {
+            println!(
+                "  - in {early} of {} rounds, wait_committed returned for every receipt before \
+                 every event was committed (an older part of an (epoch, dc) was still being \
+                 committed by the sealer); the time includes the wait for it.",
+                runs.len()
+            );
+        }
     }
     for (format, ratio, verdict) in verdicts {
         println!(

@@ -1,0 +1,189 @@
+//! Running `epochd` processes in tests.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `epochd` process; killed when dropped.
+pub struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    /// Starts `epochd ARGS`, logging to `log`, and waits for its first stdout line.
+    pub fn start(args: &[&str], log: &Path) -> (Proc, String) {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_epochd"))
+            .args(args)
+            .env("EPOCHD_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let proc = Proc { child };
+        assert!(
+            first.starts_with("epochd: "),
+            "epochd {args:?} did not start: {first:?}; log: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        (proc, first.trim().to_owned())
+    }
+
+    /// Starts a node (`serve` or `store`) and returns it with its base URL.
+    pub fn node(args: &[&str], log: &Path) -> (Proc, String) {
+        let (proc, line) = Proc::start(args, log);
+        let url = line
+            .strip_prefix("epochd: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        (proc, url)
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "epochd exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "epochd did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One `commit received` line of the daemon's log.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Received {
+    pub commit_id: u64,
+    pub epoch: u64,
+    pub dc: String,
+    pub seq: u32,
+    pub digest: String,
+}
+
+/// Every commit the daemon logged as received, in log order.
+pub fn received(log: &Path) -> Vec<Received> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains("commit received"))
+        .map(|l| {
+            let fields: BTreeMap<&str, &str> = l
+                .split_whitespace()
+                .filter_map(|w| w.split_once('='))
+                .collect();
+            Received {
+                commit_id: fields["commit_id"].parse().unwrap(),
+                epoch: fields["epoch"].parse().unwrap(),
+                dc: fields["dc"].to_owned(),
+                seq: fields["seq"].parse().unwrap(),
+                digest: fields["digest"].to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// Polls `check` every 50 ms until it holds or `secs` pass.
+#[track_caller]
+pub fn wait_until(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A metric's value from `/metrics`.
+pub fn metric(url: &str, name: &str) -> Option<f64> {
+    let text = reqwest::blocking::get(format!("{url}/metrics"))
+        .ok()?
+        .text()
+        .ok()?;
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// An HTTP client for tests.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// Events per (epoch, dc), each as MessagePack bytes, sorted.
+pub type EventsByEpochDc = BTreeMap<(u64, String), Vec<Vec<u8>>>;
+
+/// The commits in the data dir and their events; the store is opened with the
+/// library after the processes have stopped.
+pub fn stored_events(data: &Path) -> (Vec<epochd_store::CommitSummary>, EventsByEpochDc) {
+    let store = epochd_store::Store::open(epochd_store::StoreConfig {
+        grace_ms: 3_600_000,
+        ..epochd_store::StoreConfig::new(data)
+    })
+    .unwrap();
+    let commits = store.commits(0, u64::MAX, None).unwrap();
+    let mut out = EventsByEpochDc::new();
+    for c in &commits {
+        let key = epochd_store::ManifestKey {
+            epoch: c.epoch,
+            dc: c.dc.clone(),
+            seq: c.seq,
+        };
+        let raw = store.commit_events(&key).unwrap().unwrap();
+        let events = out.entry((c.epoch, c.dc.clone())).or_default();
+        for e in epochd_store::split_events(&raw) {
+            events.push(e.unwrap().to_vec());
+        }
+    }
+    for events in out.values_mut() {
+        events.sort();
+    }
+    (commits, out)
+}
