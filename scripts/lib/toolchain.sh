@@ -1,0 +1,25 @@
+# Shared by the scripts: make sure the tools they need are installed, on a
+# fresh machine too. Sourced, not run.
+
+# The Rust toolchain (stable, with rustfmt and clippy).
+ensure_rust() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        if [ -x "$HOME/.cargo/bin/cargo" ]; then
+            export PATH="$HOME/.cargo/bin:$PATH"
+        else
+            echo "cargo is not installed: install Rust with rustup first (https://rustup.rs)" >&2
+            exit 1
+        fi
+    fi
+    if command -v rustup >/dev/null 2>&1; then
+        rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+        rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+    fi
+}
+
+# cargo-nextest, the test runner.
+ensure_nextest() {
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        cargo install cargo-nextest --locked
+    fi
+}
