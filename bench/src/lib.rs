@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cpu;
 pub mod stats;
 pub mod stopwatch;
 pub mod stream;

@@ -6,7 +6,6 @@
 //! that fails is counted and not retried, so "acknowledged" in the record
 //! means exactly the batches the node answered 2xx to.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use epochd_store::{compress, Checksum, ChunkEntry, ChunkKey, Manifest, MANIFEST_VERSION};
+use epochd_store::Upload;
 use epochd_workload::{Format as WorkloadFormat, Workload, WorkloadConfig};
 use parking_lot::Mutex;
 use serde_json::json;
@@ -203,58 +202,27 @@ impl Shared {
     /// The relocator's way: one chunk per (dc, type, subtype), then the manifest.
     async fn send_epoch_low_level(&self, epoch: u64) {
         let rate = self.options.rate as usize;
-        let mut lanes: BTreeMap<(String, String, String), Vec<u8>> = BTreeMap::new();
-        let mut counts: BTreeMap<(String, String, String), u64> = BTreeMap::new();
-        for event in self.workload.epoch(epoch, rate) {
-            let lane = (
-                event.dc().to_owned(),
-                event.kind().as_str().to_owned(),
-                event.subtype().to_owned(),
-            );
-            event.write_msgpack(lanes.entry(lane.clone()).or_default());
-            *counts.entry(lane).or_default() += 1;
-        }
-        let mut manifests: BTreeMap<String, Vec<ChunkEntry>> = BTreeMap::new();
-        for ((dc, event_type, subtype), raw) in lanes {
-            let blob = compress(&raw, 3);
-            let key = ChunkKey {
-                epoch,
-                dc: dc.clone(),
-                event_type: event_type.clone(),
-                subtype: Some(subtype.clone()),
-                chunk: 0,
-            };
-            let url = format!("{}/v1/chunks/{key}", self.options.url);
-            if !self.put(&url, blob.clone(), "application/zstd").await {
-                return;
+        let events = self
+            .workload
+            .encode_epoch(epoch, rate, WorkloadFormat::MsgPack);
+        let uploads =
+            Upload::group(&events, 0, "local", 3).expect("the workload's events are valid");
+        for Upload { chunks, manifest } in uploads {
+            for (key, blob) in chunks {
+                let url = format!("{}/v1/chunks/{key}", self.options.url);
+                if !self.put(&url, blob, "application/zstd").await {
+                    return;
+                }
             }
-            manifests.entry(dc.clone()).or_default().push(ChunkEntry {
-                event_type: event_type.clone(),
-                subtype: Some(subtype.clone()),
-                chunk: 0,
-                bytes: blob.len() as u64,
-                raw_bytes: raw.len() as u64,
-                events: counts[&(dc, event_type, subtype)],
-                checksum: Checksum::of(&blob),
-            });
-        }
-        for (dc, chunks) in manifests {
-            let manifest = Manifest {
-                version: MANIFEST_VERSION,
-                epoch,
-                dc: dc.clone(),
-                seq: 0,
-                events: chunks.iter().map(|c| c.events).sum(),
-                chunks,
-            };
-            let url = format!("{}/v1/manifests/{epoch}/{dc}/0", self.options.url);
+            let (dc, seq) = (manifest.dc.clone(), manifest.seq);
+            let url = format!("{}/v1/manifests/{}", self.options.url, manifest.key());
             let body = serde_json::to_vec(&manifest).expect("a manifest serializes");
             if self.put(&url, body, "application/json").await {
                 self.report
                     .events_acked
                     .fetch_add(manifest.events, Ordering::Relaxed);
                 self.note(json!({"epoch": epoch, "dc": dc, "events": manifest.events,
-                    "commits": [{"epoch": epoch, "dc": dc, "seq": 0}]}));
+                    "commits": [{"epoch": epoch, "dc": dc, "seq": seq}]}));
             }
         }
     }

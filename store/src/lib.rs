@@ -66,6 +66,7 @@ mod msgpack;
 mod open;
 mod stats;
 mod store;
+mod upload;
 mod wal;
 
 pub use batch::{Format, MAX_REPORTED_REJECTIONS};
@@ -80,4 +81,5 @@ pub use stats::StoreStatsSnapshot;
 pub use store::{
     CommitListener, CommitSummary, DiskUsage, IngestReceipt, PutOutcome, Store, SweepReport,
 };
+pub use upload::Upload;
 pub use wal::Lsn;

@@ -189,12 +189,7 @@ fn every_kind_of_bad_input_gets_its_own_4xx_and_stores_nothing() {
         metric(&url, "epochd_store_events_accepted_total"),
         Some(0.0)
     );
-    let listed: Value = http
-        .get(format!("{url}/v1/commits?from=0&to={}", t + 10))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let listed: Value = get_json(&format!("{url}/v1/commits?from=0&to={}", t + 10));
     assert_eq!(listed["commits"], serde_json::json!([]));
     node.stop();
 }

@@ -12,14 +12,7 @@ use crate::support::*;
 /// Fetches every event of (epoch, dc, seq) through the read API.
 fn events_over_http(url: &str, epoch: u64, dc: &str, seq: u32) -> Vec<Vec<u8>> {
     let http = client();
-    let manifest: Manifest = http
-        .get(format!("{url}/v1/manifests/{epoch}/{dc}/{seq}"))
-        .send()
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .unwrap();
+    let manifest: Manifest = get_json(&format!("{url}/v1/manifests/{epoch}/{dc}/{seq}"));
     let mut events = Vec::new();
     for entry in &manifest.chunks {
         let key = manifest.chunk_key(entry);
@@ -70,31 +63,16 @@ fn events_posted_over_http_come_back_per_epoch_and_dc() {
         &log,
     );
     let w = Workload::new(WorkloadConfig::default());
-    let http = client();
     let first = now() - 20;
     for (epoch, format, content_type) in [
         (first, Format::Ndjson, "application/x-ndjson"),
         (first + 1, Format::MsgPack, "application/msgpack"),
     ] {
-        let answer: Value = http
-            .post(format!("{url}/v1/events?wait=commit"))
-            .header("content-type", content_type)
-            .body(w.encode_epoch(epoch, 400, format))
-            .send()
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .unwrap();
+        let answer = post_committed(&url, w.encode_epoch(epoch, 400, format), content_type);
         assert_eq!(answer["accepted"], 400);
         assert_eq!(answer["commits"].as_array().unwrap().len(), 4, "{answer}");
     }
-    let listed: Value = http
-        .get(format!("{url}/v1/commits?from={first}&to={}", first + 1))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let listed: Value = get_json(&format!("{url}/v1/commits?from={first}&to={}", first + 1));
     let commits = listed["commits"].as_array().unwrap();
     assert_eq!(commits.len(), 8);
     for epoch in [first, first + 1] {

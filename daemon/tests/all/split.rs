@@ -7,14 +7,7 @@ use crate::support::*;
 
 fn post(url: &str, epoch: u64) {
     let body = Workload::new(WorkloadConfig::default()).encode_epoch(epoch, 200, Format::MsgPack);
-    client()
-        .post(format!("{url}/v1/events?wait=commit"))
-        .header("content-type", "application/msgpack")
-        .body(body)
-        .send()
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    post_committed(url, body, "application/msgpack");
 }
 
 #[test]

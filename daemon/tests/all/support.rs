@@ -149,6 +149,32 @@ pub fn metric(url: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// POSTs events with `?wait=commit` and returns the JSON answer; panics on a non-2xx.
+pub fn post_committed(url: &str, body: Vec<u8>, content_type: &str) -> serde_json::Value {
+    client()
+        .post(format!("{url}/v1/events?wait=commit"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+/// GETs `url` and returns its JSON; panics on a non-2xx.
+pub fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
+    client()
+        .get(url)
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
 /// An HTTP client for tests.
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

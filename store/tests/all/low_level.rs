@@ -1,8 +1,7 @@
 //! The relocators' path: PUT chunks, then PUT the manifest.
 
 use epochd_store::{
-    compress, Checksum, ChunkEntry, ChunkKey, Manifest, ManifestError, ManifestKey, PutOutcome,
-    Store, StoreError, MANIFEST_VERSION,
+    Checksum, ChunkKey, Manifest, ManifestError, ManifestKey, PutOutcome, Store, StoreError, Upload,
 };
 use epochd_workload::Format as WorkloadFormat;
 
@@ -10,59 +9,20 @@ use crate::support::*;
 
 /// What a relocator sends for one (epoch, dc): its chunks, its manifest,
 /// and (for checking) the raw events.
-type Upload = (Vec<(ChunkKey, Vec<u8>)>, Manifest, Vec<u8>);
+type RelocatorUpload = (Vec<(ChunkKey, Vec<u8>)>, Manifest, Vec<u8>);
 
 /// The upload a relocator would send for one (epoch, dc).
-fn relocator_upload(epoch: u64, dc: &str) -> Upload {
+fn relocator_upload(epoch: u64, dc: &str) -> RelocatorUpload {
     let all = encode([epoch], 400, WorkloadFormat::MsgPack);
-    let mut lanes: std::collections::BTreeMap<(String, Option<String>), Vec<u8>> =
-        Default::default();
-    let mut mine = Vec::new();
-    for event in epochd_store::split_events(&all) {
-        let event = event.unwrap();
-        let (h, _) = epochd_store::scan_event(event).unwrap();
-        if h.dc != Some(dc) {
-            continue;
-        }
-        mine.extend_from_slice(event);
-        lanes
-            .entry((h.event_type.to_owned(), h.subtype.map(str::to_owned)))
-            .or_default()
-            .extend_from_slice(event);
-    }
-    let mut chunks = Vec::new();
-    let mut entries = Vec::new();
-    for ((event_type, subtype), raw) in lanes {
-        let blob = compress(&raw, 3);
-        let events = epochd_store::split_events(&raw).count() as u64;
-        entries.push(ChunkEntry {
-            event_type: event_type.clone(),
-            subtype: subtype.clone(),
-            chunk: 0,
-            bytes: blob.len() as u64,
-            raw_bytes: raw.len() as u64,
-            events,
-            checksum: Checksum::of(&blob),
-        });
-        chunks.push((
-            ChunkKey {
-                epoch,
-                dc: dc.into(),
-                event_type,
-                subtype,
-                chunk: 0,
-            },
-            blob,
-        ));
-    }
-    let manifest = Manifest {
-        version: MANIFEST_VERSION,
-        epoch,
-        dc: dc.into(),
-        seq: 0,
-        events: entries.iter().map(|e| e.events).sum(),
-        chunks: entries,
-    };
+    let mine: Vec<u8> = epochd_store::split_events(&all)
+        .map(Result::unwrap)
+        .filter(|e| epochd_store::scan_event(e).unwrap().0.dc == Some(dc))
+        .flatten()
+        .copied()
+        .collect();
+    let mut uploads = Upload::group(&mine, 0, "local", 3).unwrap();
+    assert_eq!(uploads.len(), 1);
+    let Upload { chunks, manifest } = uploads.pop().unwrap();
     (chunks, manifest, mine)
 }
 

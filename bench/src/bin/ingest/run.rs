@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 
+use epochd_bench::cpu::{self, ThreadCpu};
 use epochd_bench::stopwatch::timed;
 use epochd_bench::{EncodedStream, Stopwatch, StreamSpec};
 use epochd_store::{
@@ -44,7 +45,7 @@ pub enum Sealing {
 }
 
 /// One ingest run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct IngestRun {
     /// First ingest call to every event committed and durable.
     pub secs: f64,
@@ -67,6 +68,8 @@ pub struct IngestRun {
     /// Whether `wait_committed` had returned for every receipt before every event
     /// was committed.
     pub early: bool,
+    /// CPU used by each thread of the process during the timed section.
+    pub cpu: Vec<ThreadCpu>,
 }
 
 /// Counts the events of durable commits, as reported to commit listeners (which the
@@ -139,6 +142,7 @@ pub fn ingest_once(
     let mut in_calls = Duration::ZERO;
     let mut retries = 0;
 
+    let cpu_before = cpu::snapshot();
     let watch = Stopwatch::start();
     for body in batches {
         loop {
@@ -175,6 +179,7 @@ pub fn ingest_once(
         committed.events(),
     );
     let (secs, drain) = (watch.secs(), drain.secs());
+    let cpu = cpu::snapshot().since(&cpu_before);
 
     // Checks, not timed: everything accepted, committed exactly once.
     let stats = store.stats();
@@ -206,8 +211,15 @@ pub fn ingest_once(
         supplementary: commits.iter().filter(|c| c.seq > 0).count(),
         retries,
         early,
+        cpu,
     };
     store.close().context("closing the store")?;
     drop(dir);
     Ok(run)
+}
+
+pub fn debug_threads(run: &IngestRun) {
+    for t in &run.cpu {
+        eprintln!("  {} {:?} main={} user={:.2} sys={:.2} faults={}", t.tid, t.name, t.main, t.user, t.system, t.minor_faults);
+    }
 }
