@@ -63,6 +63,17 @@ pub fn snapshot() -> CpuSnapshot {
     CpuSnapshot { threads }
 }
 
+/// The counters of the calling thread since it started (`None` where `/proc` is not
+/// there): for threads that end before the closing [`snapshot`].
+pub fn this_thread() -> Option<ThreadCpu> {
+    let stat = fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let tid = stat.split_whitespace().next()?.parse().ok()?;
+    let mut thread = parse_stat(&stat)?;
+    thread.tid = tid;
+    thread.main = tid == std::process::id();
+    Some(thread)
+}
+
 /// Parses `/proc/.../stat`: `tid (comm) state ppid ...`; the name may hold spaces and
 /// parentheses, so fields are counted from the last `)`.
 fn parse_stat(stat: &str) -> Option<ThreadCpu> {

@@ -1,5 +1,6 @@
 //! Shared pieces of epochd's benchmarks: a pre-generated, pre-encoded stream of the
-//! reference workload, a stopwatch, medians over rounds, and a Markdown table printer.
+//! reference workload, a stopwatch, medians and percentiles, per-thread CPU time, and a
+//! Markdown table printer.
 //!
 //! Every benchmark binary in this crate (`src/bin/*.rs`) follows the same rules, written
 //! down in `docs/BENCHMARKS.md`:

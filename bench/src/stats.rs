@@ -23,6 +23,27 @@ pub fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
+/// The `q` quantile of `values` (`q` in [0, 1]) by the nearest-rank method: the
+/// smallest value with at least `q` of the values at or below it. `None` when there
+/// are no values.
+///
+/// ```
+/// use epochd_bench::stats::percentile;
+/// let ms: Vec<f64> = (1..=100).map(f64::from).collect();
+/// assert_eq!(percentile(&ms, 0.5), Some(50.0));
+/// assert_eq!(percentile(&ms, 0.99), Some(99.0));
+/// assert_eq!(percentile(&ms, 1.0), Some(100.0));
+/// ```
+pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
 /// The smallest and the largest of `values`, `None` when empty: printed next to a
 /// median to show how noisy the rounds were.
 pub fn spread(values: &[f64]) -> Option<(f64, f64)> {
@@ -40,6 +61,14 @@ mod tests {
         assert_eq!(median(&[5.0]), Some(5.0));
         assert_eq!(median(&[9.0, 1.0, 5.0, 7.0, 3.0]), Some(5.0));
         assert_eq!(median(&[2.0, 1.0]), Some(1.5));
+    }
+
+    #[test]
+    fn percentile_uses_nearest_rank() {
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 0.0), Some(1.0));
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 0.5), Some(2.0));
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 0.9), Some(3.0));
+        assert_eq!(percentile(&[], 0.5), None);
     }
 
     #[test]

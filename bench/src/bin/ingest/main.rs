@@ -1,7 +1,7 @@
 //! The high-level ingest path against its floor, zstd level 3 alone.
 //!
 //! `cargo run --release -p epochd-bench --bin ingest -- [--events N] [--rounds R]
-//! [--format msgpack|ndjson|both] [--breakdown]`
+//! [--format msgpack|ndjson|both] [--producers P] [--max-hold-ms MS] [--breakdown]`
 //!
 //! The reference workload is generated and encoded first (not timed). Then, in every
 //! round and in one process, side by side:
@@ -36,7 +36,7 @@ use crate::run::{ingest_once, zstd_floor, Sealing};
 
 /// Measure the high-level ingest path side by side with zstd-3 compression alone.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, long_about = None)]
 pub struct Args {
     /// Events in the stream (reference workload, EVENTS.md).
     #[arg(long, default_value_t = 400_000)]
@@ -53,6 +53,16 @@ pub struct Args {
     /// Which ingest bodies to measure.
     #[arg(long, value_enum, default_value_t = Formats::Both)]
     format: Formats,
+    /// Threads sending bodies concurrently (as concurrent connections would); the
+    /// reference figure is 1.
+    #[arg(long, default_value_t = 1)]
+    producers: usize,
+    /// The store's `max_hold_ms` (default: the store's default). Epochs whose second
+    /// ended longer ago than grace + max hold are sealed at every sealer tick, so a
+    /// replay of past epochs commits each (epoch, dc) in several parts; a large value
+    /// (e.g. 3600000) commits each once.
+    #[arg(long, default_value_t = StoreConfig::default().max_hold_ms)]
+    max_hold_ms: u64,
     /// Also time the parts of an ingest on their own (scan, WAL I/O, ingest with
     /// sealing held off, then the commit of everything).
     #[arg(long)]
@@ -157,15 +167,18 @@ fn main() -> Result<()> {
                     line += &format!(" zstd-3 {secs:.2} s;");
                 }
                 Measured::Ingest(format, sealing) => {
-                    let run =
-                        ingest_once(&root, &spec, stream_of(format), args.batch_events, sealing)
-                            .with_context(|| {
-                                format!(
-                                    "round {}, {} ingest ({sealing:?})",
-                                    round + 1,
-                                    name(format)
-                                )
-                            })?;
+                    let run = ingest_once(
+                        &root,
+                        &spec,
+                        stream_of(format),
+                        args.batch_events,
+                        sealing,
+                        args.producers,
+                        args.max_hold_ms,
+                    )
+                    .with_context(|| {
+                        format!("round {}, {} ingest ({sealing:?})", round + 1, name(format))
+                    })?;
                     line += &format!(
                         " ingest {} {}{:.2} s (calls {:.2} s, drain {:.2} s);",
                         name(format),
@@ -178,7 +191,6 @@ fn main() -> Result<()> {
                         run.in_calls,
                         run.drain
                     );
-                    run::debug_threads(&run);
                     rounds.push_ingest(format, sealing, run);
                 }
                 Measured::Scan => {
@@ -213,6 +225,7 @@ fn check_args(args: &Args) -> Result<()> {
     ensure!(args.events > 0, "--events must be at least 1");
     ensure!(args.rounds > 0, "--rounds must be at least 1");
     ensure!(args.batch_events > 0, "--batch-events must be at least 1");
+    ensure!(args.producers > 0, "--producers must be at least 1");
     ensure!(
         args.epochs > 0 && args.epochs <= args.events as u64,
         "--epochs must be between 1 and --events"

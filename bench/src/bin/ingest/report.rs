@@ -1,6 +1,6 @@
 //! The printed report: medians over rounds as Markdown tables, ready for the docs.
 
-use epochd_bench::stats::spread;
+use epochd_bench::stats::{percentile, spread};
 use epochd_bench::{cores, median, Align, EncodedStream, Table, MB};
 use epochd_workload::Format;
 
@@ -75,10 +75,12 @@ impl Report<'_> {
         println!();
         println!(
             "Ingest (high-level path) vs zstd-3 alone: {} events, {} epochs, bodies of {} \
-             events, median of {} rounds, {} cores",
+             events, {} producer thread{}, median of {} rounds, {} cores",
             self.msgpack.events(),
             self.args.epochs,
             self.args.batch_events,
+            self.args.producers,
+            if self.args.producers == 1 { "" } else { "s" },
             self.args.rounds,
             cores()
         );
@@ -195,6 +197,13 @@ impl Report<'_> {
             self.msgpack.len() as f64 / self.rounds.zstd_compressed as f64,
             self.rounds.zstd_compressed as f64 / MB
         );
+        println!(
+            "- Store config: grace 0 ms, quiet 20 ms, max hold {} ms, everything else default. \
+             Supplementary commits: epochs whose second ended more than grace + max hold ago \
+             are sealed at every sealer tick (20 ms) whatever the quiet window, so this replay \
+             of past epochs, faster than real time, commits an (epoch, dc) in several parts.",
+            self.args.max_hold_ms
+        );
         for &format in self.formats {
             let runs = self.rounds.runs(format, Sealing::Live);
             let Some(last) = runs.last() else { continue };
@@ -203,7 +212,7 @@ impl Report<'_> {
             println!(
                 "- ingest {}: compression ratio {:.2} ({:.1} MB -> {:.1} MB) in {} chunks \
                  (average {:.0} KB raw) over {} commits of (epoch, dc), {} of them \
-                 supplementary (last round); time in ingest() calls {:.2} s, drain after the \
+                 supplementary (last round); time in ingest() calls {:.2} s{}, drain after the \
                  last batch {:.2} s (medians){}.",
                 name(format),
                 last.accepted_bytes as f64 / last.stored_bytes as f64,
@@ -214,11 +223,27 @@ impl Report<'_> {
                 last.commits,
                 last.supplementary,
                 med(&calls),
+                if self.args.producers > 1 {
+                    " (summed over the producers)"
+                } else {
+                    ""
+                },
                 med(&drains),
                 match runs.iter().map(|run| run.retries).sum::<usize>() {
                     0 => String::new(),
                     n => format!(", {n} overloaded retries"),
                 }
+            );
+            let call_ms: Vec<f64> = runs.iter().flat_map(|run| run.call_ms.clone()).collect();
+            let pct = |q: f64| percentile(&call_ms, q).unwrap_or(f64::NAN);
+            println!(
+                "  - ingest() call latency over all rounds: median {:.1} ms, p99 {:.1} ms, max \
+                 {:.1} ms; {} of {} calls took longer than the quiet window (20 ms).",
+                pct(0.5),
+                pct(0.99),
+                pct(1.0),
+                call_ms.iter().filter(|&&ms| ms > 20.0).count(),
+                call_ms.len()
             );
             let early = runs.iter().filter(|run| run.early).count();
             if early > 0 {
@@ -275,7 +300,7 @@ impl Report<'_> {
             let n = name(format);
             row(
                 format!("{n}, sealing held: ingest() calls (parse, WAL append + sync)"),
-                &pick(held, |r| r.in_calls),
+                &pick(held, |r| r.produce_secs),
             );
             row(
                 format!("{n}, sealing held: seal_all (compress on all cores, commit, flush)"),
@@ -288,5 +313,104 @@ impl Report<'_> {
             );
         }
         print!("{table}");
+        println!();
+        self.print_cpu();
+    }
+
+    fn print_cpu(&self) {
+        println!(
+            "CPU by thread during the timed section (from /proc; medians; caller = the thread \
+             calling ingest(): parse + WAL; background = the store's sealer and its rayon \
+             compression pool; s not on CPU = wall - caller CPU: waiting for fsync, locks or \
+             a core; with several producers, caller = all of them):"
+        );
+        println!();
+        let mut table = Table::new([
+            ("run", Align::Left),
+            ("wall s", Align::Right),
+            ("caller CPU s", Align::Right),
+            ("of which sys", Align::Right),
+            ("caller not on CPU s", Align::Right),
+            ("background CPU s", Align::Right),
+            ("sled CPU s", Align::Right),
+            ("cores busy", Align::Right),
+            ("caller minor faults", Align::Right),
+        ]);
+        for &format in self.formats {
+            for sealing in [Sealing::Live, Sealing::Held] {
+                let runs = self.rounds.runs(format, sealing);
+                if runs.is_empty() {
+                    continue;
+                }
+                let roles: Vec<Roles> = runs.iter().map(Roles::of).collect();
+                let col = |f: fn(&Roles) -> f64| med(&roles.iter().map(f).collect::<Vec<_>>());
+                table.row([
+                    format!(
+                        "{} {}",
+                        name(format),
+                        match sealing {
+                            Sealing::Live => "live",
+                            Sealing::Held => "sealing held",
+                        }
+                    ),
+                    format!("{:.2}", col(|r| r.wall)),
+                    format!("{:.2}", col(|r| r.caller)),
+                    format!("{:.2}", col(|r| r.caller_sys)),
+                    if self.args.producers == 1 {
+                        format!("{:.2}", col(|r| r.wall - r.caller))
+                    } else {
+                        "—".into()
+                    },
+                    format!("{:.2}", col(|r| r.background)),
+                    format!("{:.2}", col(|r| r.sled)),
+                    format!(
+                        "{:.2}",
+                        col(|r| (r.caller + r.background + r.sled) / r.wall)
+                    ),
+                    format!("{:.0}k", col(|r| r.caller_faults) / 1e3),
+                ]);
+            }
+        }
+        print!("{table}");
+    }
+}
+
+/// The CPU of one run, by what the threads do.
+struct Roles {
+    wall: f64,
+    /// The thread calling `ingest`.
+    caller: f64,
+    caller_sys: f64,
+    caller_faults: f64,
+    /// The store's sealer and the rayon pool it compresses on (unnamed rayon workers
+    /// carry the name of the thread that started them, so they are told apart from
+    /// sled's threads only).
+    background: f64,
+    /// sled's threads.
+    sled: f64,
+}
+
+impl Roles {
+    fn of(run: &IngestRun) -> Roles {
+        let mut roles = Roles {
+            wall: run.secs,
+            caller: 0.0,
+            caller_sys: 0.0,
+            caller_faults: 0.0,
+            background: 0.0,
+            sled: 0.0,
+        };
+        for t in &run.cpu {
+            if t.main || t.name.starts_with("producer-") {
+                roles.caller += t.cpu();
+                roles.caller_sys += t.system;
+                roles.caller_faults += t.minor_faults as f64;
+            } else if t.name.starts_with("sled") || t.name == "log flusher" {
+                roles.sled += t.cpu();
+            } else {
+                roles.background += t.cpu();
+            }
+        }
+        roles
     }
 }

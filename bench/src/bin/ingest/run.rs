@@ -49,8 +49,13 @@ pub enum Sealing {
 pub struct IngestRun {
     /// First ingest call to every event committed and durable.
     pub secs: f64,
-    /// Of which inside `Store::ingest` calls (parse, WAL append and sync).
+    /// Until the last batch was accepted.
+    pub produce_secs: f64,
+    /// Inside `Store::ingest` calls (parse, WAL append and sync), summed over the
+    /// producers.
     pub in_calls: f64,
+    /// Duration of each `Store::ingest` call in milliseconds, sorted.
+    pub call_ms: Vec<f64>,
     /// Of which after the last batch: `seal_all` and the waits.
     pub drain: f64,
     /// MessagePack bytes the store accepted.
@@ -111,15 +116,62 @@ pub fn temp_dir(root: &Path, what: &str) -> Result<tempfile::TempDir> {
         .with_context(|| format!("creating a temp dir in {}", root.display()))
 }
 
-/// Ingests `stream` in bodies of `batch_events` into a fresh store under `root` and
-/// times it until every event is committed and durable; then checks that nothing was
-/// lost or refused.
+/// What one producer sent.
+struct Produced {
+    receipts: Vec<IngestReceipt>,
+    /// Duration of each call.
+    calls: Vec<Duration>,
+    /// Calls answered "overloaded" and retried.
+    retries: usize,
+    /// The producer thread's CPU, when it was a thread of its own (it ends before the
+    /// closing snapshot).
+    cpu: Option<ThreadCpu>,
+}
+
+/// Sends `bodies` one after the other, retrying a body the store refuses as
+/// overloaded.
+fn produce<'a>(
+    store: &Store,
+    bodies: impl Iterator<Item = &'a [u8]>,
+    format: StoreFormat,
+) -> Result<Produced> {
+    let mut out = Produced {
+        receipts: Vec::new(),
+        calls: Vec::new(),
+        retries: 0,
+        cpu: None,
+    };
+    for body in bodies {
+        loop {
+            let (result, took) = timed(|| store.ingest(body, format));
+            out.calls.push(took);
+            match result {
+                Ok(receipt) => {
+                    out.receipts.push(receipt);
+                    break;
+                }
+                Err(StoreError::Overloaded { .. }) => {
+                    out.retries += 1;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => return Err(e).context("ingest refused a batch"),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Ingests `stream` in bodies of `batch_events` from `producers` threads into a fresh
+/// store under `root` and times it until every event is committed and durable; then
+/// checks that nothing was lost or refused.
 pub fn ingest_once(
     root: &Path,
     spec: &StreamSpec,
     stream: &EncodedStream,
     batch_events: usize,
     sealing: Sealing,
+    producers: usize,
+    max_hold_ms: u64,
 ) -> Result<IngestRun> {
     let dir = temp_dir(root, "ingest")?;
     let config = StoreConfig {
@@ -128,6 +180,7 @@ pub fn ingest_once(
             Sealing::Held => HOLD_GRACE_MS,
         },
         quiet_ms: 20,
+        max_hold_ms,
         ..StoreConfig::new(dir.path())
     };
     let store = Store::open(config).context("opening the store")?;
@@ -138,29 +191,40 @@ pub fn ingest_once(
         Format::Ndjson => StoreFormat::Ndjson,
     };
     let batches = stream.batches(batch_events);
-    let mut receipts: Vec<IngestReceipt> = Vec::with_capacity(batches.len());
-    let mut in_calls = Duration::ZERO;
-    let mut retries = 0;
 
     let cpu_before = cpu::snapshot();
     let watch = Stopwatch::start();
-    for body in batches {
-        loop {
-            let (result, took) = timed(|| store.ingest(body, format));
-            in_calls += took;
-            match result {
-                Ok(receipt) => {
-                    receipts.push(receipt);
-                    break;
-                }
-                Err(StoreError::Overloaded { .. }) => {
-                    retries += 1;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(e) => return Err(e).context("ingest refused a batch"),
-            }
-        }
-    }
+    let produced: Vec<Produced> = if producers <= 1 {
+        vec![produce(&store, batches.iter().copied(), format)?]
+    } else {
+        // Producer `k` sends bodies k, k + producers, ...: together they still send
+        // the epochs roughly in order, as concurrent connections would.
+        std::thread::scope(|scope| {
+            let handles: Vec<std::thread::ScopedJoinHandle<'_, Result<Produced>>> = (0..producers)
+                .map(|k| {
+                    let (store, batches) = (&store, &batches);
+                    std::thread::Builder::new()
+                        .name(format!("producer-{k}"))
+                        .spawn_scoped(scope, move || {
+                            let mut out = produce(
+                                store,
+                                batches.iter().copied().skip(k).step_by(producers),
+                                format,
+                            )?;
+                            out.cpu = cpu::this_thread();
+                            Ok(out)
+                        })
+                        .context("starting a producer thread")
+                })
+                .collect::<Result<_>>()?;
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a producer thread panicked"))
+                .collect::<Result<Vec<_>>>()
+        })?
+    };
+    let receipts: Vec<&IngestReceipt> = produced.iter().flat_map(|p| &p.receipts).collect();
+    let produce_secs = watch.secs();
     let drain = Stopwatch::start();
     store.seal_all().context("seal_all")?;
     for receipt in &receipts {
@@ -172,6 +236,11 @@ pub fn ingest_once(
     // still being committed by the sealer (docs/BENCHMARKS.md), so the clock stops
     // only once the commit listener has seen every accepted event.
     let accepted: u64 = receipts.iter().map(|r| r.accepted as u64).sum();
+    let mut call_ms: Vec<f64> = produced
+        .iter()
+        .flat_map(|p| p.calls.iter().map(|d| d.as_secs_f64() * 1e3))
+        .collect();
+    call_ms.sort_by(f64::total_cmp);
     let early = committed.events() < accepted;
     ensure!(
         committed.wait_for(accepted, COMMIT_TIMEOUT),
@@ -179,7 +248,8 @@ pub fn ingest_once(
         committed.events(),
     );
     let (secs, drain) = (watch.secs(), drain.secs());
-    let cpu = cpu::snapshot().since(&cpu_before);
+    let mut cpu = cpu::snapshot().since(&cpu_before);
+    cpu.extend(produced.iter().filter_map(|p| p.cpu.clone()));
 
     // Checks, not timed: everything accepted, committed exactly once.
     let stats = store.stats();
@@ -202,24 +272,20 @@ pub fn ingest_once(
     }
     let run = IngestRun {
         secs,
-        in_calls: in_calls.as_secs_f64(),
+        produce_secs,
+        in_calls: call_ms.iter().sum::<f64>() / 1e3,
+        call_ms,
         drain,
         accepted_bytes: stats.bytes_accepted,
         stored_bytes: commits.iter().map(|c| c.bytes).sum(),
         chunks: commits.iter().map(|c| c.chunks).sum(),
         commits: commits.len(),
         supplementary: commits.iter().filter(|c| c.seq > 0).count(),
-        retries,
+        retries: produced.iter().map(|p| p.retries).sum(),
         early,
         cpu,
     };
     store.close().context("closing the store")?;
     drop(dir);
     Ok(run)
-}
-
-pub fn debug_threads(run: &IngestRun) {
-    for t in &run.cpu {
-        eprintln!("  {} {:?} main={} user={:.2} sys={:.2} faults={}", t.tid, t.name, t.main, t.user, t.system, t.minor_faults);
-    }
 }
