@@ -1,13 +1,25 @@
 //! Parsing an ingest batch (NDJSON or a MessagePack stream) into validated
 //! MessagePack events with their routing: epoch and lane (dc, type, subtype).
+//!
+//! This is the hot path of ingest, on the producer's request thread, so it
+//! avoids work: MessagePack bodies are scanned once and, when every event is
+//! kept, not copied at all; large NDJSON bodies are transcoded on all cores,
+//! in pieces cut at line boundaries.
+
+use std::borrow::Cow;
+
+use rayon::prelude::*;
 
 use crate::error::{EventError, EventRejection};
 use crate::json::transcode_line;
 use crate::key::{validate_dc, validate_type};
-use crate::msgpack::scan_event;
+use crate::msgpack::{scan_event, EventHeader};
 
 /// How many refused events a response lists; the total is always counted.
 pub const MAX_REPORTED_REJECTIONS: usize = 100;
+
+/// NDJSON bodies at least this large are parsed in parallel pieces.
+const PARALLEL_PIECE_BYTES: usize = 256 << 10;
 
 /// The encoding of an ingest body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,12 +63,12 @@ pub struct Lane {
     pub subtype: Option<String>,
 }
 
-/// One accepted event: where its bytes are in [`ParsedBatch::data`] and where it goes.
+/// One accepted event: where its bytes are in its [`Part`] and where it goes.
 #[derive(Debug, Clone, Copy)]
 pub struct ParsedEvent {
-    /// Offset of the event in `data`.
+    /// Offset of the event in its part's data.
     pub start: usize,
-    /// Length of the event in `data`.
+    /// Length of the event.
     pub len: usize,
     /// Its epoch (the whole second of its timestamp).
     pub epoch: u64,
@@ -64,26 +76,52 @@ pub struct ParsedEvent {
     pub lane: usize,
 }
 
+/// Accepted events as MessagePack, back to back, and where each one is.
+#[derive(Debug, Default)]
+pub struct Part<'a> {
+    /// The events' bytes: borrowed from the body when nothing had to change.
+    pub data: Cow<'a, [u8]>,
+    /// The events in input order.
+    pub events: Vec<ParsedEvent>,
+}
+
 /// A batch that passed validation.
 #[derive(Debug, Default)]
-pub struct ParsedBatch {
-    /// The accepted events as MessagePack, back to back.
-    pub data: Vec<u8>,
-    /// The accepted events in input order.
-    pub events: Vec<ParsedEvent>,
+pub struct ParsedBatch<'a> {
+    /// The accepted events, in input order, in one or more parts.
+    pub parts: Vec<Part<'a>>,
     /// The distinct lanes of the batch.
     pub lanes: Vec<Lane>,
     /// Events refused because they are older than retention (the rest of the
-    /// batch is still stored): the first few, and the total.
+    /// batch is still stored): the first few.
     pub too_old: Vec<EventRejection>,
     /// Total events refused as too old.
     pub too_old_total: usize,
 }
 
+impl ParsedBatch<'_> {
+    /// How many events were accepted.
+    pub fn event_count(&self) -> usize {
+        self.parts.iter().map(|p| p.events.len()).sum()
+    }
+
+    /// Bytes of accepted events.
+    pub fn byte_count(&self) -> usize {
+        self.parts.iter().map(|p| p.data.len()).sum()
+    }
+}
+
+impl Part<'_> {
+    /// The bytes of one of its events.
+    pub fn event_bytes(&self, event: &ParsedEvent) -> &[u8] {
+        &self.data[event.start..event.start + event.len]
+    }
+}
+
 /// Why a whole batch was refused: its invalid events (first few) and how many.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct BatchRejected {
-    /// The first invalid events.
+    /// The first invalid events, by position.
     pub rejections: Vec<EventRejection>,
     /// How many events were invalid.
     pub total: usize,
@@ -92,135 +130,81 @@ pub struct BatchRejected {
 /// Parses and validates `body`. Any malformed or invalid event refuses the
 /// whole batch (so a refused batch changes nothing); events older than
 /// retention are left out and counted, the rest is accepted.
-pub fn parse_batch(
-    body: &[u8],
+pub fn parse_batch<'a>(
+    body: &'a [u8],
     format: Format,
     rules: &BatchRules,
-) -> Result<ParsedBatch, BatchRejected> {
-    let mut batch = ParsedBatch {
-        data: Vec::with_capacity(match format {
-            Format::MsgPack => body.len(),
-            // MessagePack is ~15% smaller than JSON on our workload.
-            Format::Ndjson => body.len(),
-        }),
-        ..ParsedBatch::default()
-    };
-    let mut rejected = BatchRejected {
-        rejections: Vec::new(),
-        total: 0,
-    };
-    let mut reject = |position: usize, error: EventError| {
-        rejected.total += 1;
-        if rejected.rejections.len() < MAX_REPORTED_REJECTIONS {
-            rejected.rejections.push(EventRejection { position, error });
-        }
-    };
+) -> Result<ParsedBatch<'a>, BatchRejected> {
     match format {
-        Format::Ndjson => {
-            for (index, line) in body.split(|b| *b == b'\n').enumerate() {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let start = batch.data.len();
-                if let Err(message) = transcode_line(line, &mut batch.data) {
-                    reject(index + 1, EventError::Json(message));
-                    continue;
-                }
-                if let Err(error) = batch.admit(start, index + 1, rules) {
-                    reject(index + 1, error);
-                }
-            }
-        }
-        Format::MsgPack => {
-            let mut pos = 0;
-            let mut index = 0;
-            while pos < body.len() {
-                index += 1;
-                let len = match scan_event(&body[pos..]) {
-                    Ok((_, len)) => len,
-                    Err(error) => {
-                        // Without a valid event we cannot find the next one.
-                        reject(index, error);
-                        break;
-                    }
-                };
-                let start = batch.data.len();
-                batch.data.extend_from_slice(&body[pos..pos + len]);
-                pos += len;
-                if let Err(error) = batch.admit(start, index, rules) {
-                    reject(index, error);
-                }
-            }
-        }
+        Format::MsgPack => parse_msgpack(body, rules),
+        Format::Ndjson => parse_ndjson(body, rules),
     }
-    if rejected.total > 0 {
-        return Err(rejected);
-    }
-    Ok(batch)
 }
 
-impl ParsedBatch {
-    /// Validates the event just appended at `start..` and records it, or
-    /// removes it again. Too-old events are removed and counted.
-    fn admit(
-        &mut self,
-        start: usize,
-        position: usize,
-        rules: &BatchRules,
-    ) -> Result<(), EventError> {
-        match self.route(start, rules) {
-            Ok(event) => {
-                self.events.push(event);
-                Ok(())
-            }
-            Err(RouteError::TooOld(error)) => {
-                self.data.truncate(start);
-                self.too_old_total += 1;
-                if self.too_old.len() < MAX_REPORTED_REJECTIONS {
-                    self.too_old.push(EventRejection { position, error });
-                }
-                Ok(())
-            }
-            Err(RouteError::Invalid(error)) => {
-                self.data.truncate(start);
-                Err(error)
-            }
+/// Collects the outcome of parsing one piece of a body.
+#[derive(Default)]
+struct Collector {
+    lanes: Vec<Lane>,
+    rejected: BatchRejected,
+    too_old: Vec<EventRejection>,
+    too_old_total: usize,
+}
+
+/// Where an event goes, or that it is too old to keep.
+enum Route {
+    Keep { epoch: u64, lane: usize },
+    TooOld,
+}
+
+impl Collector {
+    fn reject(&mut self, position: usize, error: EventError) {
+        self.rejected.total += 1;
+        if self.rejected.rejections.len() < MAX_REPORTED_REJECTIONS {
+            self.rejected
+                .rejections
+                .push(EventRejection { position, error });
         }
     }
 
-    fn route(&mut self, start: usize, rules: &BatchRules) -> Result<ParsedEvent, RouteError> {
-        let bytes = &self.data[start..];
-        let (header, len) = scan_event(bytes).map_err(RouteError::Invalid)?;
+    /// Checks a scanned event against the rules and finds its lane.
+    fn route(
+        &mut self,
+        header: &EventHeader<'_>,
+        len: usize,
+        position: usize,
+        rules: &BatchRules,
+    ) -> Result<Route, EventError> {
         if len > rules.max_event_bytes {
-            return Err(RouteError::Invalid(EventError::TooLarge {
+            return Err(EventError::TooLarge {
                 size: len,
                 limit: rules.max_event_bytes,
-            }));
+            });
         }
         let epoch = header.timestamp.floor() as u64;
         if let Some(clock) = rules.clock {
             let ahead = header.timestamp - clock.now;
             if ahead > clock.max_future_secs as f64 {
-                return Err(RouteError::Invalid(EventError::FutureTimestamp {
+                return Err(EventError::FutureTimestamp {
                     timestamp: header.timestamp,
                     ahead_secs: ahead,
                     max_secs: clock.max_future_secs,
-                }));
+                });
             }
             if epoch < clock.oldest_epoch {
-                return Err(RouteError::TooOld(EventError::BadTimestamp(format!(
-                    "{} (epoch {epoch} is older than the retention horizon, epoch {}; it would be deleted at once, so it is not stored)",
-                    header.timestamp, clock.oldest_epoch
-                ))));
+                self.too_old_total += 1;
+                if self.too_old.len() < MAX_REPORTED_REJECTIONS {
+                    let error = EventError::BadTimestamp(format!(
+                        "{} (epoch {epoch} is older than the retention horizon, epoch {}; it would be deleted at once, so it is not stored)",
+                        header.timestamp, clock.oldest_epoch
+                    ));
+                    self.too_old.push(EventRejection { position, error });
+                }
+                return Ok(Route::TooOld);
             }
         }
         let dc = header.dc.unwrap_or(&rules.default_dc);
-        validate_dc(dc).map_err(|e| RouteError::Invalid(e.into()))?;
-        validate_type("type", header.event_type).map_err(|e| RouteError::Invalid(e.into()))?;
-        if let Some(subtype) = header.subtype {
-            validate_type("subtype", subtype).map_err(|e| RouteError::Invalid(e.into()))?;
-        }
-        // A batch has few lanes (dcs x types x subtypes); a scan beats hashing.
+        // A batch has few lanes (dcs x types x subtypes); a scan beats hashing,
+        // and names are validated once per lane, not per event.
         let lane = match self.lanes.iter().position(|l| {
             l.dc == dc
                 && l.event_type == header.event_type
@@ -228,6 +212,11 @@ impl ParsedBatch {
         }) {
             Some(i) => i,
             None => {
+                validate_dc(dc)?;
+                validate_type("type", header.event_type)?;
+                if let Some(subtype) = header.subtype {
+                    validate_type("subtype", subtype)?;
+                }
                 self.lanes.push(Lane {
                     dc: dc.to_owned(),
                     event_type: header.event_type.to_owned(),
@@ -236,21 +225,228 @@ impl ParsedBatch {
                 self.lanes.len() - 1
             }
         };
-        Ok(ParsedEvent {
-            start,
-            len,
-            epoch,
-            lane,
-        })
-    }
-
-    /// The bytes of one accepted event.
-    pub fn event_bytes(&self, event: &ParsedEvent) -> &[u8] {
-        &self.data[event.start..event.start + event.len]
+        Ok(Route::Keep { epoch, lane })
     }
 }
 
-enum RouteError {
-    Invalid(EventError),
-    TooOld(EventError),
+fn parse_msgpack<'a>(body: &'a [u8], rules: &BatchRules) -> Result<ParsedBatch<'a>, BatchRejected> {
+    let mut c = Collector::default();
+    let mut events = Vec::new();
+    let mut dropped = false;
+    let mut pos = 0;
+    let mut position = 0;
+    while pos < body.len() {
+        position += 1;
+        let (header, len) = match scan_event(&body[pos..]) {
+            Ok(scanned) => scanned,
+            Err(error) => {
+                // Without a valid event we cannot find the next one.
+                c.reject(position, error);
+                break;
+            }
+        };
+        match c.route(&header, len, position, rules) {
+            Ok(Route::Keep { epoch, lane }) => events.push(ParsedEvent {
+                start: pos,
+                len,
+                epoch,
+                lane,
+            }),
+            Ok(Route::TooOld) => dropped = true,
+            Err(error) => c.reject(position, error),
+        }
+        pos += len;
+    }
+    if c.rejected.total > 0 {
+        return Err(c.rejected);
+    }
+    let data = if dropped {
+        // Keep only the accepted events, so the log holds exactly what is stored.
+        let mut kept = Vec::with_capacity(body.len());
+        for event in &mut events {
+            let start = kept.len();
+            kept.extend_from_slice(&body[event.start..event.start + event.len]);
+            event.start = start;
+        }
+        Cow::Owned(kept)
+    } else {
+        Cow::Borrowed(body)
+    };
+    Ok(ParsedBatch {
+        parts: vec![Part { data, events }],
+        lanes: c.lanes,
+        too_old: c.too_old,
+        too_old_total: c.too_old_total,
+    })
+}
+
+/// One piece of an NDJSON body, parsed.
+struct Piece {
+    part: Part<'static>,
+    collector: Collector,
+}
+
+fn parse_ndjson_piece(piece: &[u8], first_line: usize, rules: &BatchRules) -> Piece {
+    let mut c = Collector::default();
+    // MessagePack is ~15% smaller than JSON on our workload.
+    let mut data = Vec::with_capacity(piece.len());
+    let mut events = Vec::new();
+    for (index, line) in piece.split(|b| *b == b'\n').enumerate() {
+        let position = first_line + index;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let start = data.len();
+        if let Err(message) = transcode_line(line, &mut data) {
+            c.reject(position, EventError::Json(message));
+            continue;
+        }
+        let routed = scan_event(&data[start..])
+            .and_then(|(header, len)| Ok((c.route(&header, len, position, rules)?, len)));
+        match routed {
+            Ok((Route::Keep { epoch, lane }, len)) => events.push(ParsedEvent {
+                start,
+                len,
+                epoch,
+                lane,
+            }),
+            Ok((Route::TooOld, _)) => data.truncate(start),
+            Err(error) => {
+                data.truncate(start);
+                c.reject(position, error);
+            }
+        }
+    }
+    Piece {
+        part: Part {
+            data: Cow::Owned(data),
+            events,
+        },
+        collector: c,
+    }
+}
+
+/// Cuts `body` into about `n` pieces at line boundaries, each with the
+/// 1-based number of its first line.
+fn split_at_lines(body: &[u8], n: usize) -> Vec<(usize, &[u8])> {
+    let target = body.len().div_ceil(n.max(1));
+    let mut pieces = Vec::with_capacity(n);
+    let mut start = 0;
+    let mut line = 1;
+    while start < body.len() {
+        let mut end = (start + target).min(body.len());
+        if end < body.len() {
+            end = match body[end..].iter().position(|b| *b == b'\n') {
+                Some(i) => end + i + 1,
+                None => body.len(),
+            };
+        }
+        let piece = &body[start..end];
+        pieces.push((line, piece));
+        line += piece.iter().filter(|b| **b == b'\n').count();
+        start = end;
+    }
+    pieces
+}
+
+fn parse_ndjson<'a>(body: &'a [u8], rules: &BatchRules) -> Result<ParsedBatch<'a>, BatchRejected> {
+    let pieces: Vec<Piece> = if body.len() < PARALLEL_PIECE_BYTES {
+        vec![parse_ndjson_piece(body, 1, rules)]
+    } else {
+        split_at_lines(body, rayon::current_num_threads())
+            .into_par_iter()
+            .map(|(first_line, piece)| parse_ndjson_piece(piece, first_line, rules))
+            .collect()
+    };
+    let mut batch = ParsedBatch::default();
+    let mut rejected = BatchRejected::default();
+    for Piece {
+        mut part,
+        collector,
+    } in pieces
+    {
+        // Each piece numbered its own lanes: map them to the batch's.
+        let map: Vec<usize> = collector
+            .lanes
+            .into_iter()
+            .map(|lane| match batch.lanes.iter().position(|l| *l == lane) {
+                Some(i) => i,
+                None => {
+                    batch.lanes.push(lane);
+                    batch.lanes.len() - 1
+                }
+            })
+            .collect();
+        for event in &mut part.events {
+            event.lane = map[event.lane];
+        }
+        batch.parts.push(part);
+        rejected.total += collector.rejected.total;
+        rejected.rejections.extend(collector.rejected.rejections);
+        batch.too_old_total += collector.too_old_total;
+        batch.too_old.extend(collector.too_old);
+    }
+    if rejected.total > 0 {
+        rejected.rejections.truncate(MAX_REPORTED_REJECTIONS);
+        return Err(rejected);
+    }
+    batch.too_old.truncate(MAX_REPORTED_REJECTIONS);
+    Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_cover_the_body_at_line_boundaries_with_their_line_numbers() {
+        let body = b"a\nbb\n\nccc\nd";
+        for n in 1..6 {
+            let pieces = split_at_lines(body, n);
+            let joined: Vec<u8> = pieces.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+            assert_eq!(joined, body);
+            for (line, piece) in &pieces {
+                let before = body[..piece.as_ptr() as usize - body.as_ptr() as usize]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                assert_eq!(*line, before + 1);
+                assert!(piece.ends_with(b"\n") || piece.ends_with(b"d"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_ndjson_body_parsed_in_pieces_keeps_order_and_line_numbers() {
+        let rules = BatchRules {
+            default_dc: "local".into(),
+            max_event_bytes: 1 << 20,
+            clock: None,
+        };
+        let mut body = Vec::new();
+        for i in 0..20_000 {
+            body.extend_from_slice(
+                format!("{{\"timestamp\":{i},\"type\":\"T{}\",\"n\":{i}}}\n", i % 3).as_bytes(),
+            );
+        }
+        assert!(body.len() > PARALLEL_PIECE_BYTES);
+        let batch = parse_batch(&body, Format::Ndjson, &rules).unwrap();
+        assert_eq!(batch.event_count(), 20_000);
+        let epochs: Vec<u64> = batch
+            .parts
+            .iter()
+            .flat_map(|p| p.events.iter().map(|e| e.epoch))
+            .collect();
+        assert_eq!(epochs, (0..20_000).collect::<Vec<u64>>());
+        assert_eq!(batch.lanes.len(), 3);
+        for part in &batch.parts {
+            for e in &part.events {
+                let (h, _) = scan_event(part.event_bytes(e)).unwrap();
+                assert_eq!(batch.lanes[e.lane].event_type, h.event_type);
+            }
+        }
+        body.extend_from_slice(b"{broken\n");
+        let err = parse_batch(&body, Format::Ndjson, &rules).unwrap_err();
+        assert_eq!(err.rejections[0].position, 20_001);
+    }
 }

@@ -27,8 +27,9 @@ pub struct StoreConfig {
     /// this long, in milliseconds, so a replay of old data at full speed
     /// commits each epoch once, not in slivers. Default: 200.
     pub quiet_ms: u64,
-    /// An epoch is sealed at the latest this long after its grace ended,
-    /// even if events keep trickling in, in milliseconds. Default: 5000.
+    /// An epoch past its grace is sealed at the latest this long after its
+    /// first event arrived, even if events keep trickling in, in
+    /// milliseconds. Default: 5000.
     pub max_hold_ms: u64,
     /// Target raw (MessagePack) size of a chunk, in bytes; chunks are cut at
     /// event boundaries once a lane reaches it. Default: 4 MiB.

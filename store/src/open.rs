@@ -5,10 +5,10 @@
 //! reaches the target size. The seal policy decides when an epoch is taken
 //! out to be committed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::batch::{Lane, ParsedBatch};
+use crate::batch::ParsedBatch;
 use crate::wal::Lsn;
 
 /// (epoch, dc): the unit that is committed.
@@ -33,12 +33,30 @@ pub struct OpenEpoch {
     pub lanes: BTreeMap<LaneKey, Vec<RawChunk>>,
     /// Oldest WAL record with events in this epoch.
     pub first_lsn: Lsn,
-    /// When the last event arrived.
+    /// When its first event arrived.
+    pub first_arrival: Instant,
+    /// When its last event arrived.
     pub last_arrival: Instant,
+    /// The insert that last added events to it.
+    last_insert: u64,
     /// Buffered bytes.
     pub bytes: usize,
     /// Buffered events.
     pub events: u64,
+}
+
+impl OpenEpoch {
+    fn new(lsn: Lsn, now: Instant, insert: u64) -> OpenEpoch {
+        OpenEpoch {
+            lanes: BTreeMap::new(),
+            first_lsn: lsn,
+            first_arrival: now,
+            last_arrival: now,
+            last_insert: insert,
+            bytes: 0,
+            events: 0,
+        }
+    }
 }
 
 /// An epoch taken out of the buffer to be committed.
@@ -60,67 +78,80 @@ pub struct SealPolicy {
     pub grace: Duration,
     /// Then seal once no event arrived for this long...
     pub quiet: Duration,
-    /// ...or at the latest this long after the grace ended.
+    /// ...or once this long has passed since its first event arrived.
     pub max_hold: Duration,
 }
 
-/// All open epochs.
+/// All open epochs: epoch -> dc -> buffer. Nested maps, so an event finds
+/// its buffer by borrowed names, without allocating.
 #[derive(Debug, Default)]
 pub struct OpenEpochs {
-    epochs: BTreeMap<EpochDc, OpenEpoch>,
+    epochs: BTreeMap<u64, HashMap<String, OpenEpoch>>,
+    count: usize,
+    inserts: u64,
     bytes: usize,
 }
 
 impl OpenEpochs {
     /// Adds the events of a batch appended to the WAL as record `lsn`.
-    /// `covered` tells, for replay, which events are already committed.
+    /// `already_committed(epoch, dc)` tells, for replay, which events are
+    /// already in a commit. Returns the (epoch, dc) that received events.
     pub fn insert(
         &mut self,
-        batch: &ParsedBatch,
+        batch: &ParsedBatch<'_>,
         lsn: Lsn,
         chunk_target: usize,
         mut already_committed: impl FnMut(u64, &str) -> bool,
     ) -> Vec<EpochDc> {
         let now = Instant::now();
+        self.inserts += 1;
+        let insert = self.inserts;
+        let lane_keys: Vec<LaneKey> = batch
+            .lanes
+            .iter()
+            .map(|l| (l.event_type.clone(), l.subtype.clone()))
+            .collect();
         let mut touched: Vec<EpochDc> = Vec::new();
-        for event in &batch.events {
-            let Lane {
-                dc,
-                event_type,
-                subtype,
-            } = &batch.lanes[event.lane];
-            if already_committed(event.epoch, dc) {
-                continue;
+        for part in &batch.parts {
+            for event in &part.events {
+                let lane = &batch.lanes[event.lane];
+                if already_committed(event.epoch, &lane.dc) {
+                    continue;
+                }
+                let dcs = self.epochs.entry(event.epoch).or_default();
+                let open = match dcs.get_mut(lane.dc.as_str()) {
+                    Some(open) => open,
+                    None => {
+                        self.count += 1;
+                        touched.push((event.epoch, lane.dc.clone()));
+                        dcs.entry(lane.dc.clone())
+                            .or_insert(OpenEpoch::new(lsn, now, insert))
+                    }
+                };
+                if open.last_insert != insert {
+                    open.last_insert = insert;
+                    open.last_arrival = now;
+                    touched.push((event.epoch, lane.dc.clone()));
+                }
+                let lane_key = &lane_keys[event.lane];
+                let chunks = match open.lanes.get_mut(lane_key) {
+                    Some(chunks) => chunks,
+                    None => open.lanes.entry(lane_key.clone()).or_default(),
+                };
+                let bytes = part.event_bytes(event);
+                let cut = chunks
+                    .last()
+                    .is_none_or(|c| c.raw.len() + bytes.len() > chunk_target && c.events > 0);
+                if cut {
+                    chunks.push(RawChunk::default());
+                }
+                let chunk = chunks.last_mut().expect("pushed above");
+                chunk.raw.extend_from_slice(bytes);
+                chunk.events += 1;
+                open.bytes += bytes.len();
+                open.events += 1;
+                self.bytes += bytes.len();
             }
-            let id = (event.epoch, dc.clone());
-            if touched.last() != Some(&id) && !touched.contains(&id) {
-                touched.push(id.clone());
-            }
-            let open = self.epochs.entry(id).or_insert_with(|| OpenEpoch {
-                lanes: BTreeMap::new(),
-                first_lsn: lsn,
-                last_arrival: now,
-                bytes: 0,
-                events: 0,
-            });
-            open.last_arrival = now;
-            let chunks = open
-                .lanes
-                .entry((event_type.clone(), subtype.clone()))
-                .or_default();
-            let bytes = batch.event_bytes(event);
-            let cut = chunks
-                .last()
-                .is_none_or(|c| c.raw.len() + bytes.len() > chunk_target && c.events > 0);
-            if cut {
-                chunks.push(RawChunk::default());
-            }
-            let chunk = chunks.last_mut().expect("pushed above");
-            chunk.raw.extend_from_slice(bytes);
-            chunk.events += 1;
-            open.bytes += bytes.len();
-            open.events += 1;
-            self.bytes += bytes.len();
         }
         touched
     }
@@ -137,17 +168,21 @@ impl OpenEpochs {
         let now_wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let ready: Vec<EpochDc> = self
-            .epochs
-            .iter()
-            .filter(|((epoch, _), open)| {
-                let window_end = Duration::from_secs(epoch + 1) + policy.grace;
-                now_wall >= window_end
-                    && (open.last_arrival.elapsed() >= policy.quiet
-                        || now_wall >= window_end + policy.max_hold)
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
+        let mut ready: Vec<EpochDc> = Vec::new();
+        for (epoch, dcs) in &self.epochs {
+            let window_end = Duration::from_secs(epoch + 1) + policy.grace;
+            if now_wall < window_end {
+                // Later epochs end later still.
+                break;
+            }
+            for (dc, open) in dcs {
+                if open.last_arrival.elapsed() >= policy.quiet
+                    || open.first_arrival.elapsed() >= policy.max_hold
+                {
+                    ready.push((*epoch, dc.clone()));
+                }
+            }
+        }
         let mut sealed: Vec<SealedEpoch> = ready
             .into_iter()
             .map(|id| self.remove(id, covered_lsn))
@@ -155,7 +190,7 @@ impl OpenEpochs {
         // Over budget: seal the oldest epochs early. Their late events go to
         // a supplementary commit; nothing is dropped.
         while self.bytes > budget {
-            let Some(id) = self.epochs.keys().next().cloned() else {
+            let Some(id) = self.oldest() else {
                 break;
             };
             sealed.push(self.remove(id, covered_lsn));
@@ -163,16 +198,28 @@ impl OpenEpochs {
         sealed
     }
 
-    /// Takes out everything (for tests and shutdown).
+    /// Takes out everything (for tests and draining).
     pub fn take_all(&mut self, covered_lsn: Lsn) -> Vec<SealedEpoch> {
-        let ids: Vec<EpochDc> = self.epochs.keys().cloned().collect();
-        ids.into_iter()
-            .map(|id| self.remove(id, covered_lsn))
-            .collect()
+        let mut sealed = Vec::with_capacity(self.count);
+        while let Some(id) = self.oldest() {
+            sealed.push(self.remove(id, covered_lsn));
+        }
+        sealed
+    }
+
+    fn oldest(&self) -> Option<EpochDc> {
+        let (epoch, dcs) = self.epochs.iter().next()?;
+        let dc = dcs.keys().min()?;
+        Some((*epoch, dc.clone()))
     }
 
     fn remove(&mut self, id: EpochDc, covered_lsn: Lsn) -> SealedEpoch {
-        let epoch = self.epochs.remove(&id).expect("id taken from the map");
+        let dcs = self.epochs.get_mut(&id.0).expect("id taken from the map");
+        let epoch = dcs.remove(&id.1).expect("id taken from the map");
+        if dcs.is_empty() {
+            self.epochs.remove(&id.0);
+        }
+        self.count -= 1;
         self.bytes -= epoch.bytes;
         SealedEpoch {
             id,
@@ -186,13 +233,17 @@ impl OpenEpochs {
         self.bytes
     }
 
-    /// Epochs open.
+    /// (epoch, dc) open.
     pub fn len(&self) -> usize {
-        self.epochs.len()
+        self.count
     }
 
     /// The oldest WAL record still needed, if any epoch is open.
     pub fn oldest_lsn(&self) -> Option<Lsn> {
-        self.epochs.values().map(|e| e.first_lsn).min()
+        self.epochs
+            .values()
+            .flat_map(HashMap::values)
+            .map(|e| e.first_lsn)
+            .min()
     }
 }

@@ -103,6 +103,10 @@ struct Inner {
     outbox: Outbox,
     wal: Wal,
     open: Mutex<OpenEpochs>,
+    /// Serialises sealing: taking epochs out of `open` and committing them
+    /// happen under it, so two parts of one (epoch, dc) are committed in the
+    /// order they were taken (receipts and replay marks rely on it).
+    seal_lock: Mutex<()>,
     /// Serialises commits: seq and chunk numbers are assigned under it, and
     /// the outbox's commit ids follow commit order.
     commit_lock: Mutex<()>,
@@ -191,7 +195,7 @@ impl Store {
                 if let Some(e) = lookup_error {
                     return Err(e.into());
                 }
-                replayed += batch.events.len();
+                replayed += batch.event_count();
                 Ok(())
             },
         )?;
@@ -212,6 +216,7 @@ impl Store {
             outbox,
             wal,
             open: Mutex::new(open),
+            seal_lock: Mutex::new(()),
             commit_lock: Mutex::new(()),
             committed: Mutex::new(BTreeMap::new()),
             committed_cv: Condvar::new(),
@@ -290,21 +295,21 @@ impl Store {
         })?;
         inner.stats.events_too_old.add(batch.too_old_total as u64);
         let mut receipt = IngestReceipt {
-            accepted: batch.events.len(),
+            accepted: batch.event_count(),
             too_old: batch.too_old.clone(),
             too_old_total: batch.too_old_total,
             lsn: None,
             epochs: Vec::new(),
         };
-        if batch.events.is_empty() {
+        if batch.event_count() == 0 {
             return Ok(receipt);
         }
         let lsn = inner.append(&batch)?;
         receipt.lsn = Some(lsn.0);
         receipt.epochs = lsn.1;
         inner.wal.sync(lsn.0)?;
-        inner.stats.events_accepted.add(batch.events.len() as u64);
-        inner.stats.bytes_accepted.add(batch.data.len() as u64);
+        inner.stats.events_accepted.add(batch.event_count() as u64);
+        inner.stats.bytes_accepted.add(batch.byte_count() as u64);
         Ok(receipt)
     }
 
@@ -499,6 +504,7 @@ impl Store {
     /// and operators draining a node).
     pub fn seal_all(&self) -> Result<Vec<Committed>, StoreError> {
         let inner = &self.inner;
+        let _sealing = inner.seal_lock.lock();
         let sealed = {
             let mut open = inner.open.lock();
             open.take_all(inner.wal.last_lsn())
@@ -608,7 +614,8 @@ impl Inner {
 
     /// Appends the batch to the WAL and to the open epochs under one lock, so
     /// the WAL order is the buffer order (replay marks rely on it).
-    fn append(&self, batch: &ParsedBatch) -> Result<(Lsn, Vec<EpochDc>), StoreError> {
+    fn append(&self, batch: &ParsedBatch<'_>) -> Result<(Lsn, Vec<EpochDc>), StoreError> {
+        let parts: Vec<&[u8]> = batch.parts.iter().map(|p| &*p.data).collect();
         let mut open = self.open.lock();
         if open.bytes() > self.config.buffer_budget_bytes {
             self.stats.batches_refused.inc();
@@ -617,7 +624,7 @@ impl Inner {
                 budget: self.config.buffer_budget_bytes,
             });
         }
-        let lsn = self.wal.append(&batch.data)?;
+        let lsn = self.wal.append(&parts)?;
         let touched = open.insert(batch, lsn, self.config.chunk_target_bytes, |_, _| false);
         Ok((lsn, touched))
     }
@@ -648,6 +655,7 @@ impl Inner {
             if self.failed.lock().is_some() {
                 continue;
             }
+            let _sealing = self.seal_lock.lock();
             let sealed = {
                 let mut open = self.open.lock();
                 open.take_ready(

@@ -120,33 +120,37 @@ impl Wal {
         })
     }
 
-    /// Appends one record and returns its LSN. Not yet durable: call
-    /// [`Wal::sync`] before acknowledging.
-    pub fn append(&self, payload: &[u8]) -> Result<Lsn, StoreError> {
+    /// Appends one record, the concatenation of `parts`, and returns its
+    /// LSN. Not yet durable: call [`Wal::sync`] before acknowledging.
+    pub fn append(&self, parts: &[&[u8]]) -> Result<Lsn, StoreError> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let len = u32::try_from(total).map_err(|_| {
+            StoreError::Corrupt(format!("a WAL record of {total} bytes is too large"))
+        })?;
         let mut w = self.writer.lock();
         if w.len >= self.segment_bytes {
             self.rotate(&mut w)?;
         }
         let lsn = w.next_lsn;
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(&lsn.to_be_bytes());
+        for part in parts {
+            hasher.update(part);
+        }
         let mut header = [0u8; HEADER_LEN];
-        let len = u32::try_from(payload.len()).map_err(|_| {
-            StoreError::Corrupt(format!(
-                "a WAL record of {} bytes is too large",
-                payload.len()
-            ))
-        })?;
         header[..4].copy_from_slice(&len.to_be_bytes());
         header[4..12].copy_from_slice(&lsn.to_be_bytes());
-        header[12..].copy_from_slice(&checksum(lsn, payload).to_be_bytes());
+        header[12..].copy_from_slice(&hasher.digest().to_be_bytes());
         let path = segment_path(
             &self.dir,
             w.segments.back().expect("current segment").first_lsn,
         );
         let mut file = &*w.file;
-        file.write_all(&header)
-            .and_then(|()| file.write_all(payload))
+        std::iter::once(&header[..])
+            .chain(parts.iter().copied())
+            .try_for_each(|bytes| file.write_all(bytes))
             .map_err(|e| StoreError::io(&path, e))?;
-        w.len += (HEADER_LEN + payload.len()) as u64;
+        w.len += (HEADER_LEN + total) as u64;
         w.next_lsn += 1;
         w.segments.back_mut().expect("current segment").last_lsn = lsn;
         Ok(lsn)
@@ -287,7 +291,7 @@ mod tests {
         let (wal, seen) = collect(dir.path());
         assert!(seen.is_empty());
         for i in 0..10u8 {
-            let lsn = wal.append(&[i; 40]).unwrap();
+            let lsn = wal.append(&[&[i; 40]]).unwrap();
             wal.sync(lsn).unwrap();
         }
         assert!(wal.segment_count() > 2, "64-byte segments must rotate");
@@ -298,15 +302,15 @@ mod tests {
             assert_eq!(*lsn, i as u64 + 1);
             assert_eq!(payload, &vec![i as u8; 40]);
         }
-        assert_eq!(wal.append(b"next").unwrap(), 11);
+        assert_eq!(wal.append(&[b"next"]).unwrap(), 11);
     }
 
     #[test]
     fn a_torn_tail_is_cut_and_the_rest_kept() {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = collect(dir.path());
-        let lsn = wal.append(b"first").unwrap();
-        wal.append(b"second").unwrap();
+        let lsn = wal.append(&[b"first"]).unwrap();
+        wal.append(&[b"sec", b"ond"]).unwrap();
         wal.sync(lsn + 1).unwrap();
         drop(wal);
         let path = segment_path(dir.path(), 1);
@@ -327,7 +331,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = collect(dir.path());
         for i in 0..6u8 {
-            wal.append(&[i; 50]).unwrap();
+            wal.append(&[&[i; 50]]).unwrap();
         }
         wal.sync(6).unwrap();
         let before = wal.segment_count();

@@ -165,3 +165,84 @@ fn events_without_dc_or_subtype_use_the_defaults() {
     assert_eq!(manifest.chunks[0].subtype, None);
     assert_eq!(manifest.chunks[0].event_type, "PING");
 }
+
+#[test]
+fn wait_committed_returns_only_once_every_earlier_part_of_the_epoch_is_committed() {
+    // Regression: `seal_all` racing the background sealer on one (epoch, dc)
+    // could commit a newer part first, and `wait_committed` returned while
+    // the older part was still being compressed and committed.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(epochd_store::StoreConfig {
+        quiet_ms: 0,
+        seal_tick_ms: 1,
+        zstd_level: 19, // slow compression widens the window the bug needs
+        ..quick_config(dir.path())
+    })
+    .unwrap();
+    let w = workload();
+    let epoch = now() - 30;
+    let big: Vec<u8> = w
+        .epoch(epoch, 4000)
+        .filter(|e| e.dc() == "ams4")
+        .flat_map(|e| {
+            let mut b = Vec::new();
+            e.write_msgpack(&mut b);
+            b
+        })
+        .collect();
+    let big_events = epochd_store::split_events(&big).count() as u64;
+    let mut sent = 0;
+    for round in 0..5u32 {
+        store.ingest(&big, Format::MsgPack).unwrap();
+        // Wait until the sealer has taken the big part (it is compressing it)...
+        while store.stats().open_epochs > 0 {
+            std::thread::yield_now();
+        }
+        // ...then add a small part and seal it ourselves.
+        let small = format!(r#"{{"timestamp":{epoch}.5,"type":"AV","dc":"ams4","round":{round}}}"#);
+        let receipt = store.ingest(small.as_bytes(), Format::Ndjson).unwrap();
+        sent += big_events + 1;
+        store.seal_all().unwrap();
+        store
+            .wait_committed(&receipt, Duration::from_secs(20))
+            .unwrap();
+        let stored: u64 = store
+            .commits(epoch, epoch, None)
+            .unwrap()
+            .iter()
+            .map(|c| c.events)
+            .sum();
+        assert_eq!(
+            stored, sent,
+            "round {round}: a receipt returned before an older part was committed"
+        );
+    }
+}
+
+#[test]
+fn an_old_epoch_replayed_in_several_batches_is_committed_once() {
+    // Regression: the longest hold was counted from the end of the epoch's
+    // second, so an epoch older than that was sealed at every tick and
+    // committed in slivers while a replay was still sending it.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(epochd_store::StoreConfig {
+        quiet_ms: 300,
+        max_hold_ms: 2000,
+        ..quick_config(dir.path())
+    })
+    .unwrap();
+    let epoch = now() - 600;
+    let events = encode([epoch], 1000, WorkloadFormat::MsgPack);
+    let batches = shuffled_batches(&events, 5, 3);
+    let mut last = None;
+    for batch in &batches {
+        last = Some(store.ingest(batch, Format::MsgPack).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    store
+        .wait_committed(&last.unwrap(), Duration::from_secs(20))
+        .unwrap();
+    let commits = store.commits(epoch, epoch, None).unwrap();
+    assert!(commits.iter().all(|c| c.seq == 0), "{commits:?}");
+    assert_eq!(commits.len(), 4, "one commit per dc");
+}
