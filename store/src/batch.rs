@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use rayon::prelude::*;
 
 use crate::error::{EventError, EventRejection};
-use crate::json::transcode_line;
+use crate::json::transcode_event;
 use crate::key::{validate_dc, validate_type};
 use crate::msgpack::{scan_event, EventHeader};
 
@@ -297,11 +297,7 @@ fn parse_ndjson_piece(piece: &[u8], first_line: usize, rules: &BatchRules) -> Pi
             continue;
         }
         let start = data.len();
-        if let Err(message) = transcode_line(line, &mut data) {
-            c.reject(position, EventError::Json(message));
-            continue;
-        }
-        let routed = scan_event(&data[start..])
+        let routed = transcode_event(line, &mut data)
             .and_then(|(header, len)| Ok((c.route(&header, len, position, rules)?, len)));
         match routed {
             Ok((Route::Keep { epoch, lane }, len)) => events.push(ParsedEvent {

@@ -3,24 +3,285 @@
 //! NDJSON input is transcoded straight into MessagePack bytes, value by value,
 //! through serde's visitor: no intermediate `serde_json::Value`. Integers stay
 //! integers and floats stay floats, so decoding the stored event gives back
-//! the same JSON value.
+//! the same JSON value. An event's routing fields are picked up on the way,
+//! so its bytes need no second pass.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 
-/// Appends the MessagePack encoding of the JSON text `line` to `out`.
-/// On error `out` is left as it was.
-pub fn transcode_line(line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+use crate::error::EventError;
+use crate::msgpack::{set_once, EventHeader, Number, RoutingFields};
+
+/// Appends the MessagePack encoding of the JSON event (an object) `line` to
+/// `out` and returns its routing fields and encoded length. On error `out` is
+/// left as it was.
+pub fn transcode_event<'o>(
+    line: &[u8],
+    out: &'o mut Vec<u8>,
+) -> Result<(EventHeader<'o>, usize), EventError> {
     let start = out.len();
+    let mut found = Found::default();
     let mut de = serde_json::Deserializer::from_slice(line);
-    let result = Transcode { out }
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
-    result.map_err(|e| {
+    let result = TopLevel {
+        out: &mut *out,
+        found: &mut found,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    let error = match result {
+        Err(e) => Some(
+            found
+                .error
+                .take()
+                .unwrap_or_else(|| EventError::Json(e.to_string())),
+        ),
+        Ok(()) => found.error.take(),
+    };
+    // The checks first, while `out` can still be cut back...
+    let checked = RoutingFields {
+        timestamp: found.timestamp,
+        event_type: found.event_type.as_ref().map(|_| ""),
+        ..RoutingFields::default()
+    }
+    .finish();
+    if let Some(error) = error.or(checked.err()) {
         out.truncate(start);
-        e.to_string()
-    })
+        return Err(error);
+    }
+    // ...then the header, borrowing the written strings.
+    let out: &'o Vec<u8> = out;
+    let shift = found.shift;
+    let text = |range: Option<Range<usize>>| {
+        range.map(|r| {
+            std::str::from_utf8(&out[r.start - shift..r.end - shift]).expect("written from a &str")
+        })
+    };
+    let header = RoutingFields {
+        timestamp: found.timestamp,
+        event_type: text(found.event_type),
+        subtype: text(found.subtype),
+        dc: text(found.dc),
+    }
+    .finish()?;
+    Ok((header, out.len() - start))
+}
+
+/// Routing fields found while transcoding; strings as their place in the output.
+#[derive(Default)]
+struct Found {
+    timestamp: Option<Number>,
+    event_type: Option<Range<usize>>,
+    subtype: Option<Range<usize>>,
+    dc: Option<Range<usize>>,
+    /// The first routing problem (reported in place of a generic error).
+    error: Option<EventError>,
+    /// How far the event's body moved left when its map header was written
+    /// in its smallest form: the ranges above are from before that.
+    shift: usize,
+}
+
+impl Found {
+    fn fail(&mut self, error: EventError) {
+        self.error.get_or_insert(error);
+    }
+}
+
+/// The event itself: must be an object.
+struct TopLevel<'a> {
+    out: &'a mut Vec<u8>,
+    found: &'a mut Found,
+}
+
+impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let header_at = self.out.len();
+        self.out.extend_from_slice(&[0; 5]);
+        let mut count = 0usize;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            infallible(rmp::encode::write_str(self.out, &key));
+            let field = match &*key {
+                "timestamp" => Some(Field::Timestamp),
+                "type" => Some(Field::Text("type")),
+                "subtype" => Some(Field::Text("subtype")),
+                "dc" => Some(Field::Text("dc")),
+                _ => None,
+            };
+            match field {
+                None => map.next_value_seed(Transcode {
+                    out: &mut *self.out,
+                })?,
+                Some(field) => map.next_value_seed(Capture {
+                    out: &mut *self.out,
+                    found: &mut *self.found,
+                    field,
+                })?,
+            }
+            count += 1;
+        }
+        self.found.shift = patch_header(self.out, header_at, count, true);
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        self.found.fail(EventError::NotAMap("array"));
+        Err(A::Error::custom("not an object"))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.found.fail(EventError::NotAMap("string"));
+        Err(E::custom("not an object"))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.found.fail(EventError::NotAMap("integer"));
+        Err(E::custom("not an object"))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.found.fail(EventError::NotAMap("integer"));
+        Err(E::custom("not an object"))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.found.fail(EventError::NotAMap("float"));
+        Err(E::custom("not an object"))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.found.fail(EventError::NotAMap("boolean"));
+        Err(E::custom("not an object"))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.found.fail(EventError::NotAMap("nil"));
+        Err(E::custom("not an object"))
+    }
+}
+
+/// Which routing field a value is.
+#[derive(Clone, Copy)]
+enum Field {
+    Timestamp,
+    Text(&'static str),
+}
+
+/// Transcodes one routing field's value and records it.
+struct Capture<'a> {
+    out: &'a mut Vec<u8>,
+    found: &'a mut Found,
+    field: Field,
+}
+
+impl Capture<'_> {
+    fn number(&mut self, n: Number) {
+        match self.field {
+            Field::Timestamp => {
+                if let Err(e) = set_once(&mut self.found.timestamp, "timestamp", n.normalised()) {
+                    self.found.fail(e);
+                }
+            }
+            Field::Text(name) => self.found.fail(EventError::NotAString(name)),
+        }
+    }
+
+    fn other(&mut self, kind: &'static str) {
+        self.number(Number::Other(kind));
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Capture<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Capture<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(mut self, v: bool) -> Result<(), E> {
+        self.other("boolean");
+        Transcode { out: self.out }.visit_bool(v)
+    }
+
+    fn visit_i64<E: serde::de::Error>(mut self, v: i64) -> Result<(), E> {
+        self.number(Number::Int(v));
+        Transcode { out: self.out }.visit_i64(v)
+    }
+
+    fn visit_u64<E: serde::de::Error>(mut self, v: u64) -> Result<(), E> {
+        self.number(Number::Uint(v));
+        Transcode { out: self.out }.visit_u64(v)
+    }
+
+    fn visit_f64<E: serde::de::Error>(mut self, v: f64) -> Result<(), E> {
+        self.number(Number::Float(v));
+        Transcode { out: self.out }.visit_f64(v)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        infallible(rmp::encode::write_str(self.out, v));
+        let range = self.out.len() - v.len()..self.out.len();
+        match self.field {
+            Field::Timestamp => {
+                if let Err(e) = set_once(
+                    &mut self.found.timestamp,
+                    "timestamp",
+                    Number::Other("string"),
+                ) {
+                    self.found.fail(e);
+                }
+            }
+            Field::Text(name) => {
+                let slot = match name {
+                    "type" => &mut self.found.event_type,
+                    "subtype" => &mut self.found.subtype,
+                    _ => &mut self.found.dc,
+                };
+                if let Err(e) = set_once(slot, name, range) {
+                    self.found.fail(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_unit<E: serde::de::Error>(mut self) -> Result<(), E> {
+        self.other("nil");
+        Transcode { out: self.out }.visit_unit()
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, seq: A) -> Result<(), A::Error> {
+        self.other("array");
+        Transcode { out: self.out }.visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, map: A) -> Result<(), A::Error> {
+        self.other("map");
+        Transcode { out: self.out }.visit_map(map)
+    }
 }
 
 /// Writes each visited JSON value as MessagePack.
@@ -44,7 +305,8 @@ fn infallible<T, E: fmt::Debug>(r: Result<T, E>) -> T {
 /// Writes a container header for `count` items whose body already follows a
 /// 5-byte placeholder at `header_at`, then closes the gap, so the encoding is
 /// the smallest one (as any MessagePack encoder would write it).
-fn patch_header(out: &mut Vec<u8>, header_at: usize, count: usize, is_map: bool) {
+/// Returns how many bytes the body moved left.
+fn patch_header(out: &mut Vec<u8>, header_at: usize, count: usize, is_map: bool) -> usize {
     let mut header = [0u8; 5];
     let header_len = match (count, is_map) {
         (0..=15, true) => {
@@ -71,6 +333,7 @@ fn patch_header(out: &mut Vec<u8>, header_at: usize, count: usize, is_map: bool)
         out.copy_within(header_at + 5.., header_at + header_len);
         out.truncate(out.len() - (5 - header_len));
     }
+    5 - header_len
 }
 
 impl<'de> Visitor<'de> for Transcode<'_> {
@@ -80,32 +343,32 @@ impl<'de> Visitor<'de> for Transcode<'_> {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
         infallible(rmp::encode::write_bool(self.out, v));
         Ok(())
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
         infallible(rmp::encode::write_sint(self.out, v));
         Ok(())
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
         infallible(rmp::encode::write_uint(self.out, v));
         Ok(())
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
         infallible(rmp::encode::write_f64(self.out, v));
         Ok(())
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
         infallible(rmp::encode::write_str(self.out, v));
         Ok(())
     }
 
-    fn visit_unit<E>(self) -> Result<(), E> {
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
         infallible(rmp::encode::write_nil(self.out));
         Ok(())
     }
@@ -150,9 +413,11 @@ impl<'de> Visitor<'de> for Transcode<'_> {
 mod tests {
     use super::*;
 
+    /// Transcodes any JSON value (the event rules aside).
     fn round_trip(json: &str) -> serde_json::Value {
         let mut out = Vec::new();
-        transcode_line(json.as_bytes(), &mut out).unwrap();
+        let mut de = serde_json::Deserializer::from_slice(json.as_bytes());
+        Transcode { out: &mut out }.deserialize(&mut de).unwrap();
         rmp_serde::from_slice(&out).unwrap()
     }
 
@@ -183,9 +448,50 @@ mod tests {
     #[test]
     fn errors_leave_the_output_untouched() {
         let mut out = vec![1, 2, 3];
-        for bad in [r#"{"a":"#, r#"{"a":1} x"#, "", "{'a':1}"] {
-            assert!(transcode_line(bad.as_bytes(), &mut out).is_err(), "{bad}");
+        for bad in [
+            r#"{"a":"#,
+            r#"{"a":1} x"#,
+            "",
+            "{'a':1}",
+            r#"{"timestamp":1}"#,
+            r#"{"timestamp":1,"type":"A","type":"B"}"#,
+            "[1]",
+        ] {
+            assert!(transcode_event(bad.as_bytes(), &mut out).is_err(), "{bad}");
             assert_eq!(out, [1, 2, 3]);
+        }
+    }
+
+    #[test]
+    fn routing_fields_are_found_with_the_scanners_rules() {
+        let cases = [
+            r#"{"x":{"type":"inner"},"timestamp":12.5,"type":"WEB","subtype":"app","dc":"ams4"}"#,
+            r#"{"timestamp":7,"type":"AV"}"#,
+            r#"{"timestamp":-7,"type":"AV"}"#,
+            r#"{"timestamp":"7","type":"AV"}"#,
+            r#"{"timestamp":7,"type":["AV"]}"#,
+            r#"{"timestamp":7,"dc":1,"type":"A"}"#,
+            r#"{"timestamp":7,"timestamp":8,"type":"A"}"#,
+            r#"{"type":"A"}"#,
+            r#"[{"type":"A"}]"#,
+            r#"{"timestamp":null,"type":"A"}"#,
+        ];
+        for json in cases {
+            let mut out = Vec::new();
+            let from_json =
+                transcode_event(json.as_bytes(), &mut out).map(|(h, _)| format!("{h:?}"));
+            let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+            let msgpack = rmp_serde::to_vec(&value).unwrap();
+            let from_msgpack = crate::msgpack::scan_event(&msgpack).map(|(h, _)| format!("{h:?}"));
+            if json.contains(r#""timestamp":8"#) || json.contains(r#""type":"B""#) {
+                // serde_json::Value keeps one of a duplicated key: compare the error alone.
+                assert_eq!(
+                    from_json.unwrap_err(),
+                    EventError::DuplicateField("timestamp")
+                );
+                continue;
+            }
+            assert_eq!(from_json, from_msgpack, "{json}");
         }
     }
 }

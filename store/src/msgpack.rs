@@ -46,36 +46,48 @@ pub fn scan_event(buf: &[u8]) -> Result<(EventHeader<'_>, usize), EventError> {
         }
         other => return Err(EventError::NotAMap(kind_name(other))),
     };
-    let mut timestamp = None;
-    let mut event_type = None;
-    let mut subtype = None;
-    let mut dc = None;
+    let mut fields = RoutingFields::default();
     for _ in 0..len {
         let key = r.str_key()?;
         match key {
-            "timestamp" => {
-                set_once(&mut timestamp, "timestamp", r.number()?)?;
-            }
-            "type" => set_once(&mut event_type, "type", r.string("type")?)?,
-            "subtype" => set_once(&mut subtype, "subtype", r.string("subtype")?)?,
-            "dc" => set_once(&mut dc, "dc", r.string("dc")?)?,
+            "timestamp" => set_once(&mut fields.timestamp, "timestamp", r.number()?)?,
+            "type" => set_once(&mut fields.event_type, "type", r.string("type")?)?,
+            "subtype" => set_once(&mut fields.subtype, "subtype", r.string("subtype")?)?,
+            "dc" => set_once(&mut fields.dc, "dc", r.string("dc")?)?,
             _ => r.skip(1)?,
         }
     }
-    let timestamp = match timestamp.ok_or(EventError::MissingTimestamp)? {
-        Number::Float(f) if f.is_finite() && f >= 0.0 => f,
-        Number::Uint(u) => u as f64,
-        Number::Float(f) => return Err(EventError::BadTimestamp(f.to_string())),
-        Number::Int(i) => return Err(EventError::BadTimestamp(i.to_string())),
-        Number::Other(kind) => return Err(EventError::BadTimestamp(format!("a {kind}"))),
-    };
-    let header = EventHeader {
-        timestamp,
-        event_type: event_type.ok_or(EventError::MissingType)?,
-        subtype,
-        dc,
-    };
-    Ok((header, r.pos))
+    Ok((fields.finish()?, r.pos))
+}
+
+/// The routing fields of an event as found, before their checks. Filled by
+/// the MessagePack scanner and by the JSON transcoder alike, so both apply
+/// the same rules.
+#[derive(Debug, Default)]
+pub(crate) struct RoutingFields<'a> {
+    pub timestamp: Option<Number>,
+    pub event_type: Option<&'a str>,
+    pub subtype: Option<&'a str>,
+    pub dc: Option<&'a str>,
+}
+
+impl<'a> RoutingFields<'a> {
+    /// Checks the fields: a usable timestamp and a type.
+    pub fn finish(self) -> Result<EventHeader<'a>, EventError> {
+        let timestamp = match self.timestamp.ok_or(EventError::MissingTimestamp)? {
+            Number::Float(f) if f.is_finite() && f >= 0.0 => f,
+            Number::Uint(u) => u as f64,
+            Number::Float(f) => return Err(EventError::BadTimestamp(f.to_string())),
+            Number::Int(i) => return Err(EventError::BadTimestamp(i.to_string())),
+            Number::Other(kind) => return Err(EventError::BadTimestamp(format!("a {kind}"))),
+        };
+        Ok(EventHeader {
+            timestamp,
+            event_type: self.event_type.ok_or(EventError::MissingType)?,
+            subtype: self.subtype,
+            dc: self.dc,
+        })
+    }
 }
 
 /// Returns the length of the well-formed MessagePack value at the start of
@@ -86,14 +98,21 @@ pub fn value_len(buf: &[u8]) -> Result<usize, EventError> {
     Ok(r.pos)
 }
 
-fn set_once<T>(slot: &mut Option<T>, field: &'static str, value: T) -> Result<(), EventError> {
+/// Fills a routing field, refusing a second value.
+pub(crate) fn set_once<T>(
+    slot: &mut Option<T>,
+    field: &'static str,
+    value: T,
+) -> Result<(), EventError> {
     if slot.replace(value).is_some() {
         return Err(EventError::DuplicateField(field));
     }
     Ok(())
 }
 
-enum Number {
+/// A number as encoded (or something else, by kind).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Number {
     Uint(u64),
     Int(i64),
     Float(f64),
@@ -263,7 +282,7 @@ impl<'a> Reader<'a> {
 impl Number {
     /// Non-negative signed integers are reported as unsigned, so `1` is `1`
     /// whichever encoding the producer chose.
-    fn normalised(self) -> Number {
+    pub(crate) fn normalised(self) -> Number {
         match self {
             Number::Int(i) if i >= 0 => Number::Uint(i as u64),
             other => other,
@@ -272,7 +291,7 @@ impl Number {
 }
 
 /// A person-readable name of the value kind that starts with `marker`.
-fn kind_name(marker: u8) -> &'static str {
+pub(crate) fn kind_name(marker: u8) -> &'static str {
     match marker {
         0x00..=0x7f | 0xcc..=0xcf | 0xd0..=0xd3 | 0xe0..=0xff => "integer",
         0x80..=0x8f | 0xde | 0xdf => "map",

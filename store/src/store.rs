@@ -115,6 +115,10 @@ struct Inner {
     committed: Mutex<BTreeMap<EpochDc, Vec<(Lsn, u32)>>>,
     committed_cv: Condvar,
     listeners: Mutex<Vec<CommitListener>>,
+    /// Threads that compress sealed chunks. Apart from rayon's global pool,
+    /// which parses large NDJSON bodies, so a burst of sealing does not
+    /// queue in front of a producer's request (and the other way round).
+    compressors: rayon::ThreadPool,
     /// Set when a commit failed: the sealer stops and ingest refuses, since
     /// committing later epochs of the same (epoch, dc) out of order could
     /// make a replay skip events. A restart replays the WAL and recovers.
@@ -221,6 +225,12 @@ impl Store {
             committed: Mutex::new(BTreeMap::new()),
             committed_cv: Condvar::new(),
             listeners: Mutex::new(Vec::new()),
+            compressors: rayon::ThreadPoolBuilder::new()
+                .thread_name(|i| format!("epochd-compress-{i}"))
+                .build()
+                .map_err(|e| {
+                    StoreError::Config(format!("cannot start the compression threads: {e}"))
+                })?,
             failed: Mutex::new(None),
             stopping: AtomicBool::new(false),
             wake: (Mutex::new(()), Condvar::new()),
@@ -693,21 +703,22 @@ impl Inner {
             }
         }
         let mut compressed: Vec<Vec<CompressedChunk>> = heads.iter().map(|_| Vec::new()).collect();
-        let done: Vec<(usize, CompressedChunk)> = work
-            .into_par_iter()
-            .map(|(i, lane, chunk)| {
-                let blob = compress(&chunk.raw, level);
-                (
-                    i,
-                    CompressedChunk {
-                        lane,
-                        blob,
-                        raw_bytes: chunk.raw.len() as u64,
-                        events: chunk.events,
-                    },
-                )
-            })
-            .collect();
+        let done: Vec<(usize, CompressedChunk)> = self.compressors.install(|| {
+            work.into_par_iter()
+                .map(|(i, lane, chunk)| {
+                    let blob = compress(&chunk.raw, level);
+                    (
+                        i,
+                        CompressedChunk {
+                            lane,
+                            blob,
+                            raw_bytes: chunk.raw.len() as u64,
+                            events: chunk.events,
+                        },
+                    )
+                })
+                .collect()
+        });
         for (i, chunk) in done {
             compressed[i].push(chunk);
         }

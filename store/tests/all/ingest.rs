@@ -113,11 +113,14 @@ fn chunks_are_cut_at_event_boundaries_near_the_target_size() {
             "chunk of {} raw bytes",
             c.raw_bytes
         );
-        assert!(
-            c.bytes * 2 < c.raw_bytes,
-            "zstd should compress the workload"
-        );
     }
+    // Per chunk the ratio varies (a lane's last chunk may hold a few events).
+    let stored: u64 = manifest.chunks.iter().map(|c| c.bytes).sum();
+    let raw: u64 = manifest.chunks.iter().map(|c| c.raw_bytes).sum();
+    assert!(
+        stored * 3 < raw,
+        "zstd should compress the workload: {raw} -> {stored}"
+    );
     assert_eq!(
         stored_events(&store, epoch, epoch),
         expected_events(&events)
