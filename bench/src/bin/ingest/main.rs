@@ -57,10 +57,8 @@ pub struct Args {
     /// reference figure is 1.
     #[arg(long, default_value_t = 1)]
     producers: usize,
-    /// The store's `max_hold_ms` (default: the store's default). Epochs whose second
-    /// ended longer ago than grace + max hold are sealed at every sealer tick, so a
-    /// replay of past epochs commits each (epoch, dc) in several parts; a large value
-    /// (e.g. 3600000) commits each once.
+    /// The store's `max_hold_ms` (default: the store's default): an epoch past its
+    /// grace is sealed at the latest this long after its first event arrived.
     #[arg(long, default_value_t = StoreConfig::default().max_hold_ms)]
     max_hold_ms: u64,
     /// Also time the parts of an ingest on their own (scan, WAL I/O, ingest with

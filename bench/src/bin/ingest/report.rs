@@ -198,10 +198,7 @@ impl Report<'_> {
             self.rounds.zstd_compressed as f64 / MB
         );
         println!(
-            "- Store config: grace 0 ms, quiet 20 ms, max hold {} ms, everything else default. \
-             Supplementary commits: epochs whose second ended more than grace + max hold ago \
-             are sealed at every sealer tick (20 ms) whatever the quiet window, so this replay \
-             of past epochs, faster than real time, commits an (epoch, dc) in several parts.",
+            "- Store config: grace 0 ms, quiet 20 ms, max hold {} ms, everything else default.",
             self.args.max_hold_ms
         );
         for &format in self.formats {
