@@ -108,4 +108,30 @@ fn crash_right_after_the_manifest_still_delivers_the_hook() {
     }
     // Nothing is committed twice after the restart.
     assert!(store.seal_all().unwrap().is_empty());
+    // And the hook fires: a daemon attached now receives every notice.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let delivered = runtime.block_on(async {
+        let (dispatcher, mut receiver) = epochd_hooks::local(
+            store.outbox(),
+            epochd_hooks::Wake::new(),
+            epochd_hooks::DispatchOptions::default(),
+        );
+        let dispatch = tokio::spawn(dispatcher.run());
+        let mut delivered = Vec::new();
+        while delivered.len() < pending.len() {
+            let delivery =
+                tokio::time::timeout(std::time::Duration::from_secs(10), receiver.recv())
+                    .await
+                    .expect("a notice within 10 s")
+                    .expect("the dispatcher is running");
+            delivered.push(delivery.notice().clone());
+            delivery.ack();
+        }
+        dispatch.abort();
+        delivered
+    });
+    assert_eq!(delivered, pending);
 }
