@@ -1,11 +1,12 @@
 //! Shared pieces of epochd's benchmarks: a pre-generated, pre-encoded stream of the
-//! reference workload, a stopwatch, medians and percentiles, per-thread CPU time, and a
-//! Markdown table printer.
+//! reference workload, one committed (epoch, dc) chunked as the store chunks it, a
+//! stopwatch, medians and percentiles, per-thread CPU time, and a Markdown table
+//! printer.
 //!
 //! Every benchmark binary in this crate (`src/bin/*.rs`) follows the same rules, written
 //! down in `docs/BENCHMARKS.md`:
 //!
-//! - Inputs are generated before anything is timed ([`stream`]).
+//! - Inputs are generated before anything is timed ([`stream`], [`commit`]).
 //! - What is compared is measured side by side in one process, in every round, so a
 //!   noisy machine slows both sides alike; ratios are taken per round.
 //! - Several rounds; the reported figure is the median ([`stats::median`]).
@@ -15,12 +16,14 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod commit;
 pub mod cpu;
 pub mod stats;
 pub mod stopwatch;
 pub mod stream;
 pub mod table;
 
+pub use commit::Commit;
 pub use stats::median;
 pub use stopwatch::Stopwatch;
 pub use stream::{EncodedStream, StreamSpec};
