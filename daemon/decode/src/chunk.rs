@@ -207,6 +207,10 @@ pub(crate) struct Node<'a> {
     pub key: &'a [u8],
     pub parent: u32,
     pub children: FxHashMap<&'a [u8], u32>,
+    /// The children in the order the last map at this node listed them:
+    /// events of one kind list their keys in the same order, so the i-th
+    /// key is found by one comparison instead of a hash lookup.
+    pub order: Vec<u32>,
     /// Column id per value type, or NONE.
     pub columns: [u32; TYPES],
     /// Container ids, or NONE.
@@ -220,6 +224,7 @@ impl<'a> Node<'a> {
             key,
             parent,
             children: FxHashMap::default(),
+            order: Vec::new(),
             columns: [NONE; TYPES],
             list: NONE,
             map: NONE,
@@ -452,8 +457,10 @@ impl<'a> ChunkColumns<'a> {
             }
             stack.extend(child.children.values().copied());
             child.children.clear();
+            child.order.clear();
         }
         self.nodes[node as usize].children.clear();
+        self.nodes[node as usize].order.clear();
         let overflowing = std::mem::take(&mut self.overflowing);
         self.overflowing = overflowing
             .into_iter()
@@ -507,6 +514,29 @@ impl<'a> ChunkColumns<'a> {
             .map(|n| self.path(n))
             .collect()
     }
+}
+
+/// Compares two map keys. Keys are short (field names): comparing them in
+/// 8-byte words, inline, beats a call to `memcmp`.
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    if n >= 8 {
+        let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+        let mut at = 0;
+        while at + 8 <= n {
+            if word(a, at) != word(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        // The last (overlapping) word covers the tail.
+        return word(a, n - 8) == word(b, n - 8);
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 fn to_scalar<'a>(v: Value<'a>, raw: &'a [u8]) -> Scalar<'a> {

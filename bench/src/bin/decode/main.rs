@@ -21,6 +21,10 @@
 //! decompression-only time, and a decoded epoch at most 1.2x its MessagePack size.
 //! See docs/BENCHMARKS.md.
 
+// The allocator epochd itself runs with (see daemon/src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod report;
 mod run;
 

@@ -17,6 +17,10 @@
 //! The target is ingest at least half as fast as compression alone, on the
 //! same MessagePack bytes. See docs/BENCHMARKS.md.
 
+// The allocator epochd itself runs with (see daemon/src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod breakdown;
 mod report;
 mod run;
