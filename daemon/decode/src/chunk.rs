@@ -313,12 +313,30 @@ impl<'a> ChunkColumns<'a> {
         n: usize,
         r: &mut Reader<'a>,
     ) -> Result<(), DecodeError> {
-        for _ in 0..n {
+        for i in 0..n {
             let key = r.key()?;
-            let child = self.child(node, key);
+            let child = self.child_at(node, i, key);
             self.value(child, row, r)?;
         }
         Ok(())
+    }
+
+    /// The child for the `i`-th key of a map at `node`: first a guess from
+    /// the last map's key order (one comparison), then the hash map.
+    fn child_at(&mut self, node: u32, i: usize, key: &'a [u8]) -> u32 {
+        if let Some(&guess) = self.nodes[node as usize].order.get(i) {
+            if same_key(self.nodes[guess as usize].key, key) {
+                return guess;
+            }
+        }
+        let child = self.child(node, key);
+        let order = &mut self.nodes[node as usize].order;
+        if i < order.len() {
+            order[i] = child;
+        } else if i == order.len() {
+            order.push(child);
+        }
+        child
     }
 
     /// One value at `node` for `row`.
