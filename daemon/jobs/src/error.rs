@@ -1,0 +1,286 @@
+//! The three kinds of failure: the runtime cannot start ([`JobError`]), a
+//! module is refused at submission ([`SubmitError`], the submitter's mistake:
+//! HTTP 4xx), a run fails ([`RunError`], recorded as that job's result).
+
+use std::fmt;
+use std::time::Duration;
+
+/// The runtime could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// A [`crate::RuntimeConfig`] field has a value it cannot have.
+    #[error("job runtime config: `{field}` is {reason}")]
+    Config {
+        /// The field's name.
+        field: &'static str,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+    /// wasmtime refused the engine configuration or the ABI definitions.
+    #[error("job runtime: cannot build the wasm engine: {reason}")]
+    Engine {
+        /// wasmtime's message.
+        reason: String,
+    },
+    /// The epoch ticker thread could not be started.
+    #[error("job runtime: cannot start the epoch ticker thread: {0}")]
+    Ticker(#[source] std::io::Error),
+}
+
+/// A module refused at submission: each variant says what is wrong and
+/// what to do, for the submitter (map them all to HTTP 4xx; 413 for
+/// [`SubmitError::TooLarge`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The bytes are not a WebAssembly module at all.
+    #[error(
+        "not a WebAssembly module: {found}; submit a core wasm module (binary `.wasm` starting \
+         with \\0asm{text})",
+        text = if cfg!(feature = "wat") { ", or WebAssembly text" } else { "" }
+    )]
+    NotWasm {
+        /// What the bytes look like.
+        found: String,
+    },
+    /// The module is larger than the runtime accepts.
+    #[error(
+        "module is {size} bytes, more than the {limit} accepted; strip debug info and custom \
+         sections (e.g. `wasm-opt -O --strip-debug`, or `strip = true` in the Cargo profile)"
+    )]
+    TooLarge {
+        /// The module's size in bytes.
+        size: usize,
+        /// [`crate::RuntimeConfig::max_module_bytes`].
+        limit: usize,
+    },
+    /// wasmtime could not parse, validate or compile it (malformed binary,
+    /// text with a syntax error, a component, or a wasm feature ABI v1 does
+    /// not allow such as threads, 64-bit or several memories).
+    #[error("invalid module: {reason}")]
+    Invalid {
+        /// What wasmtime said, or what this is instead of a core module.
+        reason: String,
+    },
+    /// A required export is missing.
+    #[error(
+        "missing export `{name}`: ABI v1 requires {what}; export it (see sdk/ABI.md, \"What the \
+         module exports\")"
+    )]
+    MissingExport {
+        /// `memory`, `epochd_abi_version` or `epochd_run`.
+        name: &'static str,
+        /// What the export must be.
+        what: &'static str,
+    },
+    /// An ABI export exists with another kind or signature.
+    #[error("export `{name}` is {found}; ABI v1 requires {expected}")]
+    WrongExport {
+        /// The export's name.
+        name: String,
+        /// What ABI v1 requires, e.g. `(func (result i32))`.
+        expected: String,
+        /// What the module has.
+        found: String,
+    },
+    /// An import from a module other than `epochd` (WASI included), or of
+    /// something other than a function.
+    #[error(
+        "import `{module}`.`{name}` ({kind}) is not allowed: a job may import only functions of \
+         module `epochd` (ABI v1: no WASI, so no files, network, clock or randomness); build for \
+         `wasm32-unknown-unknown` and drop the dependency that needs it"
+    )]
+    ForeignImport {
+        /// The import's module.
+        module: String,
+        /// The import's name.
+        name: String,
+        /// What is imported: `func`, `memory`, `table`, `global`, `tag`.
+        kind: &'static str,
+    },
+    /// An `epochd` import that ABI v1 does not have.
+    #[error(
+        "import `epochd`.`{name}` is not an ABI v1 function (check its spelling and the ABI \
+         version your SDK targets); ABI v1 has: {allowed}"
+    )]
+    UnknownImport {
+        /// The import's name.
+        name: String,
+        /// Every ABI v1 function.
+        allowed: String,
+    },
+    /// An `epochd` function imported with another signature.
+    #[error("import `epochd`.`{name}` has type {found}; ABI v1 defines it as {expected}")]
+    WrongImport {
+        /// The import's name.
+        name: String,
+        /// ABI v1's signature, in wasm text form.
+        expected: String,
+        /// The module's.
+        found: String,
+    },
+    /// `epochd_abi_version` returned another version.
+    #[error(
+        "the module declares ABI version {found} (from `epochd_abi_version`); this daemon runs \
+         ABI version {supported}: rebuild the job with an SDK for ABI v{supported}"
+    )]
+    AbiVersion {
+        /// What `epochd_abi_version` returned.
+        found: i32,
+        /// [`crate::ABI_VERSION`].
+        supported: i32,
+    },
+    /// Instantiating the module or calling `epochd_abi_version` failed (a
+    /// trap or endless loop in the start function or in
+    /// `epochd_abi_version`, an initial memory above the runtime's ceiling).
+    #[error(
+        "the ABI check failed: instantiating the module and calling `epochd_abi_version` gave: \
+         {reason}"
+    )]
+    AbiCheck {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Which export a failure happened in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EntryPoint {
+    /// Instantiation (the module's start function, data segments).
+    Instantiate,
+    /// `epochd_init`.
+    Init,
+    /// `epochd_run`.
+    Run,
+    /// `epochd_merge`.
+    Merge,
+    /// `epochd_abi_version` (only at submission).
+    AbiVersion,
+}
+
+impl EntryPoint {
+    /// The export's name, or "instantiation".
+    pub const fn name(self) -> &'static str {
+        match self {
+            EntryPoint::Instantiate => "instantiation",
+            EntryPoint::Init => "epochd_init",
+            EntryPoint::Run => "epochd_run",
+            EntryPoint::Merge => "epochd_merge",
+            EntryPoint::AbiVersion => "epochd_abi_version",
+        }
+    }
+}
+
+impl fmt::Display for EntryPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why one run failed: recorded as the job's error for that (epoch, dc).
+/// Nothing here affects other runs, other jobs or the process.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The guest trapped: `unreachable` (a Rust panic), an out-of-bounds
+    /// access, a division by zero, a stack overflow, a host call with a
+    /// pointer outside its memory...
+    #[error("{entry} trapped: {message}{}", job_said(fail))]
+    Trap {
+        /// Where.
+        entry: EntryPoint,
+        /// The trap and its wasm backtrace.
+        message: String,
+        /// What the job passed to `fail` before trapping, if anything (an
+        /// SDK's panic handler does this).
+        fail: Option<String>,
+    },
+    /// The run took longer than its deadline and was interrupted.
+    #[error("{entry} passed the deadline of {deadline:?} and was stopped")]
+    DeadlineExceeded {
+        /// Where.
+        entry: EntryPoint,
+        /// [`crate::RunLimits::deadline`].
+        deadline: Duration,
+    },
+    /// The linear memory would have grown past the run's cap.
+    #[error("{entry} asked for {requested} bytes of linear memory, more than the cap of {limit}")]
+    OutOfMemory {
+        /// Where.
+        entry: EntryPoint,
+        /// The size the memory would have had.
+        requested: usize,
+        /// The run's effective memory cap.
+        limit: usize,
+    },
+    /// `emit` was called with more bytes than the job's maximum result size.
+    #[error("result of {size} bytes is larger than the job's maximum result size of {limit}")]
+    ResultTooLarge {
+        /// The size `emit` was called with.
+        size: usize,
+        /// [`crate::RunLimits::max_result_bytes`].
+        limit: usize,
+    },
+    /// An entry point returned non-zero.
+    #[error("{entry} returned {code}: {}", if message.is_empty() { "(the job gave no reason: call `fail` before returning non-zero)" } else { message.as_str() })]
+    Failed {
+        /// Which entry point.
+        entry: EntryPoint,
+        /// What it returned.
+        code: i32,
+        /// What the job passed to `fail` ("" if nothing).
+        message: String,
+    },
+    /// The module could not be instantiated (not the guest's doing).
+    #[error("cannot instantiate the module: {message}")]
+    Instantiate {
+        /// wasmtime's message.
+        message: String,
+    },
+    /// Every slot of the pooling allocator is in use: more concurrent runs
+    /// than [`crate::RuntimeConfig::max_concurrent_runs`]. Retry later.
+    #[error("too many concurrent runs (at most {limit}); retry, or raise max_concurrent_runs")]
+    Busy {
+        /// [`crate::RuntimeConfig::max_concurrent_runs`].
+        limit: u32,
+    },
+    /// [`crate::JobModule::merge`] on a module that exports no `epochd_merge`.
+    #[error("the module exports no `epochd_merge`: its results cannot be merged")]
+    NoMerge,
+}
+
+fn job_said(fail: &Option<String>) -> String {
+    match fail {
+        Some(message) => format!(" (the job said: {message})"),
+        None => String::new(),
+    }
+}
+
+impl RunError {
+    /// A short, stable label for metrics: `trap`, `deadline`, `memory`,
+    /// `result_size`, `failed`, `instantiate`, `busy`, `no_merge`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunError::Trap { .. } => "trap",
+            RunError::DeadlineExceeded { .. } => "deadline",
+            RunError::OutOfMemory { .. } => "memory",
+            RunError::ResultTooLarge { .. } => "result_size",
+            RunError::Failed { .. } => "failed",
+            RunError::Instantiate { .. } => "instantiate",
+            RunError::Busy { .. } => "busy",
+            RunError::NoMerge => "no_merge",
+        }
+    }
+
+    /// True when the job itself is at fault (counts toward pausing it);
+    /// false for [`RunError::Busy`] and [`RunError::Instantiate`], which
+    /// are the runtime's.
+    pub fn is_job_fault(&self) -> bool {
+        !matches!(
+            self,
+            RunError::Busy { .. } | RunError::Instantiate { .. } | RunError::NoMerge
+        )
+    }
+}

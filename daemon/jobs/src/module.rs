@@ -1,0 +1,88 @@
+//! A compiled, checked job module: shareable across threads, instantiated
+//! afresh for every run (see run.rs).
+
+use std::sync::Arc;
+
+use wasmtime::{InstancePre, ModuleExport};
+
+use crate::engine::RuntimeInner;
+use crate::state::JobState;
+
+/// A job's module, compiled once and checked against ABI v1 by
+/// [`crate::Runtime::compile`].
+///
+/// Cheap to clone (an `Arc`), `Send + Sync`: any number of threads may call
+/// [`JobModule::run`] on it at once; every run gets its own instance.
+#[derive(Clone)]
+pub struct JobModule {
+    pub(crate) inner: Arc<ModuleInner>,
+}
+
+pub(crate) struct ModuleInner {
+    /// Keeps the engine (and its ticker) alive as long as the module.
+    pub(crate) runtime: Arc<RuntimeInner>,
+    /// Imports resolved against the ABI linker once, at submission.
+    pub(crate) pre: InstancePre<JobState>,
+    pub(crate) memory: ModuleExport,
+    pub(crate) run: ModuleExport,
+    pub(crate) init: Option<ModuleExport>,
+    pub(crate) merge: Option<ModuleExport>,
+    pub(crate) size: usize,
+    pub(crate) initial_memory_bytes: u64,
+    pub(crate) imports: Vec<&'static str>,
+}
+
+impl JobModule {
+    /// True when the module exports `epochd_init` (called before every
+    /// `epochd_run` and `epochd_merge`).
+    pub fn has_init(&self) -> bool {
+        self.inner.init.is_some()
+    }
+
+    /// True when the module exports `epochd_merge`, so its results can be
+    /// combined with [`JobModule::merge`].
+    pub fn has_merge(&self) -> bool {
+        self.inner.merge.is_some()
+    }
+
+    /// The size of its linear memory at instantiation, in bytes. A run
+    /// whose [`crate::RunLimits::memory_bytes`] is below it always fails
+    /// with [`crate::RunError::OutOfMemory`]: check it against the job's
+    /// manifest at submission.
+    pub fn initial_memory_bytes(&self) -> u64 {
+        self.inner.initial_memory_bytes
+    }
+
+    /// The ABI functions it imports, in import order.
+    pub fn imports(&self) -> &[&'static str] {
+        &self.inner.imports
+    }
+
+    /// The size of the submitted module, in bytes.
+    pub fn size(&self) -> usize {
+        self.inner.size
+    }
+}
+
+impl std::fmt::Debug for JobModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobModule")
+            .field("size", &self.inner.size)
+            .field("has_init", &self.has_init())
+            .field("has_merge", &self.has_merge())
+            .field("initial_memory_bytes", &self.inner.initial_memory_bytes)
+            .field("imports", &self.inner.imports)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn send_sync<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn modules_and_the_runtime_are_shared_across_threads() {
+        send_sync::<super::JobModule>();
+        send_sync::<crate::Runtime>();
+    }
+}

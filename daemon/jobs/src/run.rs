@@ -1,0 +1,278 @@
+//! Running a job: a fresh Store and instance per run, a deadline, a memory
+//! cap, and every way it can end turned into a [`RunReport`].
+
+use std::time::{Duration, Instant};
+
+use epochd_decode::{EpochMeta, SharedEpoch};
+use wasmtime::{
+    Extern, Instance, ModuleExport, PoolConcurrencyLimitError, Store, Trap, WasmBacktrace,
+};
+
+use crate::config::RunLimits;
+use crate::engine::RuntimeInner;
+use crate::error::{EntryPoint, RunError};
+use crate::module::JobModule;
+use crate::state::{JobState, Limiter, LogLine, Phase};
+
+/// What one run (or merge) produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// The result the job emitted (empty if it emitted nothing), or why the
+    /// run failed. A failed run's partial result is discarded.
+    pub outcome: Result<Vec<u8>, RunError>,
+    /// Wall-clock time of the whole run: instantiation, `epochd_init` and
+    /// the entry point.
+    pub wall: Duration,
+    /// Of which instantiation (fresh Store, instance, data segments, start
+    /// function).
+    pub instantiate: Duration,
+    /// What the job logged (at most [`crate::MAX_LOG_LINES`] lines and
+    /// [`crate::MAX_LOG_BYTES`] bytes), failed runs included.
+    pub logs: Vec<LogLine>,
+    /// Lines dropped past those limits.
+    pub logs_dropped: u32,
+}
+
+impl RunReport {
+    /// True when the run succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.outcome.is_ok()
+    }
+
+    fn failed(error: RunError) -> RunReport {
+        RunReport {
+            outcome: Err(error),
+            wall: Duration::ZERO,
+            instantiate: Duration::ZERO,
+            logs: Vec::new(),
+            logs_dropped: 0,
+        }
+    }
+}
+
+impl JobModule {
+    /// Runs the job once over `epoch`: a fresh instance, `epochd_init` (if
+    /// exported) then `epochd_run`, within `limits`.
+    ///
+    /// Never panics and never fails the caller: a trap, the deadline, the
+    /// memory cap, an oversized result or a non-zero return is the report's
+    /// [`RunError`]. Blocks the calling thread for at most
+    /// `limits.deadline` plus one tick; run it on a worker thread (placed in
+    /// the job's cgroup for its CPU cap).
+    pub fn run(&self, limits: &RunLimits, epoch: &SharedEpoch, config: &[u8]) -> RunReport {
+        let state = self.state(limits, Some(epoch.clone()), epoch.meta().clone(), config);
+        self.execute(limits, state, EntryPoint::Run)
+    }
+
+    /// Combines two results of the same epoch (other dcs, other nodes) with
+    /// the job's `epochd_merge`: a fresh instance, `epochd_init` (if
+    /// exported) then `epochd_merge`, which reads `a` and `b` with
+    /// `merge_input`. The epoch functions return `meta`'s values, `rows` is
+    /// 0 and no column exists. [`RunError::NoMerge`] if the module has no
+    /// `epochd_merge`.
+    pub fn merge(
+        &self,
+        limits: &RunLimits,
+        meta: &EpochMeta,
+        a: &[u8],
+        b: &[u8],
+        config: &[u8],
+    ) -> RunReport {
+        if self.inner.merge.is_none() {
+            return RunReport::failed(RunError::NoMerge);
+        }
+        let mut state = self.state(limits, None, meta.clone(), config);
+        state.inputs = Some([a.to_vec(), b.to_vec()]);
+        self.execute(limits, state, EntryPoint::Merge)
+    }
+
+    fn state(
+        &self,
+        limits: &RunLimits,
+        epoch: Option<SharedEpoch>,
+        meta: EpochMeta,
+        config: &[u8],
+    ) -> JobState {
+        let rt = &self.inner.runtime.config;
+        JobState::new(
+            Phase::Entry(EntryPoint::Instantiate),
+            epoch,
+            meta,
+            config.to_vec(),
+            Limiter {
+                memory_bytes: limits.memory_bytes.min(rt.max_memory_bytes),
+                table_elements: rt.max_table_elements,
+                refused: None,
+            },
+            limits.max_result_bytes,
+        )
+    }
+
+    fn execute(&self, limits: &RunLimits, state: JobState, entry: EntryPoint) -> RunReport {
+        let rt = &self.inner.runtime;
+        let started = Instant::now();
+        let mut store = Store::new(&rt.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(deadline_ticks(limits.deadline, rt.config.tick()));
+        let instance = self.inner.pre.instantiate(&mut store);
+        let instantiate = started.elapsed();
+        let outcome = match instance {
+            Err(e) => Err(classify(
+                e,
+                store.data(),
+                EntryPoint::Instantiate,
+                limits.deadline,
+                rt,
+            )),
+            Ok(instance) => self.call_entries(&mut store, instance, entry, limits),
+        };
+        let state = store.into_data();
+        RunReport {
+            outcome,
+            wall: started.elapsed(),
+            instantiate,
+            logs: state.logs,
+            logs_dropped: state.logs_dropped,
+        }
+    }
+
+    fn call_entries(
+        &self,
+        store: &mut Store<JobState>,
+        instance: Instance,
+        entry: EntryPoint,
+        limits: &RunLimits,
+    ) -> Result<Vec<u8>, RunError> {
+        let inner = &self.inner;
+        let memory = instance
+            .get_module_export(&mut *store, &inner.memory)
+            .and_then(Extern::into_memory);
+        store.data_mut().memory = memory;
+        let main = match entry {
+            EntryPoint::Merge => inner.merge.as_ref(),
+            _ => Some(&inner.run),
+        };
+        let steps = [(inner.init.as_ref(), EntryPoint::Init), (main, entry)];
+        for (export, step) in steps {
+            let Some(export) = export else { continue };
+            store.data_mut().phase = Phase::Entry(step);
+            let func =
+                entry_func(store, &instance, export).ok_or_else(|| RunError::Instantiate {
+                    message: format!("export `{}` is not a () -> i32 function", step.name()),
+                })?;
+            let returned = func.call(&mut *store, ());
+            let state = store.data();
+            if let Some(size) = state.too_large {
+                return Err(RunError::ResultTooLarge {
+                    size,
+                    limit: state.max_result_bytes,
+                });
+            }
+            match returned {
+                Err(e) => return Err(classify(e, state, step, limits.deadline, &inner.runtime)),
+                Ok(0) => {}
+                Ok(code) => {
+                    return Err(RunError::Failed {
+                        entry: step,
+                        code,
+                        message: state.fail.clone().unwrap_or_default(),
+                    })
+                }
+            }
+        }
+        Ok(std::mem::take(&mut store.data_mut().result))
+    }
+}
+
+fn entry_func(
+    store: &mut Store<JobState>,
+    instance: &Instance,
+    export: &ModuleExport,
+) -> Option<wasmtime::TypedFunc<(), i32>> {
+    instance
+        .get_module_export(&mut *store, export)?
+        .into_func()?
+        .typed::<(), i32>(&*store)
+        .ok()
+}
+
+/// Epoch ticks for a deadline: one more than the deadline's whole ticks, so
+/// the interrupt comes between `deadline` and `deadline + tick`, never
+/// before.
+pub(crate) fn deadline_ticks(deadline: Duration, tick: Duration) -> u64 {
+    let tick = tick.as_nanos().max(1);
+    let ticks = deadline.as_nanos().div_ceil(tick).saturating_add(1);
+    u64::try_from(ticks).unwrap_or(u64::MAX)
+}
+
+/// What an error from wasmtime (instantiation or a call) means for the run.
+pub(crate) fn classify(
+    error: wasmtime::Error,
+    state: &JobState,
+    entry: EntryPoint,
+    deadline: Duration,
+    rt: &RuntimeInner,
+) -> RunError {
+    if let Some(size) = state.too_large {
+        return RunError::ResultTooLarge {
+            size,
+            limit: state.max_result_bytes,
+        };
+    }
+    if let Some(requested) = state.limiter.refused {
+        return RunError::OutOfMemory {
+            entry,
+            requested,
+            limit: state.limiter.memory_bytes,
+        };
+    }
+    let trap = error.downcast_ref::<Trap>().copied();
+    if trap == Some(Trap::Interrupt) {
+        return RunError::DeadlineExceeded { entry, deadline };
+    }
+    if error.is::<PoolConcurrencyLimitError>() {
+        return RunError::Busy {
+            limit: rt.config.max_concurrent_runs,
+        };
+    }
+    let host = error.downcast_ref::<crate::host::HostTrap>();
+    if entry == EntryPoint::Instantiate && trap.is_none() && host.is_none() {
+        return RunError::Instantiate {
+            message: format!("{error:#}"),
+        };
+    }
+    let cause = match (trap, host) {
+        (Some(trap), _) => trap.to_string(),
+        (None, Some(host)) => host.to_string(),
+        (None, None) => format!("{error:#}"),
+    };
+    let message = match error.downcast_ref::<WasmBacktrace>() {
+        Some(bt) if !bt.frames().is_empty() => {
+            let frames = bt.to_string();
+            let frames = frames
+                .strip_prefix("error while executing at wasm backtrace:")
+                .unwrap_or(&frames);
+            format!("{cause}\nwasm backtrace:{frames}")
+        }
+        _ => cause,
+    };
+    RunError::Trap {
+        entry,
+        message,
+        fail: state.fail.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_is_never_early() {
+        let tick = Duration::from_millis(10);
+        assert_eq!(deadline_ticks(Duration::from_millis(100), tick), 11);
+        assert_eq!(deadline_ticks(Duration::from_millis(101), tick), 12);
+        assert_eq!(deadline_ticks(Duration::ZERO, tick), 1);
+        assert_eq!(deadline_ticks(Duration::MAX, tick), u64::MAX);
+    }
+}

@@ -1,0 +1,328 @@
+//! Submission: compile a module once, then check it against ABI v1 and
+//! refuse it, with a specific [`SubmitError`], if it could never run.
+
+use std::sync::Arc;
+
+use epochd_decode::EpochMeta;
+use wasmtime::{ExternType, FuncType, Module, ModuleExport, Store, ValType};
+
+use crate::abi::{
+    self, ABI_VERSION, ENTRY_SIGNATURE, EXPORT_ABI_VERSION, EXPORT_INIT, EXPORT_MEMORY,
+    EXPORT_MERGE, EXPORT_RUN, IMPORT_MODULE,
+};
+use crate::engine::Runtime;
+use crate::error::{EntryPoint, SubmitError};
+use crate::module::{JobModule, ModuleInner};
+use crate::run::{classify, deadline_ticks};
+use crate::state::{JobState, Limiter, Phase};
+
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+pub(crate) fn compile(runtime: &Runtime, wasm: &[u8]) -> Result<JobModule, SubmitError> {
+    let rt = &runtime.inner;
+    let limit = rt.config.max_module_bytes;
+    if wasm.len() > limit {
+        return Err(SubmitError::TooLarge {
+            size: wasm.len(),
+            limit,
+        });
+    }
+    let module = parse(&rt.engine, wasm)?;
+    let imports = check_imports(&module)?;
+    let exports = check_exports(&module)?;
+    let pre = rt
+        .linker
+        .instantiate_pre(&module)
+        .map_err(|e| SubmitError::Invalid {
+            reason: format!("{e:#}"),
+        })?;
+    let job = JobModule {
+        inner: Arc::new(ModuleInner {
+            runtime: rt.clone(),
+            pre,
+            memory: exports.memory,
+            run: exports.run,
+            init: exports.init,
+            merge: exports.merge,
+            size: wasm.len(),
+            initial_memory_bytes: exports.initial_memory_bytes,
+            imports,
+        }),
+    };
+    check_abi_version(&job, &exports.abi_version)?;
+    Ok(job)
+}
+
+/// Compiles binary (or, with the `wat` feature, text) WebAssembly.
+fn parse(engine: &wasmtime::Engine, wasm: &[u8]) -> Result<Module, SubmitError> {
+    let invalid = |e: wasmtime::Error| SubmitError::Invalid {
+        reason: format!("{e:#}"),
+    };
+    if wasm.starts_with(WASM_MAGIC) {
+        // Bytes 4..8: version 1 and layer 0 for a core module; components
+        // have layer 1.
+        if wasm.len() >= 8 && wasm[6..8] != [0, 0] {
+            return Err(SubmitError::Invalid {
+                reason: "this is a WebAssembly component; a job is a core module (ABI v1, \
+                         sdk/ABI.md): build for wasm32-unknown-unknown, not wasm32-wasip2"
+                    .into(),
+            });
+        }
+        return Module::from_binary(engine, wasm).map_err(invalid);
+    }
+    if cfg!(feature = "wat") && looks_like_text(wasm) {
+        return Module::new(engine, wasm).map_err(|e| SubmitError::Invalid {
+            reason: format!("WebAssembly text: {e:#}"),
+        });
+    }
+    Err(SubmitError::NotWasm {
+        found: describe_bytes(wasm),
+    })
+}
+
+/// UTF-8 whose first non-blank character opens an s-expression or a comment.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok_and(|text| {
+        let text = text.trim_start();
+        text.starts_with('(') || text.starts_with(";;")
+    })
+}
+
+/// What some non-wasm bytes look like, for the error message.
+fn describe_bytes(bytes: &[u8]) -> String {
+    let known: &[(&[u8], &str)] = &[
+        (
+            b"\x7fELF",
+            "a native ELF binary (compile for wasm32-unknown-unknown)",
+        ),
+        (b"\x1f\x8b", "gzip data (decompress it first)"),
+        (b"PK\x03\x04", "a zip archive"),
+        (b"MZ", "a Windows executable"),
+        (b"#!", "a script"),
+    ];
+    if bytes.is_empty() {
+        return "the body is empty".into();
+    }
+    if let Some((_, what)) = known.iter().find(|(magic, _)| bytes.starts_with(magic)) {
+        return format!("the bytes are {what}");
+    }
+    let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    if std::str::from_utf8(bytes).is_ok() {
+        format!(
+            "the bytes are text that is not WebAssembly (first bytes {})",
+            head.join(" ")
+        )
+    } else {
+        format!("the first bytes are {}", head.join(" "))
+    }
+}
+
+/// The text form of a function type: `(func (param i32) (result i32))`.
+fn func_text(f: &FuncType) -> String {
+    let list = |kind: &str, types: Vec<ValType>| {
+        if types.is_empty() {
+            String::new()
+        } else {
+            let types: Vec<String> = types.iter().map(ToString::to_string).collect();
+            format!(" ({kind} {})", types.join(" "))
+        }
+    };
+    format!(
+        "(func{}{})",
+        list("param", f.params().collect()),
+        list("result", f.results().collect())
+    )
+}
+
+/// What an import or export is, in words.
+fn describe(ty: &ExternType) -> String {
+    match ty {
+        ExternType::Func(f) => format!("a function {}", func_text(f)),
+        ExternType::Memory(m) if m.is_64() => "a 64-bit memory".into(),
+        ExternType::Memory(m) if m.is_shared() => "a shared memory".into(),
+        ExternType::Memory(_) => "a memory".into(),
+        ExternType::Global(_) => "a global".into(),
+        ExternType::Table(_) => "a table".into(),
+        _ => "a tag".into(),
+    }
+}
+
+fn kind(ty: &ExternType) -> &'static str {
+    match ty {
+        ExternType::Func(_) => "func",
+        ExternType::Memory(_) => "memory",
+        ExternType::Global(_) => "global",
+        ExternType::Table(_) => "table",
+        _ => "tag",
+    }
+}
+
+fn matches(f: &FuncType, sig: &abi::Signature) -> bool {
+    let same = |types: Vec<ValType>, want: &[abi::Ty]| {
+        types.len() == want.len()
+            && types.iter().zip(want).all(|(t, w)| match w {
+                abi::Ty::I32 => matches!(t, ValType::I32),
+                abi::Ty::I64 => matches!(t, ValType::I64),
+            })
+    };
+    same(f.params().collect(), sig.params) && same(f.results().collect(), sig.results)
+}
+
+/// Every import must be an ABI v1 function with its signature.
+fn check_imports(module: &Module) -> Result<Vec<&'static str>, SubmitError> {
+    let mut names = Vec::new();
+    for import in module.imports() {
+        let ty = import.ty();
+        let ExternType::Func(f) = &ty else {
+            return Err(SubmitError::ForeignImport {
+                module: import.module().into(),
+                name: import.name().into(),
+                kind: kind(&ty),
+            });
+        };
+        if import.module() != IMPORT_MODULE {
+            return Err(SubmitError::ForeignImport {
+                module: import.module().into(),
+                name: import.name().into(),
+                kind: "func",
+            });
+        }
+        let Some((name, sig)) = abi::function(import.name()) else {
+            return Err(SubmitError::UnknownImport {
+                name: import.name().into(),
+                allowed: abi::function_names(),
+            });
+        };
+        if !matches(f, &sig) {
+            return Err(SubmitError::WrongImport {
+                name: import.name().into(),
+                expected: sig.to_string(),
+                found: func_text(f),
+            });
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+struct Exports {
+    memory: ModuleExport,
+    abi_version: ModuleExport,
+    run: ModuleExport,
+    init: Option<ModuleExport>,
+    merge: Option<ModuleExport>,
+    initial_memory_bytes: u64,
+}
+
+/// The required exports exist, and every ABI export has its ABI type.
+fn check_exports(module: &Module) -> Result<Exports, SubmitError> {
+    const MEMORY_WHAT: &str =
+        "the module's linear memory (32-bit, not shared) exported as `memory`";
+    let memory = match module.get_export(EXPORT_MEMORY) {
+        None => {
+            return Err(SubmitError::MissingExport {
+                name: EXPORT_MEMORY,
+                what: MEMORY_WHAT,
+            })
+        }
+        Some(ExternType::Memory(m)) if !m.is_64() && !m.is_shared() => m,
+        Some(other) => {
+            return Err(SubmitError::WrongExport {
+                name: EXPORT_MEMORY.into(),
+                expected: "a 32-bit, unshared memory".into(),
+                found: describe(&other),
+            })
+        }
+    };
+    let entry = |name: &'static str, required: bool| -> Result<Option<ModuleExport>, SubmitError> {
+        match module.get_export(name) {
+            None if required => Err(SubmitError::MissingExport {
+                name,
+                what: if name == EXPORT_RUN {
+                    "the entry point `epochd_run: () -> i32` (0 = success)"
+                } else {
+                    "`epochd_abi_version: () -> i32` returning 1"
+                },
+            }),
+            None => Ok(None),
+            Some(ExternType::Func(f)) if matches(&f, &ENTRY_SIGNATURE) => {
+                Ok(module.get_export_index(name))
+            }
+            Some(other) => Err(SubmitError::WrongExport {
+                name: name.into(),
+                expected: format!("a function {ENTRY_SIGNATURE}"),
+                found: describe(&other),
+            }),
+        }
+    };
+    let abi_version = entry(EXPORT_ABI_VERSION, true)?;
+    let run = entry(EXPORT_RUN, true)?;
+    let init = entry(EXPORT_INIT, false)?;
+    let merge = entry(EXPORT_MERGE, false)?;
+    let index = |name: &str| {
+        module
+            .get_export_index(name)
+            .ok_or_else(|| SubmitError::Invalid {
+                reason: format!("wasmtime has no index for export `{name}`"),
+            })
+    };
+    Ok(Exports {
+        memory: index(EXPORT_MEMORY)?,
+        abi_version: abi_version.map_or_else(|| index(EXPORT_ABI_VERSION), Ok)?,
+        run: run.map_or_else(|| index(EXPORT_RUN), Ok)?,
+        init,
+        merge,
+        initial_memory_bytes: memory.minimum().saturating_mul(memory.page_size()),
+    })
+}
+
+/// Instantiates the module once (no epoch) and calls `epochd_abi_version`.
+fn check_abi_version(job: &JobModule, export: &ModuleExport) -> Result<(), SubmitError> {
+    let rt = &job.inner.runtime;
+    let config = &rt.config;
+    let state = JobState::new(
+        Phase::Check,
+        None,
+        EpochMeta {
+            epoch: 0,
+            dc: String::new(),
+            seq: 0,
+        },
+        Vec::new(),
+        Limiter {
+            memory_bytes: config.max_memory_bytes,
+            table_elements: config.max_table_elements,
+            refused: None,
+        },
+        0,
+    );
+    let mut store = Store::new(&rt.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    let deadline = std::time::Duration::from_millis(config.check_deadline_ms);
+    store.set_epoch_deadline(deadline_ticks(deadline, config.tick()));
+    let failed = |store: &Store<JobState>, e, entry| SubmitError::AbiCheck {
+        reason: classify(e, store.data(), entry, deadline, rt).to_string(),
+    };
+    let instance = job
+        .inner
+        .pre
+        .instantiate(&mut store)
+        .map_err(|e| failed(&store, e, EntryPoint::Instantiate))?;
+    let func = instance
+        .get_module_export(&mut store, export)
+        .and_then(|e| e.into_func())
+        .and_then(|f| f.typed::<(), i32>(&store).ok())
+        .ok_or_else(|| SubmitError::Invalid {
+            reason: format!("`{EXPORT_ABI_VERSION}` is not callable as () -> i32"),
+        })?;
+    let found = func
+        .call(&mut store, ())
+        .map_err(|e| failed(&store, e, EntryPoint::AbiVersion))?;
+    if found != ABI_VERSION {
+        return Err(SubmitError::AbiVersion {
+            found,
+            supported: ABI_VERSION,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! Tests of the job runtime with real wasmtime, real modules (WebAssembly
+//! text) and real decoded epochs.
+
+mod abi;
+mod hostile;
+mod many;
+mod merge;
+mod submit;
+mod support;
