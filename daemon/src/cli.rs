@@ -30,6 +30,9 @@ pub enum Command {
         /// Also generate this many Booking-like events per second (0 = none).
         #[arg(long, default_value_t = 0)]
         demo_rate: u32,
+        /// Daemon settings.
+        #[command(flatten)]
+        daemon: DaemonArgs,
     },
     /// Run the store and its HTTP API; commit notices go to a daemon over a Unix socket.
     Store {
@@ -45,9 +48,18 @@ pub enum Command {
         /// Unix socket of the store.
         #[arg(long, default_value = "epochd-hooks.sock")]
         hook_socket: PathBuf,
+        /// The store's HTTP API, to read commits from.
+        #[arg(long, default_value = "http://127.0.0.1:8790")]
+        store_url: String,
         /// This node's name in the handshake.
         #[arg(long, default_value = "")]
         node: String,
+        /// The daemon's data directory (jobs and results).
+        #[arg(long, default_value = "epochd-data")]
+        data: PathBuf,
+        /// Daemon settings.
+        #[command(flatten)]
+        daemon: DaemonArgs,
     },
     /// Send generated Booking-like events to a node, in real time.
     Gen(GenArgs),
@@ -93,6 +105,41 @@ impl NodeArgs {
         // One event can never be larger than the body that carries it.
         config.max_event_bytes = config.max_event_bytes.min(self.max_body_bytes);
         config
+    }
+}
+
+/// Settings of the companion daemon.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Register every NAME.wasm of this directory at start (manifest from NAME.json if present).
+    #[arg(long)]
+    pub jobs_dir: Option<PathBuf>,
+    /// Threads running jobs (default: the number of cores).
+    #[arg(long)]
+    pub job_threads: Option<usize>,
+    /// Most bytes of decoded epochs held at once.
+    #[arg(long, default_value_t = 1 << 30)]
+    pub decode_budget_bytes: usize,
+    /// Run without CPU caps (cgroups), with deadlines only.
+    #[arg(long)]
+    pub no_cgroups: bool,
+}
+
+impl DaemonArgs {
+    /// The daemon options these flags describe, keeping data under `data`.
+    pub fn options(&self, data: &std::path::Path) -> crate::node::DaemonOptions {
+        let mut config = crate::pipeline::DaemonConfig::new(data);
+        if let Some(n) = self.job_threads {
+            config.job_threads = n;
+        }
+        config.budget_bytes = self.decode_budget_bytes;
+        if self.no_cgroups {
+            config.cgroups = None;
+        }
+        crate::node::DaemonOptions {
+            config,
+            jobs_dir: self.jobs_dir.clone(),
+        }
     }
 }
 

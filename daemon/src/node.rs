@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 
 use crate::api::{router, AppState};
 use crate::demo::DemoTraffic;
-use crate::receiver::{consume, ConsumerStats};
+use crate::pipeline::{load_jobs_dir, Daemon, DaemonConfig, Source};
+use crate::results::{Outcome, ResultRecord};
 
 /// Opens the store and wires its commits to the hook dispatcher's wake-up.
 fn open_store(config: StoreConfig) -> anyhow::Result<(Arc<Store>, Wake)> {
@@ -68,11 +69,68 @@ fn close(store: Arc<Store>) -> anyhow::Result<()> {
     }
 }
 
+/// How to run the companion daemon.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The daemon's settings.
+    pub config: DaemonConfig,
+    /// Jobs to register at start (`NAME.wasm`, optional `NAME.json`).
+    pub jobs_dir: Option<PathBuf>,
+}
+
+/// Opens the daemon, registers the jobs directory and logs every result.
+fn start_daemon(options: DaemonOptions, source: Source) -> anyhow::Result<Arc<Daemon>> {
+    let daemon = Daemon::open(options.config, source)?;
+    if let Some(dir) = &options.jobs_dir {
+        let added = load_jobs_dir(&daemon.registry, dir)?;
+        tracing::info!(jobs = ?added, dir = %dir.display(), "jobs registered from the jobs directory");
+    }
+    let jobs: Vec<String> = daemon
+        .registry
+        .list()
+        .iter()
+        .map(|j| j.manifest.name.clone())
+        .collect();
+    tracing::info!(?jobs, "daemon ready");
+    let mut results = daemon.results.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match results.recv().await {
+                Ok(r) => log_result(&r),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "result log fell behind");
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    Ok(Arc::new(daemon))
+}
+
+fn log_result(r: &ResultRecord) {
+    match &r.outcome {
+        Outcome::Ok { result } => {
+            let text = String::from_utf8_lossy(result);
+            let shown: String = text.chars().take(200).collect();
+            tracing::info!(job = %r.job, epoch = r.epoch, dc = %r.dc, seq = r.seq, cpu_us = r.cpu_us, result = %shown, "result");
+        }
+        Outcome::Error { kind, message } => {
+            tracing::warn!(job = %r.job, epoch = r.epoch, dc = %r.dc, seq = r.seq, %kind, %message, "job error");
+        }
+    }
+}
+
 /// Embedded mode: store, daemon and HTTP API in one process; the hook is an
 /// in-process channel. `demo_rate` > 0 adds generated traffic.
-pub async fn serve(config: StoreConfig, listen: SocketAddr, demo_rate: u32) -> anyhow::Result<()> {
+pub async fn serve(
+    config: StoreConfig,
+    listen: SocketAddr,
+    demo_rate: u32,
+    daemon: DaemonOptions,
+) -> anyhow::Result<()> {
     let node = config.node.clone();
     let (store, wake) = open_store(config)?;
+    let daemon = start_daemon(daemon, Source::Local(store.clone()))?;
     let (dispatcher, receiver) = epochd_hooks::local(
         store.outbox(),
         wake,
@@ -86,7 +144,7 @@ pub async fn serve(config: StoreConfig, listen: SocketAddr, demo_rate: u32) -> a
         hooks: Some(dispatcher.stats()),
     };
     let dispatch = tokio::spawn(dispatcher.run());
-    let consumer = tokio::spawn(consume(receiver, Arc::new(ConsumerStats::default())));
+    let consumer = tokio::spawn(daemon.run(receiver));
     let demo = (demo_rate > 0).then(|| DemoTraffic::start(store.clone(), demo_rate));
     let result = serve_http(listen, state).await;
     drop(demo);
@@ -127,8 +185,21 @@ pub async fn store(config: StoreConfig, listen: SocketAddr, socket: PathBuf) -> 
 }
 
 /// Split mode, daemon side: connects to the store's hook socket (retrying
-/// while the store is away) and handles every commit.
-pub async fn daemon(socket: PathBuf, node: String) -> anyhow::Result<()> {
+/// while the store is away), reads commits through the store's HTTP API at
+/// `store_url`, and runs the jobs.
+pub async fn daemon(
+    socket: PathBuf,
+    store_url: String,
+    node: String,
+    options: DaemonOptions,
+) -> anyhow::Result<()> {
+    let source = Source::Http {
+        url: store_url.trim_end_matches('/').to_owned(),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?,
+    };
+    let daemon = start_daemon(options, source)?;
     let receiver = epochd_hooks::connect(
         &socket,
         ConnectOptions {
@@ -139,9 +210,8 @@ pub async fn daemon(socket: PathBuf, node: String) -> anyhow::Result<()> {
     .await;
     println!("epochd: daemon connecting to {}", socket.display());
     tracing::info!(socket = %socket.display(), "daemon started");
-    let stats = Arc::new(ConsumerStats::default());
     tokio::select! {
-        ended = consume(receiver, stats) => match ended {
+        ended = daemon.run(receiver) => match ended {
             Some(reason) => anyhow::bail!("the hook connection failed: {reason}"),
             None => Ok(()),
         },

@@ -14,15 +14,23 @@ use epochd_decode::{decode, EpochMeta};
 use epochd_workload::{Format, Workload, WorkloadConfig};
 
 fn main() {
-    let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20);
     let workload = Workload::new(WorkloadConfig::default());
     let msgpack = workload.encode_epoch(1_700_000_000, 100_000, Format::MsgPack);
-    let events: Vec<&[u8]> = epochd_store::split_events(&msgpack).map(Result::unwrap).collect();
+    let events: Vec<&[u8]> = epochd_store::split_events(&msgpack)
+        .map(Result::unwrap)
+        .collect();
     let blobs: Vec<Vec<u8>> = events
         .chunks(6_000)
         .map(|c| epochd_store::compress(&c.concat(), 3))
         .collect();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     for round in 0..rounds {
         let meta = EpochMeta {
             epoch: 1_700_000_000,

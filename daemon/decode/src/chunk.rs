@@ -543,7 +543,8 @@ fn same_key(a: &[u8], b: &[u8]) -> bool {
     }
     let n = a.len();
     if n >= 8 {
-        let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+        let word =
+            |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().expect("8 bytes"));
         let mut at = 0;
         while at + 8 <= n {
             if word(a, at) != word(b, at) {

@@ -32,7 +32,20 @@ fn acknowledged_data_survives_repeated_kill_9_of_the_store() {
     ];
     let store_log = dir.path().join("store.log");
     let daemon_log = dir.path().join("daemon.log");
-    let (daemon, _) = Proc::start(&["daemon", "--hook-socket", socket], &daemon_log);
+    let daemon_data = dir.path().join("daemon");
+    let store_url = format!("http://{listen}");
+    let (daemon, _) = Proc::start(
+        &[
+            "daemon",
+            "--hook-socket",
+            socket,
+            "--store-url",
+            &store_url,
+            "--data",
+            daemon_data.to_str().unwrap(),
+        ],
+        &daemon_log,
+    );
     let (mut store, url) = Proc::node(&store_args, &store_log);
 
     let mut gen = std::process::Command::new(env!("CARGO_BIN_EXE_epochd"))

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod http;
+mod jobs;
 mod kill9;
 mod split;
 mod support;

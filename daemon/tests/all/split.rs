@@ -31,7 +31,17 @@ fn the_backlog_is_redelivered_in_commit_order_after_the_daemon_restarts() {
         &dir.path().join("store.log"),
     );
     let daemon_log = dir.path().join("daemon-1.log");
-    let (daemon, _) = Proc::start(&["daemon", "--hook-socket", socket], &daemon_log);
+    let daemon_data = dir.path().join("daemon");
+    let daemon_args = [
+        "daemon",
+        "--hook-socket",
+        socket,
+        "--store-url",
+        &url,
+        "--data",
+        daemon_data.to_str().unwrap(),
+    ];
+    let (daemon, _) = Proc::start(&daemon_args, &daemon_log);
     let first = now() - 30;
     post(&url, first);
     wait_until(10, "4 commits at the first daemon", || {
@@ -53,7 +63,7 @@ fn the_backlog_is_redelivered_in_commit_order_after_the_daemon_restarts() {
     );
 
     let second_log = dir.path().join("daemon-2.log");
-    let (daemon, _) = Proc::start(&["daemon", "--hook-socket", socket], &second_log);
+    let (daemon, _) = Proc::start(&daemon_args, &second_log);
     wait_until(10, "the backlog at the new daemon", || {
         received(&second_log).len() >= 12
     });
@@ -81,7 +91,21 @@ fn the_daemon_waits_for_a_store_that_starts_later() {
     let socket = dir.path().join("hooks.sock");
     let socket = socket.to_str().unwrap();
     let daemon_log = dir.path().join("daemon.log");
-    let (daemon, _) = Proc::start(&["daemon", "--hook-socket", socket], &daemon_log);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let store_url = format!("http://{listen}");
+    let daemon_data = dir.path().join("daemon");
+    let (daemon, _) = Proc::start(
+        &[
+            "daemon",
+            "--hook-socket",
+            socket,
+            "--store-url",
+            &store_url,
+            "--data",
+            daemon_data.to_str().unwrap(),
+        ],
+        &daemon_log,
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
     let (store, url) = Proc::node(
         &[
@@ -89,7 +113,7 @@ fn the_daemon_waits_for_a_store_that_starts_later() {
             "--data",
             data.to_str().unwrap(),
             "--listen",
-            "127.0.0.1:0",
+            &listen,
             "--grace-ms",
             "0",
             "--hook-socket",

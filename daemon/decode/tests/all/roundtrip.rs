@@ -228,7 +228,10 @@ fn malformed_chunks_are_errors_not_panics() {
         vec![0xc1],
         vec![0x81, 0x01, 0x02],
     ] {
-        assert!(decode_raw(meta(1), std::slice::from_ref(&bad)).is_err(), "{bad:?}");
+        assert!(
+            decode_raw(meta(1), std::slice::from_ref(&bad)).is_err(),
+            "{bad:?}"
+        );
     }
     assert!(decode(meta(1), &[b"not zstd".to_vec()]).is_err());
 }

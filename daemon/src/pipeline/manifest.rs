@@ -1,0 +1,131 @@
+//! A job's manifest: what it wants to see and what it may use.
+
+use serde::{Deserialize, Serialize};
+
+use epochd_hooks::CommitNotice;
+use epochd_store::Manifest;
+
+/// A job as submitted, besides its wasm module.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobManifest {
+    /// Name: 1 to 64 of `a-z`, `0-9`, `_`, `-`, starting with a letter or digit.
+    pub name: String,
+    /// Data centers whose commits the job runs on; empty = every dc.
+    #[serde(default)]
+    pub dcs: Vec<String>,
+    /// Event types the job needs: it runs on a commit holding at least one;
+    /// empty = every commit.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Share of one core its runs may use, `0 < share <= 1`. Default 0.1.
+    #[serde(default = "default_cpu_share")]
+    pub cpu_share: f64,
+    /// Most linear memory a run may use, in MiB. Default 64.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u32,
+    /// Wall-clock deadline of one run, in milliseconds. Default 1000.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// Largest result a run may emit, in bytes. Default 65536.
+    #[serde(default = "default_max_result_bytes")]
+    pub max_result_bytes: usize,
+    /// Bytes given to the job (`config_read`), as text. Default empty.
+    #[serde(default)]
+    pub config: String,
+}
+
+fn default_cpu_share() -> f64 {
+    0.1
+}
+fn default_memory_mib() -> u32 {
+    64
+}
+fn default_deadline_ms() -> u64 {
+    1000
+}
+fn default_max_result_bytes() -> usize {
+    64 * 1024
+}
+
+/// Most memory a job may ask for, MiB.
+pub const MAX_MEMORY_MIB: u32 = 4096;
+/// Longest deadline, milliseconds.
+pub const MAX_DEADLINE_MS: u64 = 60_000;
+/// Largest result, bytes.
+pub const MAX_RESULT_BYTES: usize = 16 << 20;
+
+impl JobManifest {
+    /// A manifest with defaults.
+    pub fn new(name: &str) -> JobManifest {
+        JobManifest {
+            name: name.to_owned(),
+            dcs: Vec::new(),
+            types: Vec::new(),
+            cpu_share: default_cpu_share(),
+            memory_mib: default_memory_mib(),
+            deadline_ms: default_deadline_ms(),
+            max_result_bytes: default_max_result_bytes(),
+            config: String::new(),
+        }
+    }
+
+    /// Checks every field; the error says which and what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self.name.as_bytes()[0].is_ascii_alphanumeric()
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !name_ok {
+            return Err(format!(
+                "name {:?}: use 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit",
+                self.name
+            ));
+        }
+        for dc in &self.dcs {
+            epochd_store::validate_dc(dc).map_err(|e| format!("dcs: {e}"))?;
+        }
+        for t in &self.types {
+            epochd_store::validate_type("type", t).map_err(|e| format!("types: {e}"))?;
+        }
+        if !(self.cpu_share > 0.0 && self.cpu_share <= 1.0) {
+            return Err(format!(
+                "cpu_share {} must be above 0 and at most 1 (a share of one core)",
+                self.cpu_share
+            ));
+        }
+        if self.memory_mib == 0 || self.memory_mib > MAX_MEMORY_MIB {
+            return Err(format!(
+                "memory_mib {} must be 1 to {MAX_MEMORY_MIB}",
+                self.memory_mib
+            ));
+        }
+        if self.deadline_ms == 0 || self.deadline_ms > MAX_DEADLINE_MS {
+            return Err(format!(
+                "deadline_ms {} must be 1 to {MAX_DEADLINE_MS}",
+                self.deadline_ms
+            ));
+        }
+        if self.max_result_bytes == 0 || self.max_result_bytes > MAX_RESULT_BYTES {
+            return Err(format!(
+                "max_result_bytes {} must be 1 to {MAX_RESULT_BYTES}",
+                self.max_result_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a commit is for this job.
+    pub fn matches(&self, notice: &CommitNotice, manifest: &Manifest) -> bool {
+        let dc_ok = self.dcs.is_empty() || self.dcs.contains(&notice.dc);
+        let type_ok = self.types.is_empty()
+            || manifest
+                .chunks
+                .iter()
+                .any(|c| self.types.contains(&c.event_type));
+        dc_ok && type_ok
+    }
+}

@@ -1,0 +1,160 @@
+//! The companion daemon's pipeline: commit notice -> read -> decode once ->
+//! fan out to the matching jobs -> results -> acknowledge.
+
+mod budget;
+mod fanout;
+mod jobs_dir;
+mod manifest;
+mod registry;
+mod source;
+mod workers;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use anyhow::Context;
+use epochd_cgroups::{CpuCapConfig, CpuCaps};
+use epochd_hooks::Receiver;
+use epochd_jobs::{Runtime, RuntimeConfig};
+use tokio::sync::Semaphore;
+
+pub use budget::Budget;
+pub use fanout::Processed;
+pub use jobs_dir::load_jobs_dir;
+pub use manifest::JobManifest;
+pub use registry::{Job, JobStats, Registry, RegistryError};
+pub use source::Source;
+pub use workers::Workers;
+
+use crate::results::Results;
+
+/// How the daemon runs jobs.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Where the daemon keeps its jobs and results (a sled database).
+    pub data_dir: PathBuf,
+    /// Threads running jobs. Default: the number of cores.
+    pub job_threads: usize,
+    /// Bytes of decoded epochs held at once. Default: 1 GiB.
+    pub budget_bytes: usize,
+    /// Commits processed at once. Default: 4.
+    pub commits_in_flight: usize,
+    /// A job is paused after this many failed runs in a row. Default: 5.
+    pub pause_after: u32,
+    /// CPU caps; `None` runs with deadlines only.
+    pub cgroups: Option<CpuCapConfig>,
+}
+
+impl DaemonConfig {
+    /// Defaults, keeping data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> DaemonConfig {
+        DaemonConfig {
+            data_dir: data_dir.into(),
+            job_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            budget_bytes: 1 << 30,
+            commits_in_flight: 4,
+            pause_after: 5,
+            cgroups: Some(CpuCapConfig::default()),
+        }
+    }
+}
+
+/// Counters of the pipeline.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    /// Commits decoded.
+    pub decoded: AtomicU64,
+    /// Time spent decoding, microseconds.
+    pub decode_us: AtomicU64,
+}
+
+/// Moves a job thread back to the idle cgroup after a run.
+#[derive(Clone)]
+pub struct Idle(Option<Arc<Registry>>);
+
+impl Idle {
+    fn enter(&self) {
+        if let Some(caps) = self.0.as_ref().and_then(|r| r.caps()) {
+            if let Err(e) = caps.enter_idle() {
+                tracing::warn!(error = %e, "could not move a job thread back to the idle cgroup");
+            }
+        }
+    }
+}
+
+/// The companion daemon.
+pub struct Daemon {
+    config: DaemonConfig,
+    source: Source,
+    /// Its jobs.
+    pub registry: Arc<Registry>,
+    /// Their results.
+    pub results: Results,
+    workers: Workers,
+    idle: Idle,
+    budget: Budget,
+    /// Its counters.
+    pub stats: PipelineStats,
+}
+
+impl Daemon {
+    /// Opens the daemon's database, sets up CPU caps (or says loudly why
+    /// not), compiles the stored jobs and starts the job threads.
+    pub fn open(config: DaemonConfig, source: Source) -> anyhow::Result<Daemon> {
+        let db = sled::Config::new()
+            .path(config.data_dir.join("daemon-db"))
+            .open()
+            .with_context(|| {
+                format!(
+                    "opening the daemon database in {}",
+                    config.data_dir.display()
+                )
+            })?;
+        let caps = match &config.cgroups {
+            None => {
+                tracing::warn!("CPU caps are off: jobs run with their wall-clock deadlines only");
+                None
+            }
+            Some(cg) => match CpuCaps::open(cg.clone()) {
+                Ok(caps) => Some(caps),
+                Err(e) => {
+                    tracing::warn!(error = %e, "CPU CAPS UNAVAILABLE: jobs run with their wall-clock deadlines only, and a busy job can take whole cores");
+                    None
+                }
+            },
+        };
+        let runtime =
+            Runtime::new(RuntimeConfig::default()).context("starting the wasm runtime")?;
+        let registry = Arc::new(Registry::open(&db, runtime, caps)?);
+        let idle = Idle(registry.caps().is_some().then(|| registry.clone()));
+        let on_start = idle.clone();
+        let workers = Workers::start(config.job_threads, move || on_start.enter());
+        Ok(Daemon {
+            results: Results::open(&db, 4096)?,
+            budget: Budget::new(config.budget_bytes),
+            config,
+            source,
+            registry,
+            workers,
+            idle,
+            stats: PipelineStats::default(),
+        })
+    }
+
+    /// Takes deliveries until the receiver ends, processing up to
+    /// `commits_in_flight` at once.
+    pub async fn run(self: Arc<Self>, mut receiver: Receiver) -> Option<String> {
+        let slots = Arc::new(Semaphore::new(self.config.commits_in_flight.max(1)));
+        while let Some(delivery) = receiver.recv().await {
+            fanout::log_received(delivery.notice());
+            let slot = slots.clone().acquire_owned().await.expect("never closed");
+            let daemon = self.clone();
+            tokio::spawn(async move {
+                daemon.handle(delivery).await;
+                drop(slot);
+            });
+        }
+        receiver.error().map(ToString::to_string)
+    }
+}

@@ -1,0 +1,251 @@
+//! The jobs of this daemon: compiled once, persisted with their wasm, each
+//! with its cgroup, counters and pause state.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use epochd_cgroups::{CpuCaps, JobCgroup};
+use epochd_jobs::{JobModule, Runtime, SubmitError};
+
+use super::manifest::JobManifest;
+
+/// Why a job was not registered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The manifest is invalid.
+    #[error("invalid job manifest: {0}")]
+    Manifest(String),
+    /// The module does not satisfy the ABI.
+    #[error(transparent)]
+    Module(#[from] SubmitError),
+    /// A job of that name exists.
+    #[error("a job named {0:?} already exists: delete it first, or choose another name")]
+    Exists(String),
+    /// No job of that name.
+    #[error("no job named {0:?}")]
+    NotFound(String),
+    /// Its cgroup could not be set up.
+    #[error("the job's CPU cap could not be set: {0}")]
+    Cgroup(#[from] epochd_cgroups::CgroupError),
+    /// The database failed.
+    #[error("jobs database: {0}")]
+    Db(#[from] sled::Error),
+    /// A stored job does not decode.
+    #[error("a stored job does not decode: {0}")]
+    Corrupt(String),
+}
+
+/// What is persisted of a job.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    manifest: JobManifest,
+    #[serde(with = "serde_bytes")]
+    wasm: Vec<u8>,
+    paused: Option<String>,
+}
+
+/// Counters of one job.
+#[derive(Debug, Default)]
+pub struct JobStats {
+    /// Runs finished (results and errors).
+    pub runs: AtomicU64,
+    /// Runs that ended in an error.
+    pub errors: AtomicU64,
+    /// CPU time of its runs, microseconds.
+    pub cpu_us: AtomicU64,
+    /// The newest epoch it produced a result or error for.
+    pub last_epoch: AtomicU64,
+}
+
+/// A registered job.
+pub struct Job {
+    /// Its manifest.
+    pub manifest: JobManifest,
+    /// Its compiled module.
+    pub module: JobModule,
+    /// Its cgroup, when CPU caps are available.
+    pub cgroup: Option<JobCgroup>,
+    /// Its counters.
+    pub stats: JobStats,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Why it is paused, if it is.
+    paused: Option<String>,
+    failures_in_a_row: u32,
+    last_error: Option<String>,
+}
+
+impl Job {
+    /// Why the job is paused, if it is.
+    pub fn paused(&self) -> Option<String> {
+        self.state.lock().paused.clone()
+    }
+
+    /// The last error it recorded.
+    pub fn last_error(&self) -> Option<String> {
+        self.state.lock().last_error.clone()
+    }
+
+    /// Records a run's outcome; returns `Some(reason)` when this failure
+    /// pauses the job (`pause_after` failures of its own in a row; errors
+    /// that are not its fault are counted but neither pause nor reset).
+    pub fn record(
+        &self,
+        epoch: u64,
+        cpu_us: u64,
+        error: Option<&str>,
+        job_fault: bool,
+        pause_after: u32,
+    ) -> Option<String> {
+        self.stats.runs.fetch_add(1, Ordering::Relaxed);
+        self.stats.cpu_us.fetch_add(cpu_us, Ordering::Relaxed);
+        self.stats.last_epoch.fetch_max(epoch, Ordering::Relaxed);
+        let mut state = self.state.lock();
+        match error {
+            None => {
+                state.failures_in_a_row = 0;
+                None
+            }
+            Some(e) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                state.last_error = Some(e.to_owned());
+                if !job_fault {
+                    return None;
+                }
+                state.failures_in_a_row += 1;
+                if state.failures_in_a_row >= pause_after && state.paused.is_none() {
+                    let reason = format!(
+                        "paused after {} failed runs in a row; last: {e}",
+                        state.failures_in_a_row
+                    );
+                    state.paused = Some(reason.clone());
+                    Some(reason)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Every job of the daemon.
+pub struct Registry {
+    runtime: Runtime,
+    caps: Option<CpuCaps>,
+    tree: sled::Tree,
+    jobs: RwLock<BTreeMap<String, Arc<Job>>>,
+}
+
+impl Registry {
+    /// Opens the registry in `db` and compiles every stored job.
+    pub fn open(
+        db: &sled::Db,
+        runtime: Runtime,
+        caps: Option<CpuCaps>,
+    ) -> Result<Registry, RegistryError> {
+        let registry = Registry {
+            runtime,
+            caps,
+            tree: db.open_tree("jobs")?,
+            jobs: RwLock::new(BTreeMap::new()),
+        };
+        for item in registry.tree.iter() {
+            let (_, value) = item?;
+            let stored: Stored =
+                rmp_serde::from_slice(&value).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+            let job = registry.build(stored.manifest, &stored.wasm)?;
+            job.state.lock().paused = stored.paused;
+            registry.jobs.write().insert(job.manifest.name.clone(), job);
+        }
+        Ok(registry)
+    }
+
+    fn build(&self, manifest: JobManifest, wasm: &[u8]) -> Result<Arc<Job>, RegistryError> {
+        manifest.validate().map_err(RegistryError::Manifest)?;
+        let module = self.runtime.compile(wasm)?;
+        let cgroup = match &self.caps {
+            Some(caps) => Some(caps.job(&manifest.name, manifest.cpu_share)?),
+            None => None,
+        };
+        Ok(Arc::new(Job {
+            manifest,
+            module,
+            cgroup,
+            stats: JobStats::default(),
+            state: Mutex::new(State::default()),
+        }))
+    }
+
+    /// Compiles, checks and registers a job; it runs on the next commits.
+    pub fn submit(&self, manifest: JobManifest, wasm: &[u8]) -> Result<Arc<Job>, RegistryError> {
+        if self.jobs.read().contains_key(&manifest.name) {
+            return Err(RegistryError::Exists(manifest.name));
+        }
+        let job = self.build(manifest.clone(), wasm)?;
+        let stored = Stored {
+            manifest,
+            wasm: wasm.to_vec(),
+            paused: None,
+        };
+        let bytes =
+            rmp_serde::to_vec_named(&stored).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+        self.tree.insert(job.manifest.name.as_bytes(), bytes)?;
+        self.tree.flush()?;
+        self.jobs
+            .write()
+            .insert(job.manifest.name.clone(), job.clone());
+        Ok(job)
+    }
+
+    /// Removes a job (its results stay until their retention).
+    pub fn remove(&self, name: &str) -> Result<(), RegistryError> {
+        let job = self
+            .jobs
+            .write()
+            .remove(name)
+            .ok_or_else(|| RegistryError::NotFound(name.to_owned()))?;
+        self.tree.remove(name.as_bytes())?;
+        self.tree.flush()?;
+        if let Some(caps) = &self.caps {
+            drop(job);
+            caps.remove_job(name)?;
+        }
+        Ok(())
+    }
+
+    /// Persists a job's pause state.
+    pub fn persist_pause(&self, job: &Job) -> Result<(), RegistryError> {
+        if let Some(value) = self.tree.get(job.manifest.name.as_bytes())? {
+            let mut stored: Stored =
+                rmp_serde::from_slice(&value).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+            stored.paused = job.paused();
+            let bytes = rmp_serde::to_vec_named(&stored)
+                .map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+            self.tree.insert(job.manifest.name.as_bytes(), bytes)?;
+        }
+        Ok(())
+    }
+
+    /// One job.
+    pub fn get(&self, name: &str) -> Option<Arc<Job>> {
+        self.jobs.read().get(name).cloned()
+    }
+
+    /// Every job, by name.
+    pub fn list(&self) -> Vec<Arc<Job>> {
+        self.jobs.read().values().cloned().collect()
+    }
+
+    /// The CPU caps, if available.
+    pub fn caps(&self) -> Option<&CpuCaps> {
+        self.caps.as_ref()
+    }
+}

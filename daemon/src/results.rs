@@ -1,0 +1,176 @@
+//! Job results: one per (job, epoch, dc, seq), kept in the daemon's sled
+//! database with their own retention, and published to in-process
+//! subscribers as they are stored.
+//!
+//! A commit's notice is acknowledged only after its results are stored and
+//! flushed, so a restart re-runs exactly the unfinished commits; re-running
+//! overwrites a result under the same key, never adds a second one.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// What a job run produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The job's result bytes.
+    Ok {
+        /// What the job emitted.
+        #[serde(with = "serde_bytes")]
+        result: Vec<u8>,
+    },
+    /// The run failed; the reason is recorded instead of a result.
+    Error {
+        /// A short machine-readable kind (`trap`, `deadline`, `memory`, `result_too_large`, `failed`, ...).
+        kind: String,
+        /// What happened, for a person.
+        message: String,
+    },
+}
+
+/// One stored result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    /// Job name.
+    pub job: String,
+    /// Unix second.
+    pub epoch: u64,
+    /// Data center.
+    pub dc: String,
+    /// The commit's seq (0 primary, 1.. supplementary).
+    pub seq: u32,
+    /// The result or the error.
+    pub outcome: Outcome,
+    /// Wall time of the run, microseconds.
+    pub wall_us: u64,
+    /// CPU time of the run's thread, microseconds.
+    pub cpu_us: u64,
+    /// When it was stored, unix milliseconds.
+    pub stored_at_ms: u64,
+}
+
+/// Errors of the results store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResultsError {
+    /// The database failed.
+    #[error("results database: {0}")]
+    Db(#[from] sled::Error),
+    /// A stored record does not decode.
+    #[error("a stored result does not decode: {0}")]
+    Corrupt(String),
+}
+
+/// The results of every job.
+#[derive(Clone)]
+pub struct Results {
+    db: sled::Db,
+    tree: sled::Tree,
+    published: broadcast::Sender<Arc<ResultRecord>>,
+}
+
+/// Keys start with the epoch, so retention deletes a prefix; a job's range
+/// is one prefix scan per epoch.
+fn key(job: &str, epoch: u64, dc: &str, seq: u32) -> Vec<u8> {
+    let mut k = epoch_job_prefix(epoch, job);
+    k.extend_from_slice(dc.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn epoch_job_prefix(epoch: u64, job: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(job.len() + 24);
+    k.extend_from_slice(&epoch.to_be_bytes());
+    k.extend_from_slice(job.as_bytes());
+    k.push(0);
+    k
+}
+
+impl Results {
+    /// Opens the `results` tree of `db`. `buffer` bounds how many records a
+    /// slow subscriber may lag behind before it misses some (it is told).
+    pub fn open(db: &sled::Db, buffer: usize) -> Result<Results, ResultsError> {
+        let (published, _) = broadcast::channel(buffer.max(1));
+        Ok(Results {
+            db: db.clone(),
+            tree: db.open_tree("results")?,
+            published,
+        })
+    }
+
+    /// Stores (or overwrites) a result; it is durable after [`Results::flush`].
+    pub fn put(&self, record: ResultRecord) -> Result<(), ResultsError> {
+        let k = key(&record.job, record.epoch, &record.dc, record.seq);
+        let v =
+            rmp_serde::to_vec_named(&record).map_err(|e| ResultsError::Corrupt(e.to_string()))?;
+        self.tree.insert(k, v)?;
+        let _ = self.published.send(Arc::new(record));
+        Ok(())
+    }
+
+    /// Makes every stored result durable.
+    pub fn flush(&self) -> Result<(), ResultsError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// One result.
+    pub fn get(
+        &self,
+        job: &str,
+        epoch: u64,
+        dc: &str,
+        seq: u32,
+    ) -> Result<Option<ResultRecord>, ResultsError> {
+        self.tree
+            .get(key(job, epoch, dc, seq))?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// A job's results for `from <= epoch <= to`, in (epoch, dc, seq) order.
+    pub fn range(&self, job: &str, from: u64, to: u64) -> Result<Vec<ResultRecord>, ResultsError> {
+        let mut out = Vec::new();
+        for epoch in from..=to {
+            for item in self.tree.scan_prefix(epoch_job_prefix(epoch, job)) {
+                out.push(decode(&item?.1)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Results as they are stored, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ResultRecord>> {
+        self.published.subscribe()
+    }
+
+    /// Deletes every result of an epoch before `epoch`, in small batches.
+    pub fn sweep_before(&self, epoch: u64) -> Result<usize, ResultsError> {
+        let end = epoch.to_be_bytes();
+        let mut removed = 0;
+        loop {
+            let keys: Vec<sled::IVec> = self
+                .tree
+                .range(..end)
+                .keys()
+                .take(256)
+                .collect::<Result<_, _>>()?;
+            if keys.is_empty() {
+                return Ok(removed);
+            }
+            let mut batch = sled::Batch::default();
+            for k in &keys {
+                batch.remove(k.clone());
+            }
+            self.tree.apply_batch(batch)?;
+            removed += keys.len();
+        }
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<ResultRecord, ResultsError> {
+    rmp_serde::from_slice(bytes).map_err(|e| ResultsError::Corrupt(e.to_string()))
+}

@@ -1,0 +1,92 @@
+//! Builds wasm-jobs/ with its own script (which installs the wasm32 target
+//! when missing) and checks every module against ABI v1; runs the jobs'
+//! native tests too, so the root workspace's test command covers them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The jobs, and whether each must export `epochd_merge`.
+const JOBS: &[(&str, bool)] = &[
+    ("count", true),
+    ("latency", true),
+    ("error-rate", true),
+    ("spin", false),
+    ("memory-bomb", false),
+    ("trap", false),
+    ("huge-result", false),
+    ("probe", false),
+];
+
+fn wasm_jobs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../wasm-jobs")
+}
+
+/// Runs a command in wasm-jobs/ and asserts it succeeded. The nested cargo
+/// gets a clean environment for its target directory (see wasm-jobs/build).
+fn run(mut cmd: Command) -> String {
+    cmd.current_dir(wasm_jobs()).env_remove("CARGO_TARGET_DIR");
+    let out = cmd.output().expect("wasm-jobs command runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Builds the jobs once per test process.
+fn built() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let sizes = run(Command::new(wasm_jobs().join("build")));
+        println!("{sizes}");
+        wasm_jobs().join("out")
+    })
+}
+
+#[test]
+fn every_job_conforms_to_abi_v1() {
+    let out = built();
+    for (job, merges) in JOBS {
+        let path = out.join(format!("{job}.wasm"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let report = epochd_job_check::check(&bytes);
+        assert!(report.is_ok(), "{job}: {report}");
+        assert_eq!(report.exports_merge(), *merges, "{job}: epochd_merge");
+        assert!(!report.exports_init(), "{job}: no epochd_init expected");
+        assert!(
+            report
+                .imports
+                .iter()
+                .all(|f| epochd_job_check::IMPORTS.iter().any(|(n, _, _)| n == f)),
+            "{job}: {report:?}"
+        );
+        // Every job reports failures.
+        assert!(report.imports.contains("fail"), "{job}: {report:?}");
+    }
+}
+
+#[test]
+fn the_reference_jobs_read_the_epoch_through_the_abi() {
+    let out = built();
+    for job in ["count", "latency", "error-rate"] {
+        let report =
+            epochd_job_check::check(&std::fs::read(out.join(format!("{job}.wasm"))).unwrap());
+        for f in ["rows", "column", "column_rows", "emit", "merge_input"] {
+            assert!(
+                report.imports.contains(f),
+                "{job} imports no {f}: {report:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_jobs_native_tests_pass() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["test", "--quiet"]);
+    run(cmd);
+}
