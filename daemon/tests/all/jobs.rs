@@ -380,3 +380,30 @@ fn rss_bytes() -> u64 {
         .unwrap();
     kb * 1024
 }
+
+#[test]
+fn a_redelivered_commit_overwrites_its_results_never_duplicates_them() {
+    let node = node(2, false);
+    node.daemon
+        .registry
+        .submit(JobManifest::new("count"), &wasm("count"))
+        .unwrap();
+    let first = now() - 200;
+    let notices = commit_epochs(&node.store, first..first + 1, 200);
+    let rt = runtime();
+    let once = rt.block_on(process_all(&node.daemon, &notices));
+    // The store delivers again what was not acknowledged (a daemon restart).
+    let twice = rt.block_on(process_all(&node.daemon, &notices));
+    let stored = node.daemon.results.range("count", first, first).unwrap();
+    assert_eq!(
+        stored.len(),
+        notices.len(),
+        "one result per (job, epoch, dc, seq)"
+    );
+    for (a, b) in once.iter().zip(&twice) {
+        assert_eq!(
+            a.outcome, b.outcome,
+            "the same commit gives the same result"
+        );
+    }
+}
