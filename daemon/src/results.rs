@@ -174,3 +174,51 @@ impl Results {
 fn decode(bytes: &[u8]) -> Result<ResultRecord, ResultsError> {
     rmp_serde::from_slice(bytes).map_err(|e| ResultsError::Corrupt(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(job: &str, epoch: u64, dc: &str) -> ResultRecord {
+        ResultRecord {
+            job: job.into(),
+            epoch,
+            dc: dc.into(),
+            seq: 0,
+            outcome: Outcome::Ok {
+                result: b"{}".to_vec(),
+            },
+            wall_us: 1,
+            cpu_us: 1,
+            stored_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn results_are_kept_per_job_and_epoch_and_swept_by_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let results = Results::open(&db, 16).unwrap();
+        let mut live = results.subscribe();
+        for epoch in [10, 20, 30] {
+            results.put(record("count", epoch, "ams4")).unwrap();
+            results.put(record("counter", epoch, "ams4")).unwrap();
+        }
+        results.put(record("count", 20, "ams4")).unwrap(); // overwrite, not a second one
+        assert_eq!(live.try_recv().unwrap().epoch, 10);
+        let count: Vec<u64> = results
+            .range("count", 0, 100)
+            .unwrap()
+            .iter()
+            .map(|r| r.epoch)
+            .collect();
+        assert_eq!(
+            count,
+            [10, 20, 30],
+            "a job's range does not see another job with a longer name"
+        );
+        assert_eq!(results.sweep_before(25).unwrap(), 4);
+        assert_eq!(results.range("count", 0, 100).unwrap().len(), 1);
+        assert!(results.get("count", 10, "ams4", 0).unwrap().is_none());
+    }
+}

@@ -44,6 +44,10 @@ pub struct DaemonConfig {
     pub pause_after: u32,
     /// CPU caps; `None` runs with deadlines only.
     pub cgroups: Option<CpuCapConfig>,
+    /// Results of epochs older than this are deleted, in seconds. Default: 86400.
+    pub results_retention_secs: u64,
+    /// How often results retention runs, in seconds. Default: 60.
+    pub results_sweep_secs: u64,
 }
 
 impl DaemonConfig {
@@ -56,6 +60,8 @@ impl DaemonConfig {
             commits_in_flight: 4,
             pause_after: 5,
             cgroups: Some(CpuCapConfig::default()),
+            results_retention_secs: 86_400,
+            results_sweep_secs: 60,
         }
     }
 }
@@ -83,6 +89,58 @@ impl Idle {
     }
 }
 
+/// Deletes old results in the background until dropped.
+struct Sweeper {
+    stop: Arc<(parking_lot::Mutex<bool>, parking_lot::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sweeper {
+    fn start(results: Results, retention_secs: u64, every_secs: u64) -> Sweeper {
+        let stop = Arc::new((parking_lot::Mutex::new(false), parking_lot::Condvar::new()));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("epochd-results-retention".into())
+            .spawn(move || loop {
+                {
+                    let mut stopped = flag.0.lock();
+                    if !*stopped {
+                        flag.1.wait_for(
+                            &mut stopped,
+                            std::time::Duration::from_secs(every_secs.max(1)),
+                        );
+                    }
+                    if *stopped {
+                        return;
+                    }
+                }
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                match results.sweep_before(now.saturating_sub(retention_secs)) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(results = n, "results retention"),
+                    Err(e) => tracing::error!(error = %e, "results retention failed; will retry"),
+                }
+            })
+            .expect("spawning the results retention thread");
+        Sweeper {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The companion daemon.
 pub struct Daemon {
     config: DaemonConfig,
@@ -96,6 +154,8 @@ pub struct Daemon {
     budget: Budget,
     /// Its counters.
     pub stats: PipelineStats,
+    /// Held for its `Drop`, which stops the retention thread.
+    _sweeper: Sweeper,
 }
 
 impl Daemon {
@@ -130,8 +190,15 @@ impl Daemon {
         let idle = Idle(registry.caps().is_some().then(|| registry.clone()));
         let on_start = idle.clone();
         let workers = Workers::start(config.job_threads, move || on_start.enter());
+        let results = Results::open(&db, 4096)?;
+        let sweeper = Sweeper::start(
+            results.clone(),
+            config.results_retention_secs,
+            config.results_sweep_secs,
+        );
         Ok(Daemon {
-            results: Results::open(&db, 4096)?,
+            _sweeper: sweeper,
+            results,
             budget: Budget::new(config.budget_bytes),
             config,
             source,
