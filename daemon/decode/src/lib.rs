@@ -78,7 +78,5 @@ pub fn decode_raw(
         .map(|raw| chunk::ChunkColumns::decode(raw.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     let merged = merge::merge(chunks)?;
-    let input: usize = raws.iter().map(|r| r.as_ref().len()).sum();
-    let fbb = write::write(&meta, &merged, input + input / 4)?;
-    SharedEpoch::new(meta, fbb.finished_data())
+    write::write(&meta.clone(), &merged, |bytes| SharedEpoch::new(meta, bytes))?
 }
