@@ -3,10 +3,12 @@
 //! and after, and [`CpuSnapshot::since`] gives what each thread used in between.
 //!
 //! Resolution is the kernel's clock tick (1/100 s), so this suits sections of a
-//! second or more. Elsewhere than Linux snapshots are empty.
+//! second or more. Elsewhere than Linux snapshots are empty. For shorter sections on
+//! one thread, [`thread_time`] reads the calling thread's CPU clock to the nanosecond.
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::time::Duration;
 
 /// Clock ticks per second of `/proc/*/stat` times (`USER_HZ`, 100 on Linux).
 const TICKS_PER_SEC: f64 = 100.0;
@@ -72,6 +74,18 @@ pub fn this_thread() -> Option<ThreadCpu> {
     thread.tid = tid;
     thread.main = tid == std::process::id();
     Some(thread)
+}
+
+/// CPU time (user + kernel) the calling thread has used since it started, from its
+/// own CPU clock (`CLOCK_THREAD_CPUTIME_ID`): nanosecond resolution, for timing
+/// sections of milliseconds or less on one thread. Take it before and after; the
+/// difference is what the thread used in between.
+pub fn thread_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Parses `/proc/.../stat`: `tid (comm) state ppid ...`; the name may hold spaces and
@@ -146,5 +160,19 @@ mod tests {
         let used = snapshot().since(&before);
         assert!(used.iter().all(|t| t.cpu() >= 0.0));
         assert!(!used.is_empty());
+    }
+
+    #[test]
+    fn the_thread_clock_counts_this_threads_work() {
+        let before = thread_time();
+        let mut x = 0u64;
+        let watch = crate::Stopwatch::start();
+        while watch.secs() < 0.02 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+        }
+        let used = thread_time() - before;
+        // Busy for 20 ms of wall time: most of it on the CPU, never more.
+        assert!(used.as_secs_f64() > 0.002, "{used:?}");
+        assert!(used.as_secs_f64() < watch.secs() + 0.001, "{used:?}");
     }
 }

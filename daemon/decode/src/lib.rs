@@ -78,5 +78,7 @@ pub fn decode_raw(
         .map(|raw| chunk::ChunkColumns::decode(raw.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     let merged = merge::merge(chunks)?;
-    write::write(&meta.clone(), &merged, |bytes| SharedEpoch::new(meta, bytes))?
+    write::write(&meta.clone(), &merged, |bytes| {
+        SharedEpoch::new(meta, bytes)
+    })?
 }

@@ -135,7 +135,11 @@ pub(crate) fn write<R>(
     })
 }
 
-fn build(fbb: &mut FlatBufferBuilder<'static>, meta: &EpochMeta, merged: &Merged<'_>) -> Result<(), DecodeError> {
+fn build(
+    fbb: &mut FlatBufferBuilder<'static>,
+    meta: &EpochMeta,
+    merged: &Merged<'_>,
+) -> Result<(), DecodeError> {
     let columns = merged
         .columns
         .iter()
