@@ -7,6 +7,7 @@
 //! [`run`].
 #![deny(missing_docs)]
 
+pub mod alloc;
 pub mod api;
 pub mod cli;
 pub mod demo;

@@ -21,7 +21,8 @@
 //! decompression-only time, and a decoded epoch at most 1.2x its MessagePack size.
 //! See docs/BENCHMARKS.md.
 
-// The allocator epochd itself runs with (see daemon/src/main.rs).
+// The allocator epochd itself runs with, tuned as it tunes it in main (see
+// daemon/src/main.rs and daemon/src/alloc.rs).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -125,6 +126,7 @@ impl Measured {
 const PARALLEL_PREFIX: &str = "decode-par-";
 
 fn main() -> Result<()> {
+    epochd::alloc::tune();
     let args = Args::parse();
     ensure!(args.events > 0, "--events must be at least 1");
     ensure!(args.rounds > 0, "--rounds must be at least 1");

@@ -27,7 +27,8 @@
 //! Every run must succeed, and every instance of a job must give the same result.
 //! See docs/BENCHMARKS.md.
 
-// The allocator epochd itself runs with (see daemon/src/main.rs).
+// The allocator epochd itself runs with, tuned as it tunes it in main (see
+// daemon/src/main.rs and daemon/src/alloc.rs).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -129,6 +130,7 @@ fn limits(deadline_ms: u64) -> RunLimits {
 }
 
 fn main() -> Result<()> {
+    epochd::alloc::tune();
     let mut args = Args::parse();
     ensure!(args.events > 0, "--events must be at least 1");
     ensure!(args.rounds > 0, "--rounds must be at least 1");

@@ -17,7 +17,8 @@
 //! The target is ingest at least half as fast as compression alone, on the
 //! same MessagePack bytes. See docs/BENCHMARKS.md.
 
-// The allocator epochd itself runs with (see daemon/src/main.rs).
+// The allocator epochd itself runs with, tuned as it tunes it in main (see
+// daemon/src/main.rs and daemon/src/alloc.rs).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -104,6 +105,7 @@ pub fn name(format: Format) -> &'static str {
 }
 
 fn main() -> Result<()> {
+    epochd::alloc::tune();
     let args = Args::parse();
     check_args(&args)?;
     let formats: Vec<Format> = match args.format {
