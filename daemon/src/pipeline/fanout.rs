@@ -34,22 +34,6 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-impl Daemon {
-    /// Handles one delivery: processes it, acknowledges it when done. On a
-    /// failure to read the commit the delivery is dropped unacknowledged, so
-    /// the store delivers it again.
-    pub async fn handle(self: Arc<Self>, delivery: Delivery) {
-        let notice = delivery.notice().clone();
-        match self.process(&notice).await {
-            Ok(_) => delivery.ack(),
-            Err(e) => {
-                tracing::error!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq, error = %e,
-                    "commit not processed; it will be delivered again");
-            }
-        }
-    }
-}
-
 /// Logs a notice as it arrives (in delivery order: commit order).
 pub(crate) fn log_received(notice: &CommitNotice) {
     tracing::info!(
@@ -66,6 +50,20 @@ pub(crate) fn log_received(notice: &CommitNotice) {
 }
 
 impl Daemon {
+    /// Handles one delivery: processes it, acknowledges it when done. On a
+    /// failure to read the commit the delivery is dropped unacknowledged, so
+    /// the store delivers it again.
+    pub async fn handle(self: Arc<Self>, delivery: Delivery) {
+        let notice = delivery.notice().clone();
+        match self.process(&notice).await {
+            Ok(_) => delivery.ack(),
+            Err(e) => {
+                tracing::error!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq, error = %e,
+                    "commit not processed; it will be delivered again");
+            }
+        }
+    }
+
     /// Reads, decodes and runs the jobs of one commit, and stores their results.
     pub async fn process(&self, notice: &CommitNotice) -> anyhow::Result<Processed> {
         if self.registry.list().iter().all(|j| j.paused().is_some()) {
