@@ -50,16 +50,25 @@ pub(crate) fn log_received(notice: &CommitNotice) {
 }
 
 impl Daemon {
-    /// Handles one delivery: processes it, acknowledges it when done. On a
-    /// failure to read the commit the delivery is dropped unacknowledged, so
-    /// the store delivers it again.
+    /// Handles one delivery: processes it, acknowledges it when done. When
+    /// the commit cannot be read or its results not stored, it is tried
+    /// again with a growing pause (up to 30 s), holding the delivery, so a
+    /// passing failure delays a commit but never skips it.
     pub async fn handle(self: Arc<Self>, delivery: Delivery) {
         let notice = delivery.notice().clone();
-        match self.process(&notice).await {
-            Ok(_) => delivery.ack(),
-            Err(e) => {
-                tracing::error!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq, error = %e,
-                    "commit not processed; it will be delivered again");
+        let mut pause = std::time::Duration::from_millis(200);
+        loop {
+            match self.process(&notice).await {
+                Ok(_) => {
+                    delivery.ack();
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq, error = %e,
+                        retry_in_ms = pause.as_millis() as u64, "commit not processed; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(30));
+                }
             }
         }
     }

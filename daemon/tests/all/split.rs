@@ -128,3 +128,91 @@ fn the_daemon_waits_for_a_store_that_starts_later() {
     daemon.stop();
     store.stop();
 }
+
+/// Forwards every connection on `listener` to `to`, byte for byte, until
+/// the test ends.
+fn forward(listener: std::net::TcpListener, to: String) {
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(&to) else {
+                continue;
+            };
+            for (mut from, mut into) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut into);
+                    let _ = into.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+}
+
+#[test]
+fn a_commit_the_daemon_cannot_read_yet_is_retried_until_it_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hooks.sock");
+    let socket = socket.to_str().unwrap();
+    let jobs = dir.path().join("jobs");
+    std::fs::create_dir(&jobs).unwrap();
+    std::fs::write(jobs.join("count.wasm"), crate::jobs::wasm("count")).unwrap();
+    let (store, url) = Proc::node(
+        &[
+            "store",
+            "--data",
+            dir.path().join("data").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--grace-ms",
+            "0",
+            "--hook-socket",
+            socket,
+        ],
+        &dir.path().join("store.log"),
+    );
+    // The daemon reads commits through a port where nothing answers yet.
+    let relay_port = free_port();
+    let daemon_log = dir.path().join("daemon.log");
+    let (daemon, _) = Proc::start(
+        &[
+            "daemon",
+            "--hook-socket",
+            socket,
+            "--store-url",
+            &format!("http://127.0.0.1:{relay_port}"),
+            "--data",
+            dir.path().join("daemon").to_str().unwrap(),
+            "--jobs-dir",
+            jobs.to_str().unwrap(),
+            "--no-cgroups",
+        ],
+        &daemon_log,
+    );
+    post(&url, now() - 10);
+    wait_until(10, "the daemon to fail reading", || {
+        std::fs::read_to_string(&daemon_log)
+            .unwrap()
+            .contains("trying again")
+    });
+    assert_eq!(
+        metric(&url, "epochd_store_hook_backlog"),
+        Some(4.0),
+        "nothing acknowledged yet"
+    );
+    // The store becomes reachable: the held commits are processed and acknowledged.
+    let relay = std::net::TcpListener::bind(("127.0.0.1", relay_port)).unwrap();
+    forward(relay, url.trim_start_matches("http://").to_owned());
+    wait_until(40, "the backlog to drain", || {
+        metric(&url, "epochd_store_hook_backlog") == Some(0.0)
+    });
+    let log = std::fs::read_to_string(&daemon_log).unwrap();
+    assert_eq!(
+        log.matches("job=count").count(),
+        4,
+        "one count result per dc: {log}"
+    );
+    daemon.stop();
+    store.stop();
+}
