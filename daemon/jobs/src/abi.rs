@@ -5,71 +5,9 @@
 
 use std::fmt;
 
-/// The ABI version this runtime implements; `epochd_abi_version` must return it.
-pub const ABI_VERSION: i32 = 1;
-
-/// The only module a job may import from.
-pub const IMPORT_MODULE: &str = "epochd";
-
-/// The error codes ABI host functions return (as negative `i32`s).
-///
-/// They are negative so that every function can return a length, a count or
-/// a handle (`>= 0`) and an error in one `i32` without an out-pointer: the
-/// guest tests `< 0`. The values are part of ABI v1 and never change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum ErrorCode {
-    /// No such column, container or entry.
-    NotFound = -1,
-    /// The handle was not returned by this instance.
-    BadHandle = -2,
-    /// `start` / `index` beyond the values.
-    OutOfRange = -3,
-    /// The call does not fit the column's (or container's) type.
-    WrongType = -4,
-    /// The result exceeds the job's maximum result size (the run fails).
-    TooLarge = -5,
-    /// The call is not available in this entry point.
-    NotNow = -6,
-}
-
-impl ErrorCode {
-    /// The code as the guest sees it.
-    pub const fn code(self) -> i32 {
-        self as i32
-    }
-
-    /// The ABI.md name (`NOT_FOUND`, ...).
-    pub const fn name(self) -> &'static str {
-        match self {
-            ErrorCode::NotFound => "NOT_FOUND",
-            ErrorCode::BadHandle => "BAD_HANDLE",
-            ErrorCode::OutOfRange => "OUT_OF_RANGE",
-            ErrorCode::WrongType => "WRONG_TYPE",
-            ErrorCode::TooLarge => "TOO_LARGE",
-            ErrorCode::NotNow => "NOT_NOW",
-        }
-    }
-
-    /// The code for a guest value, if it is one.
-    pub fn from_code(code: i32) -> Option<ErrorCode> {
-        Some(match code {
-            -1 => ErrorCode::NotFound,
-            -2 => ErrorCode::BadHandle,
-            -3 => ErrorCode::OutOfRange,
-            -4 => ErrorCode::WrongType,
-            -5 => ErrorCode::TooLarge,
-            -6 => ErrorCode::NotNow,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.name(), self.code())
-    }
-}
+// The version, the import module and the error codes are defined once, in
+// the guest's raw ABI crate, so host and guests cannot disagree on them.
+pub use epochd_job_sys::{ErrorCode, ABI_VERSION, IMPORT_MODULE};
 
 /// A core wasm value type, as far as ABI v1 uses them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -88,6 +88,13 @@ impl ErrorCode {
     }
 }
 
+impl core::fmt::Display for ErrorCode {
+    /// `NOT_FOUND (-1)`: the ABI.md name and the code.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.code())
+    }
+}
+
 /// The type of a column's values (the `type` argument of `column` and
 /// `container_values`).
 #[repr(i32)]
