@@ -388,6 +388,14 @@ impl<'a> ChunkColumns<'a> {
         })
     }
 
+    /// Opens `row`'s run of entries in container `id`.
+    fn open_row(&mut self, id: u32, row: u32) -> &mut ContainerBuf<'a> {
+        let c = &mut self.containers[id as usize];
+        c.rows.push(row);
+        c.offsets.push(c.entries());
+        c
+    }
+
     fn container_map(
         &mut self,
         id: u32,
@@ -395,14 +403,11 @@ impl<'a> ChunkColumns<'a> {
         n: usize,
         r: &mut Reader<'a>,
     ) -> Result<(), DecodeError> {
-        let c = &mut self.containers[id as usize];
-        c.rows.push(row);
-        c.offsets.push(c.entries());
+        let c = self.open_row(id, row);
         for _ in 0..n {
             let key = r.key()?;
-            let value = Self::entry_value(r)?;
             c.keys.push(key);
-            c.push_value(value);
+            c.push_value(Self::entry_value(r)?);
         }
         Ok(())
     }
@@ -414,12 +419,9 @@ impl<'a> ChunkColumns<'a> {
         n: usize,
         r: &mut Reader<'a>,
     ) -> Result<(), DecodeError> {
-        let c = &mut self.containers[id as usize];
-        c.rows.push(row);
-        c.offsets.push(c.entries());
+        let c = self.open_row(id, row);
         for _ in 0..n {
-            let value = Self::entry_value(r)?;
-            c.push_value(value);
+            c.push_value(Self::entry_value(r)?);
         }
         Ok(())
     }
