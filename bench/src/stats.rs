@@ -77,3 +77,36 @@ mod tests {
         assert_eq!(spread(&[]), None);
     }
 }
+
+/// The samples of every round, per measured path, in the order the paths
+/// first appeared.
+#[derive(Debug)]
+pub struct ByPath<P, S> {
+    samples: Vec<(P, Vec<S>)>,
+}
+
+impl<P, S> Default for ByPath<P, S> {
+    fn default() -> Self {
+        ByPath {
+            samples: Vec::new(),
+        }
+    }
+}
+
+impl<P: PartialEq, S> ByPath<P, S> {
+    /// Records one round of `path`.
+    pub fn push(&mut self, path: P, sample: S) {
+        match self.samples.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, samples)) => samples.push(sample),
+            None => self.samples.push((path, vec![sample])),
+        }
+    }
+
+    /// The rounds of `path` (none if it was not measured).
+    pub fn of(&self, path: &P) -> &[S] {
+        self.samples
+            .iter()
+            .find(|(p, _)| p == path)
+            .map_or(&[], |(_, samples)| samples)
+    }
+}

@@ -1,6 +1,6 @@
 //! The printed report: medians over rounds as Markdown tables, ready for the docs.
 
-use epochd_bench::stats::spread;
+use epochd_bench::stats::{spread, ByPath};
 use epochd_bench::{cores, median, Align, Commit, Table, MB};
 
 use crate::run::Sample;
@@ -16,7 +16,7 @@ pub const TARGET_X_SIZE: f64 = 1.2;
 /// Every measurement of every round, in round order.
 #[derive(Debug, Default)]
 pub struct Rounds {
-    samples: Vec<(Measured, Vec<Sample>)>,
+    samples: ByPath<Measured, Sample>,
     /// Size of the decoded epoch, bytes.
     pub decoded_bytes: usize,
 }
@@ -24,17 +24,11 @@ pub struct Rounds {
 impl Rounds {
     /// Records one round of `path`.
     pub fn push(&mut self, path: Measured, sample: Sample) {
-        match self.samples.iter_mut().find(|(p, _)| *p == path) {
-            Some((_, samples)) => samples.push(sample),
-            None => self.samples.push((path, vec![sample])),
-        }
+        self.samples.push(path, sample);
     }
 
     fn of(&self, path: Measured) -> &[Sample] {
-        self.samples
-            .iter()
-            .find(|(p, _)| *p == path)
-            .map_or(&[], |(_, samples)| samples)
+        self.samples.of(&path)
     }
 
     fn secs(&self, path: Measured) -> Vec<f64> {

@@ -2,7 +2,7 @@
 //! Every derived figure (marginal cost, ratio) is taken per round, from paths measured
 //! in that round, then the median over rounds.
 
-use epochd_bench::stats::{percentile, spread};
+use epochd_bench::stats::{percentile, spread, ByPath};
 use epochd_bench::{cores, median, Align, Commit, Table, MB};
 
 use crate::jobs::{mix, Expected, Job, NAMES};
@@ -19,23 +19,17 @@ pub const TARGET_RATIO: f64 = 10.0;
 /// Every measurement of every round, in round order.
 #[derive(Debug, Default)]
 pub struct Rounds {
-    samples: Vec<(Measured, Vec<Sample>)>,
+    samples: ByPath<Measured, Sample>,
 }
 
 impl Rounds {
     /// Records one round of `path`.
     pub fn push(&mut self, path: Measured, sample: Sample) {
-        match self.samples.iter_mut().find(|(p, _)| *p == path) {
-            Some((_, samples)) => samples.push(sample),
-            None => self.samples.push((path, vec![sample])),
-        }
+        self.samples.push(path, sample);
     }
 
     fn of(&self, path: Measured) -> &[Sample] {
-        self.samples
-            .iter()
-            .find(|(p, _)| *p == path)
-            .map_or(&[], |(_, samples)| samples)
+        self.samples.of(&path)
     }
 
     fn get(&self, path: Measured, f: impl Fn(&Sample) -> f64) -> Vec<f64> {
