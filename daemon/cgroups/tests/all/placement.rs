@@ -85,8 +85,17 @@ fn only_the_calling_thread_moves() {
         "the calling test thread was moved too"
     );
     assert!(!job.threads().unwrap().contains(&current_tid()));
-    // The mover has exited, so the job is empty again.
-    assert!(!job.threads().unwrap().contains(&mover));
+    // The mover has exited, so the job is empty again. The kernel drops an
+    // exited thread from the cgroup a moment after `join` returns (the join
+    // wakes on the thread's tid futex, earlier in its exit): poll briefly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while job.threads().unwrap().contains(&mover) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an exited thread stayed in its job cgroup"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 #[test]
