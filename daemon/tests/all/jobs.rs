@@ -250,7 +250,7 @@ fn hostile_jobs_get_recorded_errors_within_their_deadline_and_others_carry_on() 
     assert_eq!(kinds["huge-result"], vec!["result_size"; n]);
     for r in records.iter().filter(|r| r.job == "spin") {
         assert!(
-            r.wall_us <= (deadline_ms + 200) * 1000,
+            r.wall_us <= (deadline_ms + 500) * 1000,
             "the spinning job ran {} us past a {deadline_ms} ms deadline",
             r.wall_us
         );
