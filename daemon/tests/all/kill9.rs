@@ -32,18 +32,12 @@ fn acknowledged_data_survives_repeated_kill_9_of_the_store() {
     ];
     let store_log = dir.path().join("store.log");
     let daemon_log = dir.path().join("daemon.log");
-    let daemon_data = dir.path().join("daemon");
     let store_url = format!("http://{listen}");
-    let (daemon, _) = Proc::start(
-        &[
-            "daemon",
-            "--hook-socket",
-            socket,
-            "--store-url",
-            &store_url,
-            "--data",
-            daemon_data.to_str().unwrap(),
-        ],
+    let daemon = Proc::daemon(
+        socket,
+        &store_url,
+        &dir.path().join("daemon"),
+        &[],
         &daemon_log,
     );
     let (mut store, url) = Proc::node(&store_args, &store_log);

@@ -32,16 +32,7 @@ fn the_backlog_is_redelivered_in_commit_order_after_the_daemon_restarts() {
     );
     let daemon_log = dir.path().join("daemon-1.log");
     let daemon_data = dir.path().join("daemon");
-    let daemon_args = [
-        "daemon",
-        "--hook-socket",
-        socket,
-        "--store-url",
-        &url,
-        "--data",
-        daemon_data.to_str().unwrap(),
-    ];
-    let (daemon, _) = Proc::start(&daemon_args, &daemon_log);
+    let daemon = Proc::daemon(socket, &url, &daemon_data, &[], &daemon_log);
     let first = now() - 30;
     post(&url, first);
     wait_until(10, "4 commits at the first daemon", || {
@@ -63,7 +54,7 @@ fn the_backlog_is_redelivered_in_commit_order_after_the_daemon_restarts() {
     );
 
     let second_log = dir.path().join("daemon-2.log");
-    let (daemon, _) = Proc::start(&daemon_args, &second_log);
+    let daemon = Proc::daemon(socket, &url, &daemon_data, &[], &second_log);
     wait_until(10, "the backlog at the new daemon", || {
         received(&second_log).len() >= 12
     });
@@ -93,17 +84,11 @@ fn the_daemon_waits_for_a_store_that_starts_later() {
     let daemon_log = dir.path().join("daemon.log");
     let listen = format!("127.0.0.1:{}", free_port());
     let store_url = format!("http://{listen}");
-    let daemon_data = dir.path().join("daemon");
-    let (daemon, _) = Proc::start(
-        &[
-            "daemon",
-            "--hook-socket",
-            socket,
-            "--store-url",
-            &store_url,
-            "--data",
-            daemon_data.to_str().unwrap(),
-        ],
+    let daemon = Proc::daemon(
+        socket,
+        &store_url,
+        &dir.path().join("daemon"),
+        &[],
         &daemon_log,
     );
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -175,19 +160,11 @@ fn a_commit_the_daemon_cannot_read_yet_is_retried_until_it_can() {
     // The daemon reads commits through a port where nothing answers yet.
     let relay_port = free_port();
     let daemon_log = dir.path().join("daemon.log");
-    let (daemon, _) = Proc::start(
-        &[
-            "daemon",
-            "--hook-socket",
-            socket,
-            "--store-url",
-            &format!("http://127.0.0.1:{relay_port}"),
-            "--data",
-            dir.path().join("daemon").to_str().unwrap(),
-            "--jobs-dir",
-            jobs.to_str().unwrap(),
-            "--no-cgroups",
-        ],
+    let daemon = Proc::daemon(
+        socket,
+        &format!("http://127.0.0.1:{relay_port}"),
+        &dir.path().join("daemon"),
+        &["--jobs-dir", jobs.to_str().unwrap(), "--no-cgroups"],
         &daemon_log,
     );
     post(&url, now() - 10);

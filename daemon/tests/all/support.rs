@@ -67,6 +67,22 @@ impl Proc {
         (proc, url)
     }
 
+    /// Starts `epochd daemon` on the store's hook `socket`, reading commits
+    /// from `store_url`, keeping its data in `data`, with `extra` flags.
+    pub fn daemon(socket: &str, store_url: &str, data: &Path, extra: &[&str], log: &Path) -> Proc {
+        let mut args = vec![
+            "daemon",
+            "--hook-socket",
+            socket,
+            "--store-url",
+            store_url,
+            "--data",
+            data.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Proc::start(&args, log).0
+    }
+
     /// SIGKILL, as a crash.
     pub fn kill9(mut self) {
         self.child.kill().unwrap();
