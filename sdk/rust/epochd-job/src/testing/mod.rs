@@ -34,6 +34,7 @@
 
 mod mock;
 mod msgpack;
+mod rng;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -43,6 +44,7 @@ use serde_json::Value;
 use mock::EpochData;
 pub(crate) use mock::MockHost;
 pub use mock::StrCoding;
+pub use rng::Rng;
 
 use crate::log::Level;
 use crate::output::JobResult;
