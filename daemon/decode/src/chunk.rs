@@ -33,6 +33,9 @@ pub(crate) enum StrValues<'a> {
         index: FxHashMap<&'a [u8], u32>,
         dict: Vec<&'a [u8]>,
         ids: Vec<u32>,
+        /// The id of the last value: columns often repeat a value, and one
+        /// comparison is cheaper than hashing it.
+        last: u32,
     },
     Plain(Vec<&'a [u8]>),
 }
@@ -43,17 +46,29 @@ impl<'a> StrValues<'a> {
             index: FxHashMap::default(),
             dict: Vec::new(),
             ids: Vec::new(),
+            last: NONE,
         }
     }
 
     pub fn push(&mut self, s: &'a [u8]) {
         match self {
-            StrValues::Dict { index, dict, ids } => {
-                let next = dict.len() as u32;
-                let id = *index.entry(s).or_insert_with(|| {
-                    dict.push(s);
-                    next
-                });
+            StrValues::Dict {
+                index,
+                dict,
+                ids,
+                last,
+            } => {
+                let id = match dict.get(*last as usize) {
+                    Some(prev) if same_key(prev, s) => *last,
+                    _ => {
+                        let next = dict.len() as u32;
+                        *index.entry(s).or_insert_with(|| {
+                            dict.push(s);
+                            next
+                        })
+                    }
+                };
+                *last = id;
                 ids.push(id);
                 // Checked now and then: mostly distinct values go plain.
                 if ids.len() % 256 == 0
@@ -75,10 +90,12 @@ impl<'a> StrValues<'a> {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// The `i`-th value.
+    #[inline]
+    pub fn get(&self, i: usize) -> &'a [u8] {
         match self {
-            StrValues::Dict { ids, .. } => ids.len(),
-            StrValues::Plain(values) => values.len(),
+            StrValues::Dict { dict, ids, .. } => dict[ids[i] as usize],
+            StrValues::Plain(values) => values[i],
         }
     }
 }
@@ -89,7 +106,7 @@ pub(crate) enum Values<'a> {
     Float(Vec<f64>),
     Bool(Vec<u8>),
     Str(StrValues<'a>),
-    Null(usize),
+    Null,
     Raw(Vec<&'a [u8]>),
 }
 
@@ -100,7 +117,7 @@ impl<'a> Values<'a> {
             FLOAT => Values::Float(Vec::new()),
             BOOL => Values::Bool(Vec::new()),
             STR => Values::Str(StrValues::new()),
-            NULL => Values::Null(0),
+            NULL => Values::Null,
             _ => Values::Raw(Vec::new()),
         }
     }
@@ -108,27 +125,52 @@ impl<'a> Values<'a> {
 
 /// One (path, type) over a row space: which rows, and their values.
 pub(crate) struct ColumnBuf<'a> {
-    pub rows: Vec<u32>,
+    /// The rows holding a value, ascending; left empty while they are
+    /// `0..len` (most columns of a chunk are dense: a chunk holds one kind
+    /// of event), so dense columns cost no row ids at all.
+    rows: Vec<u32>,
+    /// Values held.
+    pub len: u32,
     pub values: Values<'a>,
 }
 
 impl<'a> ColumnBuf<'a> {
-    fn new(kind: usize) -> ColumnBuf<'a> {
+    pub fn new(kind: usize) -> ColumnBuf<'a> {
+        ColumnBuf::of(Values::new(kind), 0)
+    }
+
+    /// A column of `len` values held by rows `0..len`.
+    pub fn of(values: Values<'a>, len: u32) -> ColumnBuf<'a> {
         ColumnBuf {
             rows: Vec::new(),
-            values: Values::new(kind),
+            len,
+            values,
         }
     }
 
+    /// The rows holding a value: `None` when they are `0..len`.
+    pub fn rows(&self) -> Option<&[u32]> {
+        (!self.rows.is_empty()).then_some(&self.rows[..])
+    }
+
     /// Adds a scalar (or raw) value at `row`.
+    #[inline]
     fn push(&mut self, row: u32, value: Scalar<'a>) {
-        self.rows.push(row);
+        if !self.rows.is_empty() {
+            self.rows.push(row);
+        } else if row != self.len {
+            // The first gap: the rows so far were 0..len.
+            self.rows.reserve(self.len as usize + 1);
+            self.rows.extend(0..self.len);
+            self.rows.push(row);
+        }
+        self.len += 1;
         match (&mut self.values, value) {
             (Values::Int(v), Scalar::Int(x)) => v.push(x),
             (Values::Float(v), Scalar::Float(x)) => v.push(x),
             (Values::Bool(v), Scalar::Bool(x)) => v.push(u8::from(x)),
             (Values::Str(v), Scalar::Str(x)) => v.push(x),
-            (Values::Null(n), Scalar::Null) => *n += 1,
+            (Values::Null, Scalar::Null) => {}
             (Values::Raw(v), Scalar::Raw(x)) => v.push(x),
             _ => unreachable!("a column only receives values of its type"),
         }
@@ -465,7 +507,6 @@ impl<'a> ChunkColumns<'a> {
             for col in child.columns.iter_mut() {
                 if *col != NONE {
                     self.columns[*col as usize] = ColumnBuf::new(RAW);
-                    self.columns[*col as usize].rows.clear();
                     *col = NONE;
                 }
             }

@@ -36,6 +36,7 @@
 
 mod chunk;
 mod error;
+mod flat;
 mod merge;
 mod reader;
 mod schema;
@@ -78,7 +79,5 @@ pub fn decode_raw(
         .map(|raw| chunk::ChunkColumns::decode(raw.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     let merged = merge::merge(chunks)?;
-    write::write(&meta.clone(), &merged, |bytes| {
-        SharedEpoch::new(meta, bytes)
-    })?
+    write::write(meta, &merged)
 }

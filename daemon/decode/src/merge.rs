@@ -10,39 +10,51 @@ use rustc_hash::FxHashMap;
 use crate::chunk::{ChunkColumns, ColumnBuf, ContainerBuf, Kind, StrValues, Values, STR, TYPES};
 use crate::error::DecodeError;
 
-/// Merged string values.
-pub(crate) enum OutStrs<'a> {
-    Dict { dict: Vec<&'a [u8]>, ids: Vec<u32> },
-    Plain(Vec<&'a [u8]>),
+/// How a string column is written.
+pub(crate) enum StrPlan<'a> {
+    /// One dictionary for the epoch; part `i`'s ids map into it through
+    /// `remaps[i]`.
+    Dict {
+        dict: Vec<&'a [u8]>,
+        remaps: Vec<Vec<u32>>,
+    },
+    /// Every value in full (some chunk found the values mostly distinct).
+    Plain,
 }
 
-/// Merged values of one column.
-pub(crate) enum OutValues<'a> {
-    Int(Vec<i64>),
-    Float(Vec<f64>),
-    Bool(Vec<u8>),
-    Str(OutStrs<'a>),
-    Null,
-    Raw(Vec<&'a [u8]>),
-}
-
-/// One column of the epoch (or of a container's entries).
+/// One column of the epoch (or of a container's entries): its chunks'
+/// parts, concatenated as the epoch is written.
 pub(crate) struct OutColumn<'a> {
     pub path: String,
     pub kind: usize,
-    /// Empty when `dense`.
-    pub rows: Vec<u32>,
+    /// Values held, over all parts.
+    pub count: usize,
+    /// Every row of the space holds a value.
     pub dense: bool,
-    pub values: OutValues<'a>,
+    /// (the part's first row in the epoch's row space, the part).
+    pub parts: ColumnParts<'a>,
+    /// Str columns: how their values are written.
+    pub strs: Option<StrPlan<'a>>,
+}
+
+/// One chunk's share of a container.
+pub(crate) struct ContainerPart {
+    /// The chunk's first row in the epoch's row space.
+    pub row_base: u32,
+    /// The chunk's first entry among the container's entries.
+    pub entry_base: u32,
+    pub rows: Vec<u32>,
+    pub offsets: Vec<u32>,
 }
 
 /// One container of the epoch.
 pub(crate) struct OutContainer<'a> {
     pub path: String,
     pub kind: Kind,
-    pub rows: Vec<u32>,
+    /// Rows holding the container, over all parts.
+    pub holders: usize,
     pub dense: bool,
-    pub offsets: Vec<u32>,
+    pub parts: Vec<ContainerPart>,
     /// Map: the keys, a dense string column over the entries.
     pub keys: Option<OutColumn<'a>>,
     pub values: Vec<OutColumn<'a>>,
@@ -55,7 +67,7 @@ pub(crate) struct Merged<'a> {
     pub containers: Vec<OutContainer<'a>>,
 }
 
-type ColumnParts<'a> = Vec<(u32, ColumnBuf<'a>)>;
+pub(crate) type ColumnParts<'a> = Vec<(u32, ColumnBuf<'a>)>;
 type ContainerParts<'a> = Vec<(u32, ContainerBuf<'a>)>;
 
 /// Merges the chunks, in order.
@@ -93,7 +105,7 @@ pub(crate) fn merge(mut chunks: Vec<ChunkColumns<'_>>) -> Result<Merged<'_>, Dec
                     continue;
                 }
                 let col = std::mem::replace(&mut chunk.columns[*id as usize], empty_column());
-                if !col.rows.is_empty() {
+                if col.len > 0 {
                     columns
                         .entry((path.clone(), kind))
                         .or_default()
@@ -134,10 +146,7 @@ pub(crate) fn merge(mut chunks: Vec<ChunkColumns<'_>>) -> Result<Merged<'_>, Dec
 }
 
 fn empty_column<'a>() -> ColumnBuf<'a> {
-    ColumnBuf {
-        rows: Vec::new(),
-        values: Values::Null(0),
-    }
+    ColumnBuf::of(Values::Null, 0)
 }
 
 fn empty_container<'a>() -> ContainerBuf<'a> {
@@ -150,81 +159,55 @@ fn empty_container<'a>() -> ContainerBuf<'a> {
     }
 }
 
-/// Concatenates the parts of one column; `space` is the size of its row space.
+/// The parts of one column; `space` is the size of its row space.
 fn merge_column<'a>(
     path: String,
     kind: usize,
     parts: ColumnParts<'a>,
     space: u32,
 ) -> OutColumn<'a> {
-    let count: usize = parts.iter().map(|(_, p)| p.rows.len()).sum();
-    let dense = count == space as usize;
-    let mut rows = Vec::with_capacity(if dense { 0 } else { count });
-    let mut strs = Vec::new();
-    let mut values = match kind {
-        0 => OutValues::Int(Vec::with_capacity(count)),
-        1 => OutValues::Float(Vec::with_capacity(count)),
-        2 => OutValues::Bool(Vec::with_capacity(count)),
-        3 => OutValues::Str(OutStrs::Plain(Vec::new())),
-        4 => OutValues::Null,
-        _ => OutValues::Raw(Vec::with_capacity(count)),
-    };
-    for (base, part) in parts {
-        if !dense {
-            rows.extend(part.rows.iter().map(|r| r + base));
-        }
-        match (&mut values, part.values) {
-            (OutValues::Int(v), Values::Int(p)) => v.extend(p),
-            (OutValues::Float(v), Values::Float(p)) => v.extend(p),
-            (OutValues::Bool(v), Values::Bool(p)) => v.extend(p),
-            (OutValues::Str(_), Values::Str(p)) => strs.push(p),
-            (OutValues::Null, Values::Null(_)) => {}
-            (OutValues::Raw(v), Values::Raw(p)) => v.extend(p),
-            _ => unreachable!("parts of a column share its type"),
-        }
-    }
-    if let OutValues::Str(s) = &mut values {
-        *s = merge_strs(strs);
-    }
+    let count: usize = parts.iter().map(|(_, p)| p.len as usize).sum();
+    let strs = (kind == STR).then(|| plan_strs(&parts));
     OutColumn {
         path,
         kind,
-        rows,
-        dense,
-        values,
+        count,
+        dense: count == space as usize,
+        parts,
+        strs,
     }
 }
 
-/// Merges string values: one dictionary if every part kept one, else plain.
-fn merge_strs(parts: Vec<StrValues<'_>>) -> OutStrs<'_> {
-    if parts.iter().any(|p| matches!(p, StrValues::Plain(_))) {
-        return OutStrs::Plain(parts.iter().flat_map(StrValues::values).collect());
-    }
+/// One dictionary for the epoch if every part kept one, else plain values.
+fn plan_strs<'a>(parts: &ColumnParts<'a>) -> StrPlan<'a> {
+    let dicts: Option<Vec<&Vec<&'a [u8]>>> = parts
+        .iter()
+        .map(|(_, p)| match &p.values {
+            Values::Str(StrValues::Dict { dict, .. }) => Some(dict),
+            _ => None,
+        })
+        .collect();
+    let Some(dicts) = dicts else {
+        return StrPlan::Plain;
+    };
     let mut index: FxHashMap<&[u8], u32> = FxHashMap::default();
     let mut dict: Vec<&[u8]> = Vec::new();
-    let mut ids = Vec::with_capacity(parts.iter().map(StrValues::len).sum());
-    for part in parts {
-        let StrValues::Dict {
-            dict: local,
-            ids: local_ids,
-            ..
-        } = part
-        else {
-            unreachable!("checked above")
-        };
-        let remap: Vec<u32> = local
-            .iter()
-            .map(|s| {
-                let next = dict.len() as u32;
-                *index.entry(s).or_insert_with(|| {
-                    dict.push(s);
-                    next
+    let remaps = dicts
+        .into_iter()
+        .map(|local| {
+            local
+                .iter()
+                .map(|s| {
+                    let next = dict.len() as u32;
+                    *index.entry(s).or_insert_with(|| {
+                        dict.push(s);
+                        next
+                    })
                 })
-            })
-            .collect();
-        ids.extend(local_ids.iter().map(|id| remap[*id as usize]));
-    }
-    OutStrs::Dict { dict, ids }
+                .collect()
+        })
+        .collect();
+    StrPlan::Dict { dict, remaps }
 }
 
 fn merge_container<'a>(
@@ -233,27 +216,27 @@ fn merge_container<'a>(
     space: u32,
 ) -> Result<OutContainer<'a>, DecodeError> {
     let kind = parts[0].1.kind;
-    let count: usize = parts.iter().map(|(_, p)| p.rows.len()).sum();
-    let dense = count == space as usize;
-    let mut rows = Vec::with_capacity(if dense { 0 } else { count });
-    let mut offsets = vec![0u32];
-    let mut keys = Vec::new();
+    let holders: usize = parts.iter().map(|(_, p)| p.rows.len()).sum();
+    let mut keys: ColumnParts<'a> = Vec::new();
     let mut values: [ColumnParts<'a>; TYPES] = Default::default();
+    let mut out_parts = Vec::with_capacity(parts.len());
     let mut entries: u32 = 0;
-    for (base, part) in parts {
-        if !dense {
-            rows.extend(part.rows.iter().map(|r| r + base));
-        }
-        offsets.extend(part.offsets[1..].iter().map(|o| o + entries));
+    for (row_base, part) in parts {
         let part_entries = *part.offsets.last().expect("offsets start with 0");
         if kind == Kind::Map {
-            keys.push(part.keys);
+            keys.push((entries, ColumnBuf::of(Values::Str(part.keys), part_entries)));
         }
         for (t, col) in part.values.into_iter().enumerate() {
             if let Some(col) = col {
                 values[t].push((entries, col));
             }
         }
+        out_parts.push(ContainerPart {
+            row_base,
+            entry_base: entries,
+            rows: part.rows,
+            offsets: part.offsets,
+        });
         entries = entries
             .checked_add(part_entries)
             .ok_or_else(|| DecodeError::TooLarge(format!("more than 2^32 entries in {path}")))?;
@@ -267,16 +250,10 @@ fn merge_container<'a>(
     Ok(OutContainer {
         path,
         kind,
-        rows,
-        dense,
-        offsets,
-        keys: (kind == Kind::Map).then(|| OutColumn {
-            path: String::new(),
-            kind: STR,
-            rows: Vec::new(),
-            dense: true,
-            values: OutValues::Str(merge_strs(keys)),
-        }),
+        holders,
+        dense: holders == space as usize,
+        parts: out_parts,
+        keys: (kind == Kind::Map).then(|| merge_column(String::new(), STR, keys, entries)),
         values,
     })
 }

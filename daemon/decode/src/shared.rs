@@ -36,8 +36,10 @@ impl SharedEpoch {
                 meta.epoch, meta.dc, meta.seq
             ))
             .map_err(|e| DecodeError::Shared(std::io::Error::other(e)))?;
-        let mut file = memfd.as_file();
-        file.write_all(bytes)?;
+        // Written, not mapped and filled: the kernel then fills whole pages
+        // without zeroing them first or mapping them here (measured: filling
+        // a populated mapping cost a decode 10% more).
+        memfd.as_file().write_all(bytes)?;
         memfd
             .add_seals(&[
                 FileSeal::SealShrink,

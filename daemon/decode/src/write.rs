@@ -1,19 +1,22 @@
-//! Writing the merged epoch as a FlatBuffer (schema: sdk/schema/epoch.fbs).
+//! Writing the merged epoch as a FlatBuffer (schema: sdk/schema/epoch.fbs)
+//! straight into its sealed memfd: measured first, then laid out front to
+//! back with [`Out`], each column concatenated from its chunks' parts in
+//! place (see `flat.rs` for why).
 
 use std::cell::RefCell;
 
-use flatbuffers::{FlatBufferBuilder, WIPOffset};
-
-use crate::chunk::Kind;
+use crate::chunk::{ColumnBuf, Kind, Values, BOOL, FLOAT, INT, RAW, STR};
 use crate::error::DecodeError;
-use crate::merge::{Merged, OutColumn, OutContainer, OutStrs, OutValues};
-use crate::schema::{
-    finish_epoch_buffer, Blobs, BlobsArgs, Column, ColumnArgs, Container, ContainerArgs,
-    ContainerKind, Epoch, EpochArgs, ValueType,
-};
+use crate::flat::{fill_le, Field, Out};
+use crate::merge::{ColumnParts, Merged, OutColumn, OutContainer, StrPlan};
+use crate::schema::{Blobs, Column, Container, ContainerKind, Epoch, EPOCH_IDENTIFIER};
+use crate::shared::SharedEpoch;
 
 /// The layout version this module writes.
 pub const LAYOUT_VERSION: u16 = 1;
+
+/// FlatBuffers address their buffer with 32-bit signed offsets.
+const MAX_EPOCH_BYTES: usize = i32::MAX as usize;
 
 /// Which (epoch, dc, seq) a decoded epoch is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,145 +29,292 @@ pub struct EpochMeta {
     pub seq: u32,
 }
 
-fn blobs<'b>(
-    fbb: &mut FlatBufferBuilder<'b>,
-    items: &[&[u8]],
-) -> Result<WIPOffset<Blobs<'b>>, DecodeError> {
-    let mut offsets = Vec::with_capacity(items.len() + 1);
-    let total: usize = items.iter().map(|i| i.len()).sum();
-    let mut bytes = Vec::with_capacity(total);
-    offsets.push(0u32);
-    for item in items {
-        bytes.extend_from_slice(item);
-        offsets.push(u32::try_from(bytes.len()).map_err(|_| {
-            DecodeError::TooLarge("more than 4 GiB of strings in one column".into())
-        })?);
-    }
-    let offsets = fbb.create_vector(&offsets);
-    let bytes = fbb.create_vector(&bytes);
-    Ok(Blobs::create(
-        fbb,
-        &BlobsArgs {
-            offsets: Some(offsets),
-            bytes: Some(bytes),
-        },
-    ))
-}
-
-fn value_type(kind: usize) -> ValueType {
-    ValueType(kind as u8)
-}
-
-fn column<'b>(
-    fbb: &mut FlatBufferBuilder<'b>,
-    col: &OutColumn<'_>,
-) -> Result<WIPOffset<Column<'b>>, DecodeError> {
-    let path = fbb.create_string(&col.path);
-    let rows = (!col.dense).then(|| fbb.create_vector(&col.rows));
-    let mut args = ColumnArgs {
-        path: Some(path),
-        type_: value_type(col.kind),
-        rows,
-        dense: col.dense,
-        ..ColumnArgs::default()
-    };
-    match &col.values {
-        OutValues::Int(v) => args.ints = Some(fbb.create_vector(v)),
-        OutValues::Float(v) => args.floats = Some(fbb.create_vector(v)),
-        OutValues::Bool(v) => args.bools = Some(fbb.create_vector(v)),
-        OutValues::Str(OutStrs::Dict { dict, ids }) => {
-            args.ids = Some(fbb.create_vector(ids));
-            args.dict = Some(blobs(fbb, dict)?);
-        }
-        OutValues::Str(OutStrs::Plain(v)) | OutValues::Raw(v) => args.plain = Some(blobs(fbb, v)?),
-        OutValues::Null => {}
-    }
-    Ok(Column::create(fbb, &args))
-}
-
-fn container<'b>(
-    fbb: &mut FlatBufferBuilder<'b>,
-    c: &OutContainer<'_>,
-) -> Result<WIPOffset<Container<'b>>, DecodeError> {
-    let values = c
-        .values
-        .iter()
-        .map(|v| column(fbb, v))
-        .collect::<Result<Vec<_>, _>>()?;
-    let keys = c.keys.as_ref().map(|k| column(fbb, k)).transpose()?;
-    let path = fbb.create_string(&c.path);
-    let rows = (!c.dense).then(|| fbb.create_vector(&c.rows));
-    let offsets = fbb.create_vector(&c.offsets);
-    let values = fbb.create_vector(&values);
-    Ok(Container::create(
-        fbb,
-        &ContainerArgs {
-            path: Some(path),
-            kind: match c.kind {
-                Kind::Map => ContainerKind::Map,
-                Kind::List => ContainerKind::List,
-            },
-            rows,
-            dense: c.dense,
-            offsets: Some(offsets),
-            keys,
-            values: Some(values),
-        },
-    ))
-}
-
 thread_local! {
-    /// One builder per decoding thread, reused: a fresh builder allocates and
-    /// zero-fills a buffer the size of the epoch every time, and faulting
-    /// those pages in cost ~15% of a decode.
-    static BUILDER: RefCell<FlatBufferBuilder<'static>> = RefCell::new(FlatBufferBuilder::new());
+    /// One scratch buffer per decoding thread, reused from epoch to epoch:
+    /// fresh memory would be faulted in page by page on every decode.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Writes the epoch into this thread's builder and hands the FlatBuffer's
-/// bytes to `sink`.
-pub(crate) fn write<R>(
-    meta: &EpochMeta,
-    merged: &Merged<'_>,
-    sink: impl FnOnce(&[u8]) -> R,
-) -> Result<R, DecodeError> {
-    BUILDER.with(|cell| {
-        let mut fbb = cell.borrow_mut();
-        fbb.reset();
-        build(&mut fbb, meta, merged)?;
-        Ok(sink(fbb.finished_data()))
-    })
+/// Writes the epoch into a new sealed memfd.
+pub(crate) fn write(meta: EpochMeta, merged: &Merged<'_>) -> Result<SharedEpoch, DecodeError> {
+    SCRATCH.with(|scratch| write_with(meta, merged, &mut scratch.borrow_mut()))
 }
 
-fn build(
-    fbb: &mut FlatBufferBuilder<'static>,
-    meta: &EpochMeta,
+/// Lays the epoch out in `scratch` (grown as needed, never cleared: every
+/// byte is written), then copies it into a sealed memfd.
+fn write_with(
+    meta: EpochMeta,
     merged: &Merged<'_>,
-) -> Result<(), DecodeError> {
-    let columns = merged
-        .columns
-        .iter()
-        .map(|c| column(fbb, c))
-        .collect::<Result<Vec<_>, _>>()?;
-    let containers = merged
-        .containers
-        .iter()
-        .map(|c| container(fbb, c))
-        .collect::<Result<Vec<_>, _>>()?;
-    let dc = fbb.create_string(&meta.dc);
-    let columns = fbb.create_vector(&columns);
-    let containers = fbb.create_vector(&containers);
-    let root = Epoch::create(
-        fbb,
-        &EpochArgs {
-            version: LAYOUT_VERSION,
-            epoch: meta.epoch,
-            dc: Some(dc),
-            seq: meta.seq,
-            rows: merged.rows,
-            columns: Some(columns),
-            containers: Some(containers),
-        },
-    );
-    finish_epoch_buffer(fbb, root);
-    Ok(())
+    scratch: &mut Vec<u8>,
+) -> Result<SharedEpoch, DecodeError> {
+    let mut measure = Out::measure();
+    epoch(&mut measure, &meta, merged);
+    let len = measure.len();
+    if len > MAX_EPOCH_BYTES {
+        return Err(DecodeError::TooLarge(format!(
+            "{len} bytes decoded; the format holds at most {MAX_EPOCH_BYTES} per commit"
+        )));
+    }
+    if scratch.len() < len {
+        scratch.resize(len, 0);
+    }
+    let mut out = Out::write_into(&mut scratch[..len]);
+    epoch(&mut out, &meta, merged);
+    debug_assert_eq!(out.len(), len, "the writing pass lays out what was measured");
+    SharedEpoch::new(meta, &scratch[..len])
+}
+
+fn epoch(out: &mut Out<'_>, meta: &EpochMeta, merged: &Merged<'_>) {
+    out.header(EPOCH_IDENTIFIER);
+    let (root, t) = out.table(&[
+        Field { slot: Epoch::VT_VERSION, size: 2 },
+        Field { slot: Epoch::VT_EPOCH, size: 8 },
+        Field { slot: Epoch::VT_DC, size: 4 },
+        Field { slot: Epoch::VT_SEQ, size: 4 },
+        Field { slot: Epoch::VT_ROWS, size: 4 },
+        Field { slot: Epoch::VT_COLUMNS, size: 4 },
+        Field { slot: Epoch::VT_CONTAINERS, size: 4 },
+    ]);
+    out.root(root);
+    out.scalar_at(t.field(0), LAYOUT_VERSION.to_le_bytes());
+    out.scalar_at(t.field(1), meta.epoch.to_le_bytes());
+    let dc = out.string(&meta.dc);
+    out.offset_at(t.field(2), dc);
+    out.scalar_at(t.field(3), meta.seq.to_le_bytes());
+    out.scalar_at(t.field(4), merged.rows.to_le_bytes());
+    let columns = out.offsets(merged.columns.len());
+    out.offset_at(t.field(5), columns);
+    for (i, c) in merged.columns.iter().enumerate() {
+        let at = column(out, c);
+        out.offset_at(columns + 4 + 4 * i, at);
+    }
+    let containers = out.offsets(merged.containers.len());
+    out.offset_at(t.field(6), containers);
+    for (i, c) in merged.containers.iter().enumerate() {
+        let at = container(out, c);
+        out.offset_at(containers + 4 + 4 * i, at);
+    }
+}
+
+/// The table fields a column has, by its kind and form.
+fn column_fields(col: &OutColumn<'_>) -> Vec<Field> {
+    let f = |slot| Field { slot, size: 4 };
+    let mut fields = vec![
+        f(Column::VT_PATH),
+        Field { slot: Column::VT_TYPE_, size: 1 },
+        Field { slot: Column::VT_DENSE, size: 1 },
+    ];
+    if !col.dense {
+        fields.push(f(Column::VT_ROWS));
+    }
+    match (col.kind, &col.strs) {
+        (INT, _) => fields.push(f(Column::VT_INTS)),
+        (FLOAT, _) => fields.push(f(Column::VT_FLOATS)),
+        (BOOL, _) => fields.push(f(Column::VT_BOOLS)),
+        (STR, Some(StrPlan::Dict { .. })) => {
+            fields.extend([f(Column::VT_IDS), f(Column::VT_DICT)]);
+        }
+        (STR | RAW, _) => fields.push(f(Column::VT_PLAIN)),
+        _ => {}
+    }
+    fields
+}
+
+/// A column; returns its position.
+fn column(out: &mut Out<'_>, col: &OutColumn<'_>) -> usize {
+    let fields = column_fields(col);
+    let (table, t) = out.table(&fields);
+    out.scalar_at(t.field(1), [col.kind as u8]);
+    out.scalar_at(t.field(2), [u8::from(col.dense)]);
+    let path = out.string(&col.path);
+    out.offset_at(t.field(0), path);
+    let mut next = 3;
+    let mut point = |out: &mut Out<'_>, target: usize| {
+        out.offset_at(t.field(next), target);
+        next += 1;
+    };
+    if !col.dense {
+        let rows = out.vector(col.count, 4, |dst| {
+            per_part(dst, 4, &col.parts, |d, base, p| match p.rows() {
+                None => {
+                    fill_le(d, base..base + p.len, u32::to_le_bytes);
+                }
+                Some(rows) => {
+                    fill_le(d, rows.iter().map(|r| r + base), u32::to_le_bytes);
+                }
+            })
+        });
+        point(out, rows);
+    }
+    match (col.kind, &col.strs) {
+        (INT, _) => {
+            let at = out.vector(col.count, 8, |dst| {
+                per_part(dst, 8, &col.parts, |d, _, p| match &p.values {
+                    Values::Int(v) => {
+                        fill_le(d, v.iter().copied(), i64::to_le_bytes);
+                    }
+                    _ => unreachable!("parts of a column share its type"),
+                })
+            });
+            point(out, at);
+        }
+        (FLOAT, _) => {
+            let at = out.vector(col.count, 8, |dst| {
+                per_part(dst, 8, &col.parts, |d, _, p| match &p.values {
+                    Values::Float(v) => {
+                        fill_le(d, v.iter().copied(), f64::to_le_bytes);
+                    }
+                    _ => unreachable!("parts of a column share its type"),
+                })
+            });
+            point(out, at);
+        }
+        (BOOL, _) => {
+            let at = out.vector(col.count, 1, |dst| {
+                per_part(dst, 1, &col.parts, |d, _, p| match &p.values {
+                    Values::Bool(v) => d.copy_from_slice(v),
+                    _ => unreachable!("parts of a column share its type"),
+                })
+            });
+            point(out, at);
+        }
+        (STR, Some(StrPlan::Dict { dict, remaps })) => {
+            let ids = out.vector(col.count, 4, |dst| {
+                let mut at = 0;
+                for ((_, p), remap) in col.parts.iter().zip(remaps) {
+                    let Values::Str(crate::chunk::StrValues::Dict { ids, .. }) = &p.values else {
+                        unreachable!("a dictionary plan has dictionary parts")
+                    };
+                    at += fill_le(
+                        &mut dst[at..],
+                        ids.iter().map(|id| remap[*id as usize]),
+                        u32::to_le_bytes,
+                    );
+                }
+            });
+            point(out, ids);
+            let dict = blobs(out, || dict.iter().copied());
+            point(out, dict);
+        }
+        (STR | RAW, _) => {
+            let plain = blobs(out, || {
+                col.parts
+                    .iter()
+                    .flat_map(|(_, p)| (0..p.len as usize).map(move |i| part_bytes(p, i)))
+            });
+            point(out, plain);
+        }
+        _ => {}
+    }
+    table
+}
+
+/// Fills `dst` from each part in turn, `width` bytes per value.
+fn per_part<'a>(
+    dst: &mut [u8],
+    width: usize,
+    parts: &ColumnParts<'a>,
+    mut fill: impl FnMut(&mut [u8], u32, &ColumnBuf<'a>),
+) {
+    let mut at = 0;
+    for (base, part) in parts {
+        let n = part.len as usize * width;
+        fill(&mut dst[at..at + n], *base, part);
+        at += n;
+    }
+}
+
+/// The `i`-th value of a string or raw part.
+fn part_bytes<'a>(part: &ColumnBuf<'a>, i: usize) -> &'a [u8] {
+    match &part.values {
+        Values::Str(s) => s.get(i),
+        Values::Raw(v) => v[i],
+        _ => unreachable!("only string and raw columns are written as blobs"),
+    }
+}
+
+/// A Blobs table of the byte strings `items` yields (called once for the
+/// lengths, once for the bytes); returns its position.
+fn blobs<'a, I: Iterator<Item = &'a [u8]>>(out: &mut Out<'_>, items: impl Fn() -> I) -> usize {
+    let (count, total) = items().fold((0, 0), |(n, t), s| (n + 1, t + s.len()));
+    let (table, t) = out.table(&[
+        Field { slot: Blobs::VT_OFFSETS, size: 4 },
+        Field { slot: Blobs::VT_BYTES, size: 4 },
+    ]);
+    let offsets = out.vector(count + 1, 4, |dst| {
+        let mut end = 0u32;
+        let ends = std::iter::once(0).chain(items().map(|s| {
+            end += s.len() as u32;
+            end
+        }));
+        fill_le(dst, ends, u32::to_le_bytes);
+    });
+    out.offset_at(t.field(0), offsets);
+    let bytes = out.vector(total, 1, |dst| {
+        let mut at = 0;
+        for s in items() {
+            dst[at..at + s.len()].copy_from_slice(s);
+            at += s.len();
+        }
+    });
+    out.offset_at(t.field(1), bytes);
+    table
+}
+
+/// A container; returns its position.
+fn container(out: &mut Out<'_>, c: &OutContainer<'_>) -> usize {
+    let f = |slot| Field { slot, size: 4 };
+    let mut fields = vec![
+        f(Container::VT_PATH),
+        Field { slot: Container::VT_KIND, size: 1 },
+        Field { slot: Container::VT_DENSE, size: 1 },
+        f(Container::VT_OFFSETS),
+        f(Container::VT_VALUES),
+    ];
+    if c.keys.is_some() {
+        fields.push(f(Container::VT_KEYS));
+    }
+    if !c.dense {
+        fields.push(f(Container::VT_ROWS));
+    }
+    let (table, t) = out.table(&fields);
+    let kind = match c.kind {
+        Kind::Map => ContainerKind::Map,
+        Kind::List => ContainerKind::List,
+    };
+    out.scalar_at(t.field(1), [kind.0]);
+    out.scalar_at(t.field(2), [u8::from(c.dense)]);
+    let path = out.string(&c.path);
+    out.offset_at(t.field(0), path);
+    let offsets = out.vector(c.holders + 1, 4, |dst| {
+        let ends = c
+            .parts
+            .iter()
+            .flat_map(|p| p.offsets[1..].iter().map(|o| o + p.entry_base));
+        fill_le(dst, std::iter::once(0).chain(ends), u32::to_le_bytes);
+    });
+    out.offset_at(t.field(3), offsets);
+    let values = out.offsets(c.values.len());
+    out.offset_at(t.field(4), values);
+    for (i, v) in c.values.iter().enumerate() {
+        let at = column(out, v);
+        out.offset_at(values + 4 + 4 * i, at);
+    }
+    let mut next = 5;
+    if let Some(keys) = &c.keys {
+        let at = column(out, keys);
+        out.offset_at(t.field(next), at);
+        next += 1;
+    }
+    if !c.dense {
+        let rows = out.vector(c.holders, 4, |dst| {
+            let rows = c
+                .parts
+                .iter()
+                .flat_map(|p| p.rows.iter().map(|r| r + p.row_base));
+            fill_le(dst, rows, u32::to_le_bytes);
+        });
+        out.offset_at(t.field(next), rows);
+    }
+    table
 }
