@@ -3,6 +3,7 @@
 //!
 //! `cargo run --release -p epochd-decode --example decode_loop -- [rounds]`
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 // As in the daemon: freed memory is reused instead of returned to the kernel
@@ -11,21 +12,30 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use epochd_decode::{decode, EpochMeta};
-use epochd_workload::{Format, Workload, WorkloadConfig};
+use epochd_workload::{Workload, WorkloadConfig};
 
 fn main() {
     let rounds: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20);
+    // Chunked as the store chunks a commit: one lane per (type, subtype),
+    // each cut into chunks of at most 4 MiB.
     let workload = Workload::new(WorkloadConfig::default());
-    let msgpack = workload.encode_epoch(1_700_000_000, 100_000, Format::MsgPack);
-    let events: Vec<&[u8]> = epochd_store::split_events(&msgpack)
-        .map(Result::unwrap)
-        .collect();
-    let blobs: Vec<Vec<u8>> = events
-        .chunks(6_000)
-        .map(|c| epochd_store::compress(&c.concat(), 3))
+    let mut lanes: BTreeMap<(&str, String), Vec<Vec<u8>>> = BTreeMap::new();
+    for event in workload.epoch(1_700_000_000, 100_000) {
+        let chunks = lanes
+            .entry((event.kind().as_str(), event.subtype().to_string()))
+            .or_default();
+        if chunks.last().is_none_or(|c| c.len() > 4 << 20) {
+            chunks.push(Vec::new());
+        }
+        event.write_msgpack(chunks.last_mut().expect("pushed above"));
+    }
+    let blobs: Vec<Vec<u8>> = lanes
+        .into_values()
+        .flatten()
+        .map(|raw| epochd_store::compress(&raw, 3))
         .collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)

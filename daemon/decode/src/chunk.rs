@@ -153,8 +153,10 @@ impl<'a> ColumnBuf<'a> {
         (!self.rows.is_empty()).then_some(&self.rows[..])
     }
 
-    /// Adds a scalar (or raw) value at `row`.
-    #[inline]
+    /// Adds a scalar (or raw) value at `row`. Always inlined: passed to a
+    /// call, the scalar went through memory and cost a store-forwarding
+    /// stall per value.
+    #[inline(always)]
     fn push(&mut self, row: u32, value: Scalar<'a>) {
         if !self.rows.is_empty() {
             self.rows.push(row);
@@ -336,6 +338,7 @@ impl<'a> ChunkColumns<'a> {
         id
     }
 
+    #[inline(always)]
     fn scalar(&mut self, node: u32, row: u32, value: Scalar<'a>) {
         let kind = value.kind();
         let mut id = self.nodes[node as usize].columns[kind];
@@ -601,6 +604,7 @@ fn same_key(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).all(|(x, y)| x == y)
 }
 
+#[inline(always)]
 fn to_scalar<'a>(v: Value<'a>, raw: &'a [u8]) -> Scalar<'a> {
     match v {
         Value::Nil => Scalar::Null,

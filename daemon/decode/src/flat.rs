@@ -131,7 +131,10 @@ impl<'b> Out<'b> {
     /// Returns where the table starts and where each field is; the fields
     /// are then set with [`Out::scalar_at`] / [`Out::offset_at`].
     pub fn table(&mut self, fields: &[Field]) -> (usize, Table) {
-        assert!(fields.len() <= MAX_FIELDS, "a table of the schema has at most {MAX_FIELDS} fields");
+        assert!(
+            fields.len() <= MAX_FIELDS,
+            "a table of the schema has at most {MAX_FIELDS} fields"
+        );
         // Fields placed largest first after the 4-byte vtable offset, each
         // aligned to its size (the table itself is 8-aligned).
         let mut at = [0usize; MAX_FIELDS];

@@ -34,6 +34,7 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0 }
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self.pos.checked_add(n).ok_or_else(truncated)?;
         let bytes = self.buf.get(self.pos..end).ok_or_else(truncated)?;
@@ -45,6 +46,7 @@ impl<'a> Reader<'a> {
         Ok(self.take(N)?.try_into().expect("N bytes"))
     }
 
+    #[inline]
     fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.array::<1>()?[0])
     }
@@ -61,7 +63,10 @@ impl<'a> Reader<'a> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
-    /// Reads the next value (for containers, only their header).
+    /// Reads the next value (for containers, only their header). Inlined:
+    /// returned through memory from a call, the value cost a store-forwarding
+    /// stall on every field.
+    #[inline(always)]
     pub fn next(&mut self) -> Result<Value<'a>, DecodeError> {
         let start = self.pos;
         let marker = self.u8()?;
@@ -163,7 +168,25 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a map key: must be a string.
+    #[inline(always)]
     pub fn key(&mut self) -> Result<&'a [u8], DecodeError> {
+        // Field names are short: a fixstr, read here without the general
+        // decoder.
+        if let Some(&marker) = self.buf.get(self.pos) {
+            if marker & 0xe0 == 0xa0 {
+                let start = self.pos + 1;
+                let end = start + usize::from(marker & 0x1f);
+                if let Some(key) = self.buf.get(start..end) {
+                    self.pos = end;
+                    return Ok(key);
+                }
+            }
+        }
+        self.key_slow()
+    }
+
+    #[cold]
+    fn key_slow(&mut self) -> Result<&'a [u8], DecodeError> {
         match self.next()? {
             Value::Str(s) => Ok(s),
             other => Err(DecodeError::Malformed(format!(

@@ -5,6 +5,8 @@
 
 use std::cell::RefCell;
 
+use rustc_hash::FxHashMap;
+
 use crate::chunk::{ColumnBuf, Kind, Values, BOOL, FLOAT, INT, RAW, STR};
 use crate::error::DecodeError;
 use crate::flat::{fill_le, Field, Out};
@@ -60,20 +62,46 @@ fn write_with(
     }
     let mut out = Out::write_into(&mut scratch[..len]);
     epoch(&mut out, &meta, merged);
-    debug_assert_eq!(out.len(), len, "the writing pass lays out what was measured");
+    debug_assert_eq!(
+        out.len(),
+        len,
+        "the writing pass lays out what was measured"
+    );
     SharedEpoch::new(meta, &scratch[..len])
 }
 
 fn epoch(out: &mut Out<'_>, meta: &EpochMeta, merged: &Merged<'_>) {
+    let mut shared = SharedRows::default();
     out.header(EPOCH_IDENTIFIER);
     let (root, t) = out.table(&[
-        Field { slot: Epoch::VT_VERSION, size: 2 },
-        Field { slot: Epoch::VT_EPOCH, size: 8 },
-        Field { slot: Epoch::VT_DC, size: 4 },
-        Field { slot: Epoch::VT_SEQ, size: 4 },
-        Field { slot: Epoch::VT_ROWS, size: 4 },
-        Field { slot: Epoch::VT_COLUMNS, size: 4 },
-        Field { slot: Epoch::VT_CONTAINERS, size: 4 },
+        Field {
+            slot: Epoch::VT_VERSION,
+            size: 2,
+        },
+        Field {
+            slot: Epoch::VT_EPOCH,
+            size: 8,
+        },
+        Field {
+            slot: Epoch::VT_DC,
+            size: 4,
+        },
+        Field {
+            slot: Epoch::VT_SEQ,
+            size: 4,
+        },
+        Field {
+            slot: Epoch::VT_ROWS,
+            size: 4,
+        },
+        Field {
+            slot: Epoch::VT_COLUMNS,
+            size: 4,
+        },
+        Field {
+            slot: Epoch::VT_CONTAINERS,
+            size: 4,
+        },
     ]);
     out.root(root);
     out.scalar_at(t.field(0), LAYOUT_VERSION.to_le_bytes());
@@ -85,15 +113,16 @@ fn epoch(out: &mut Out<'_>, meta: &EpochMeta, merged: &Merged<'_>) {
     let columns = out.offsets(merged.columns.len());
     out.offset_at(t.field(5), columns);
     for (i, c) in merged.columns.iter().enumerate() {
-        let at = column(out, c);
+        let at = column(out, &mut shared, c);
         out.offset_at(columns + 4 + 4 * i, at);
     }
     let containers = out.offsets(merged.containers.len());
     out.offset_at(t.field(6), containers);
     for (i, c) in merged.containers.iter().enumerate() {
-        let at = container(out, c);
+        let at = container(out, &mut shared, c);
         out.offset_at(containers + 4 + 4 * i, at);
     }
+    shared.write(out);
 }
 
 /// The table fields a column has, by its kind and form.
@@ -101,8 +130,14 @@ fn column_fields(col: &OutColumn<'_>) -> Vec<Field> {
     let f = |slot| Field { slot, size: 4 };
     let mut fields = vec![
         f(Column::VT_PATH),
-        Field { slot: Column::VT_TYPE_, size: 1 },
-        Field { slot: Column::VT_DENSE, size: 1 },
+        Field {
+            slot: Column::VT_TYPE_,
+            size: 1,
+        },
+        Field {
+            slot: Column::VT_DENSE,
+            size: 1,
+        },
     ];
     if !col.dense {
         fields.push(f(Column::VT_ROWS));
@@ -121,30 +156,22 @@ fn column_fields(col: &OutColumn<'_>) -> Vec<Field> {
 }
 
 /// A column; returns its position.
-fn column(out: &mut Out<'_>, col: &OutColumn<'_>) -> usize {
+fn column(out: &mut Out<'_>, shared: &mut SharedRows, col: &OutColumn<'_>) -> usize {
     let fields = column_fields(col);
     let (table, t) = out.table(&fields);
     out.scalar_at(t.field(1), [col.kind as u8]);
     out.scalar_at(t.field(2), [u8::from(col.dense)]);
     let path = out.string(&col.path);
     out.offset_at(t.field(0), path);
-    let mut next = 3;
-    let mut point = |out: &mut Out<'_>, target: usize| {
-        out.offset_at(t.field(next), target);
-        next += 1;
+    // The offset fields after the fixed three, in `column_fields`' order.
+    let mut slots = (3..fields.len()).map(|i| t.field(i));
+    let mut slot = || {
+        slots
+            .next()
+            .expect("column_fields lists every offset field")
     };
     if !col.dense {
-        let rows = out.vector(col.count, 4, |dst| {
-            per_part(dst, 4, &col.parts, |d, base, p| match p.rows() {
-                None => {
-                    fill_le(d, base..base + p.len, u32::to_le_bytes);
-                }
-                Some(rows) => {
-                    fill_le(d, rows.iter().map(|r| r + base), u32::to_le_bytes);
-                }
-            })
-        });
-        point(out, rows);
+        rows(out, shared, col, slot());
     }
     match (col.kind, &col.strs) {
         (INT, _) => {
@@ -156,7 +183,7 @@ fn column(out: &mut Out<'_>, col: &OutColumn<'_>) -> usize {
                     _ => unreachable!("parts of a column share its type"),
                 })
             });
-            point(out, at);
+            out.offset_at(slot(), at);
         }
         (FLOAT, _) => {
             let at = out.vector(col.count, 8, |dst| {
@@ -167,7 +194,7 @@ fn column(out: &mut Out<'_>, col: &OutColumn<'_>) -> usize {
                     _ => unreachable!("parts of a column share its type"),
                 })
             });
-            point(out, at);
+            out.offset_at(slot(), at);
         }
         (BOOL, _) => {
             let at = out.vector(col.count, 1, |dst| {
@@ -176,7 +203,7 @@ fn column(out: &mut Out<'_>, col: &OutColumn<'_>) -> usize {
                     _ => unreachable!("parts of a column share its type"),
                 })
             });
-            point(out, at);
+            out.offset_at(slot(), at);
         }
         (STR, Some(StrPlan::Dict { dict, remaps })) => {
             let ids = out.vector(col.count, 4, |dst| {
@@ -192,9 +219,9 @@ fn column(out: &mut Out<'_>, col: &OutColumn<'_>) -> usize {
                     );
                 }
             });
-            point(out, ids);
+            out.offset_at(slot(), ids);
             let dict = blobs(out, || dict.iter().copied());
-            point(out, dict);
+            out.offset_at(slot(), dict);
         }
         (STR | RAW, _) => {
             let plain = blobs(out, || {
@@ -202,11 +229,78 @@ fn column(out: &mut Out<'_>, col: &OutColumn<'_>) -> usize {
                     .iter()
                     .flat_map(|(_, p)| (0..p.len as usize).map(move |i| part_bytes(p, i)))
             });
-            point(out, plain);
+            out.offset_at(slot(), plain);
         }
         _ => {}
     }
     table
+}
+
+/// Row vectors shared by several columns. Fields that only some kinds of
+/// event have (all of a web event's fields, say) hold the same rows, and one
+/// vector serves them all (FlatBuffers lets any number of offsets point at
+/// one vector): a sixth of the reference epoch was such copies. Offsets only
+/// point forward, so shared vectors are written after every table, and the
+/// fields pointing at them are patched then.
+#[derive(Default)]
+struct SharedRows {
+    /// Index into `vectors`, by the vector's runs of rows.
+    index: FxHashMap<Vec<(u32, u32)>, usize>,
+    /// Each vector's runs (first row, count) and the fields pointing at it.
+    vectors: Vec<(Vec<(u32, u32)>, Vec<usize>)>,
+}
+
+impl SharedRows {
+    /// Points the field at `field` to the vector of these runs, once written.
+    fn point(&mut self, runs: Vec<(u32, u32)>, field: usize) {
+        match self.index.get(&runs) {
+            Some(i) => self.vectors[*i].1.push(field),
+            None => {
+                self.index.insert(runs.clone(), self.vectors.len());
+                self.vectors.push((runs, vec![field]));
+            }
+        }
+    }
+
+    /// Writes every vector and patches the fields pointing at it.
+    fn write(self, out: &mut Out<'_>) {
+        for (runs, fields) in self.vectors {
+            let count = runs.iter().map(|(_, n)| *n as usize).sum();
+            let at = out.vector(count, 4, |dst| {
+                let rows = runs.iter().flat_map(|(first, n)| *first..first + n);
+                fill_le(dst, rows, u32::to_le_bytes);
+            });
+            for field in fields {
+                out.offset_at(field, at);
+            }
+        }
+    }
+}
+
+/// A sparse column's rows, for the offset field at `field`.
+fn rows(out: &mut Out<'_>, shared: &mut SharedRows, col: &OutColumn<'_>, field: usize) {
+    // A part whose rows run from its first row is one run; columns made of
+    // runs alone share their vector (the others are rare).
+    let runs: Option<Vec<(u32, u32)>> = col
+        .parts
+        .iter()
+        .map(|(base, p)| p.rows().is_none().then_some((*base, p.len)))
+        .collect();
+    if let Some(runs) = runs {
+        shared.point(runs, field);
+        return;
+    }
+    let at = out.vector(col.count, 4, |dst| {
+        per_part(dst, 4, &col.parts, |d, base, p| match p.rows() {
+            None => {
+                fill_le(d, base..base + p.len, u32::to_le_bytes);
+            }
+            Some(rows) => {
+                fill_le(d, rows.iter().map(|r| r + base), u32::to_le_bytes);
+            }
+        })
+    });
+    out.offset_at(field, at);
 }
 
 /// Fills `dst` from each part in turn, `width` bytes per value.
@@ -238,8 +332,14 @@ fn part_bytes<'a>(part: &ColumnBuf<'a>, i: usize) -> &'a [u8] {
 fn blobs<'a, I: Iterator<Item = &'a [u8]>>(out: &mut Out<'_>, items: impl Fn() -> I) -> usize {
     let (count, total) = items().fold((0, 0), |(n, t), s| (n + 1, t + s.len()));
     let (table, t) = out.table(&[
-        Field { slot: Blobs::VT_OFFSETS, size: 4 },
-        Field { slot: Blobs::VT_BYTES, size: 4 },
+        Field {
+            slot: Blobs::VT_OFFSETS,
+            size: 4,
+        },
+        Field {
+            slot: Blobs::VT_BYTES,
+            size: 4,
+        },
     ]);
     let offsets = out.vector(count + 1, 4, |dst| {
         let mut end = 0u32;
@@ -262,12 +362,18 @@ fn blobs<'a, I: Iterator<Item = &'a [u8]>>(out: &mut Out<'_>, items: impl Fn() -
 }
 
 /// A container; returns its position.
-fn container(out: &mut Out<'_>, c: &OutContainer<'_>) -> usize {
+fn container(out: &mut Out<'_>, shared: &mut SharedRows, c: &OutContainer<'_>) -> usize {
     let f = |slot| Field { slot, size: 4 };
     let mut fields = vec![
         f(Container::VT_PATH),
-        Field { slot: Container::VT_KIND, size: 1 },
-        Field { slot: Container::VT_DENSE, size: 1 },
+        Field {
+            slot: Container::VT_KIND,
+            size: 1,
+        },
+        Field {
+            slot: Container::VT_DENSE,
+            size: 1,
+        },
         f(Container::VT_OFFSETS),
         f(Container::VT_VALUES),
     ];
@@ -297,12 +403,12 @@ fn container(out: &mut Out<'_>, c: &OutContainer<'_>) -> usize {
     let values = out.offsets(c.values.len());
     out.offset_at(t.field(4), values);
     for (i, v) in c.values.iter().enumerate() {
-        let at = column(out, v);
+        let at = column(out, shared, v);
         out.offset_at(values + 4 + 4 * i, at);
     }
     let mut next = 5;
     if let Some(keys) = &c.keys {
-        let at = column(out, keys);
+        let at = column(out, shared, keys);
         out.offset_at(t.field(next), at);
         next += 1;
     }
