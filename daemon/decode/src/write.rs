@@ -245,14 +245,17 @@ fn column(out: &mut Out<'_>, shared: &mut SharedRows, col: &OutColumn<'_>) -> us
 #[derive(Default)]
 struct SharedRows {
     /// Index into `vectors`, by the vector's runs of rows.
-    index: FxHashMap<Vec<(u32, u32)>, usize>,
-    /// Each vector's runs (first row, count) and the fields pointing at it.
-    vectors: Vec<(Vec<(u32, u32)>, Vec<usize>)>,
+    index: FxHashMap<Runs, usize>,
+    /// Each vector's runs and the fields pointing at it.
+    vectors: Vec<(Runs, Vec<usize>)>,
 }
+
+/// Rows as runs: (first row, count) each.
+type Runs = Vec<(u32, u32)>;
 
 impl SharedRows {
     /// Points the field at `field` to the vector of these runs, once written.
-    fn point(&mut self, runs: Vec<(u32, u32)>, field: usize) {
+    fn point(&mut self, runs: Runs, field: usize) {
         match self.index.get(&runs) {
             Some(i) => self.vectors[*i].1.push(field),
             None => {
@@ -281,7 +284,7 @@ impl SharedRows {
 fn rows(out: &mut Out<'_>, shared: &mut SharedRows, col: &OutColumn<'_>, field: usize) {
     // A part whose rows run from its first row is one run; columns made of
     // runs alone share their vector (the others are rare).
-    let runs: Option<Vec<(u32, u32)>> = col
+    let runs: Option<Runs> = col
         .parts
         .iter()
         .map(|(base, p)| p.rows().is_none().then_some((*base, p.len)))
