@@ -26,8 +26,35 @@ pub(crate) const TYPES: usize = 6;
 const NONE: u32 = u32::MAX;
 const ROOT: u32 = 0;
 
+/// Byte strings packed end to end: value `i` is
+/// `bytes[ends[i - 1]..ends[i]]` (from 0 for the first).
+#[derive(Default)]
+pub(crate) struct Packed {
+    pub bytes: Vec<u8>,
+    pub ends: Vec<u32>,
+}
+
+impl Packed {
+    #[inline]
+    fn push(&mut self, s: &[u8]) {
+        self.bytes.extend_from_slice(s);
+        // Chunks are under 4 GiB (checked by `ChunkColumns::decode`), and
+        // their strings are parts of them.
+        self.ends.push(self.bytes.len() as u32);
+    }
+
+    /// The `i`-th value.
+    pub fn get(&self, i: usize) -> &[u8] {
+        let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
+        &self.bytes[start..self.ends[i] as usize]
+    }
+}
+
 /// String values: dictionary-coded while most values repeat, plain once
 /// most are distinct (ids would only add a hash per value and 4 bytes).
+/// Plain values are copied out of the chunk as they are read, while they
+/// are in the cache: copied later, column by column, they were read back
+/// from memory scattered through the chunk.
 pub(crate) enum StrValues<'a> {
     Dict {
         index: FxHashMap<&'a [u8], u32>,
@@ -37,7 +64,7 @@ pub(crate) enum StrValues<'a> {
         /// comparison is cheaper than hashing it.
         last: u32,
     },
-    Plain(Vec<&'a [u8]>),
+    Plain(Packed),
 }
 
 impl<'a> StrValues<'a> {
@@ -75,27 +102,23 @@ impl<'a> StrValues<'a> {
                     && dict.len() > MAX_STRUCT_KEYS
                     && dict.len() * 2 > ids.len()
                 {
-                    *self = StrValues::Plain(self.values());
+                    let mut packed = Packed::default();
+                    for id in ids.iter() {
+                        packed.push(dict[*id as usize]);
+                    }
+                    *self = StrValues::Plain(packed);
                 }
             }
-            StrValues::Plain(values) => values.push(s),
-        }
-    }
-
-    /// Every value in order.
-    pub fn values(&self) -> Vec<&'a [u8]> {
-        match self {
-            StrValues::Dict { dict, ids, .. } => ids.iter().map(|id| dict[*id as usize]).collect(),
-            StrValues::Plain(values) => values.clone(),
+            StrValues::Plain(packed) => packed.push(s),
         }
     }
 
     /// The `i`-th value.
     #[inline]
-    pub fn get(&self, i: usize) -> &'a [u8] {
+    pub fn get(&self, i: usize) -> &[u8] {
         match self {
             StrValues::Dict { dict, ids, .. } => dict[ids[i] as usize],
-            StrValues::Plain(values) => values[i],
+            StrValues::Plain(packed) => packed.get(i),
         }
     }
 }
@@ -299,6 +322,12 @@ impl<'a> ChunkColumns<'a> {
             containers: Vec::new(),
             overflowing: Vec::new(),
         };
+        if u32::try_from(raw.len()).is_err() {
+            return Err(DecodeError::TooLarge(format!(
+                "a chunk of {} bytes; chunks are at most 4 GiB",
+                raw.len()
+            )));
+        }
         let mut r = Reader::new(raw);
         while r.pos < raw.len() {
             let row = u32::try_from(c.event_starts.len())

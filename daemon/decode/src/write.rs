@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use rustc_hash::FxHashMap;
 
-use crate::chunk::{ColumnBuf, Kind, Values, BOOL, FLOAT, INT, RAW, STR};
+use crate::chunk::{ColumnBuf, Kind, Packed, StrValues, Values, BOOL, FLOAT, INT, RAW, STR};
 use crate::error::DecodeError;
 use crate::flat::{fill_le, Field, Out};
 use crate::merge::{ColumnParts, Merged, OutColumn, OutContainer, StrPlan};
@@ -209,7 +209,7 @@ fn column(out: &mut Out<'_>, shared: &mut SharedRows, col: &OutColumn<'_>) -> us
             let ids = out.vector(col.count, 4, |dst| {
                 let mut at = 0;
                 for ((_, p), remap) in col.parts.iter().zip(remaps) {
-                    let Values::Str(crate::chunk::StrValues::Dict { ids, .. }) = &p.values else {
+                    let Values::Str(StrValues::Dict { ids, .. }) = &p.values else {
                         unreachable!("a dictionary plan has dictionary parts")
                     };
                     at += fill_le(
@@ -220,15 +220,11 @@ fn column(out: &mut Out<'_>, shared: &mut SharedRows, col: &OutColumn<'_>) -> us
                 }
             });
             out.offset_at(slot(), ids);
-            let dict = blobs(out, || dict.iter().copied());
+            let dict = dict_blobs(out, dict);
             out.offset_at(slot(), dict);
         }
         (STR | RAW, _) => {
-            let plain = blobs(out, || {
-                col.parts
-                    .iter()
-                    .flat_map(|(_, p)| (0..p.len as usize).map(move |i| part_bytes(p, i)))
-            });
+            let plain = plain_blobs(out, &col.parts);
             out.offset_at(slot(), plain);
         }
         _ => {}
@@ -321,8 +317,16 @@ fn per_part<'a>(
     }
 }
 
+/// A part's values as packed bytes, when they are kept so.
+fn packed<'p>(part: &'p ColumnBuf<'_>) -> Option<&'p Packed> {
+    match &part.values {
+        Values::Str(StrValues::Plain(packed)) => Some(packed),
+        _ => None,
+    }
+}
+
 /// The `i`-th value of a string or raw part.
-fn part_bytes<'a>(part: &ColumnBuf<'a>, i: usize) -> &'a [u8] {
+fn part_bytes<'p>(part: &'p ColumnBuf<'_>, i: usize) -> &'p [u8] {
     match &part.values {
         Values::Str(s) => s.get(i),
         Values::Raw(v) => v[i],
@@ -330,10 +334,97 @@ fn part_bytes<'a>(part: &ColumnBuf<'a>, i: usize) -> &'a [u8] {
     }
 }
 
-/// A Blobs table of the byte strings `items` yields (called once for the
-/// lengths, once for the bytes); returns its position.
-fn blobs<'a, I: Iterator<Item = &'a [u8]>>(out: &mut Out<'_>, items: impl Fn() -> I) -> usize {
-    let (count, total) = items().fold((0, 0), |(n, t), s| (n + 1, t + s.len()));
+/// The string or raw values of a column's parts, in full; returns the
+/// Blobs table's position. Packed parts are copied whole.
+fn plain_blobs(out: &mut Out<'_>, parts: &ColumnParts<'_>) -> usize {
+    let total = parts
+        .iter()
+        .map(|(_, p)| match packed(p) {
+            Some(packed) => packed.bytes.len(),
+            None => (0..p.len as usize).map(|i| part_bytes(p, i).len()).sum(),
+        })
+        .sum();
+    let count = parts.iter().map(|(_, p)| p.len as usize).sum();
+    blobs(
+        out,
+        count,
+        total,
+        |dst| {
+            let mut base = 0u32;
+            let mut at = fill_le(dst, [0u32], u32::to_le_bytes);
+            for (_, p) in parts {
+                match packed(p) {
+                    Some(packed) => {
+                        let ends = packed.ends.iter().map(|e| e + base);
+                        at += fill_le(&mut dst[at..], ends, u32::to_le_bytes);
+                        base += packed.bytes.len() as u32;
+                    }
+                    None => {
+                        let ends = (0..p.len as usize).map(|i| {
+                            base += part_bytes(p, i).len() as u32;
+                            base
+                        });
+                        at += fill_le(&mut dst[at..], ends, u32::to_le_bytes);
+                    }
+                }
+            }
+        },
+        |dst| {
+            let mut at = 0;
+            for (_, p) in parts {
+                match packed(p) {
+                    Some(packed) => {
+                        dst[at..at + packed.bytes.len()].copy_from_slice(&packed.bytes);
+                        at += packed.bytes.len();
+                    }
+                    None => {
+                        for i in 0..p.len as usize {
+                            let s = part_bytes(p, i);
+                            dst[at..at + s.len()].copy_from_slice(s);
+                            at += s.len();
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// A dictionary's entries; returns the Blobs table's position.
+fn dict_blobs(out: &mut Out<'_>, dict: &[&[u8]]) -> usize {
+    let total = dict.iter().map(|s| s.len()).sum();
+    blobs(
+        out,
+        dict.len(),
+        total,
+        |dst| {
+            let mut end = 0u32;
+            let ends = dict.iter().map(|s| {
+                end += s.len() as u32;
+                end
+            });
+            fill_le(dst, std::iter::once(0).chain(ends), u32::to_le_bytes);
+        },
+        |dst| {
+            let mut at = 0;
+            for s in dict {
+                dst[at..at + s.len()].copy_from_slice(s);
+                at += s.len();
+            }
+        },
+    )
+}
+
+/// A Blobs table of `count` byte strings, `total` bytes in all: `offsets`
+/// fills the `count + 1` offsets (from 0), `bytes` the bytes. Returns its
+/// position.
+fn blobs(
+    out: &mut Out<'_>,
+    count: usize,
+    total: usize,
+    offsets: impl FnOnce(&mut [u8]),
+    bytes: impl FnOnce(&mut [u8]),
+) -> usize {
     let (table, t) = out.table(&[
         Field {
             slot: Blobs::VT_OFFSETS,
@@ -344,23 +435,10 @@ fn blobs<'a, I: Iterator<Item = &'a [u8]>>(out: &mut Out<'_>, items: impl Fn() -
             size: 4,
         },
     ]);
-    let offsets = out.vector(count + 1, 4, |dst| {
-        let mut end = 0u32;
-        let ends = std::iter::once(0).chain(items().map(|s| {
-            end += s.len() as u32;
-            end
-        }));
-        fill_le(dst, ends, u32::to_le_bytes);
-    });
-    out.offset_at(t.field(0), offsets);
-    let bytes = out.vector(total, 1, |dst| {
-        let mut at = 0;
-        for s in items() {
-            dst[at..at + s.len()].copy_from_slice(s);
-            at += s.len();
-        }
-    });
-    out.offset_at(t.field(1), bytes);
+    let at = out.vector(count + 1, 4, offsets);
+    out.offset_at(t.field(0), at);
+    let at = out.vector(total, 1, bytes);
+    out.offset_at(t.field(1), at);
     table
 }
 
