@@ -8,6 +8,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::error::DecodeError;
+use crate::intern::{same_bytes, Interner};
 use crate::reader::{Reader, Value};
 
 /// A map under one path with more distinct keys than this becomes a map
@@ -57,8 +58,7 @@ impl Packed {
 /// from memory scattered through the chunk.
 pub(crate) enum StrValues<'a> {
     Dict {
-        index: FxHashMap<&'a [u8], u32>,
-        dict: Vec<&'a [u8]>,
+        dict: Interner<'a>,
         ids: Vec<u32>,
         /// The id of the last value: columns often repeat a value, and one
         /// comparison is cheaper than hashing it.
@@ -70,8 +70,7 @@ pub(crate) enum StrValues<'a> {
 impl<'a> StrValues<'a> {
     pub fn new() -> StrValues<'a> {
         StrValues::Dict {
-            index: FxHashMap::default(),
-            dict: Vec::new(),
+            dict: Interner::new(),
             ids: Vec::new(),
             last: NONE,
         }
@@ -79,32 +78,21 @@ impl<'a> StrValues<'a> {
 
     pub fn push(&mut self, s: &'a [u8]) {
         match self {
-            StrValues::Dict {
-                index,
-                dict,
-                ids,
-                last,
-            } => {
-                let id = match dict.get(*last as usize) {
-                    Some(prev) if same_key(prev, s) => *last,
-                    _ => {
-                        let next = dict.len() as u32;
-                        *index.entry(s).or_insert_with(|| {
-                            dict.push(s);
-                            next
-                        })
-                    }
+            StrValues::Dict { dict, ids, last } => {
+                let id = match dict.strings().get(*last as usize) {
+                    Some(prev) if same_bytes(prev, s) => *last,
+                    _ => dict.intern(s),
                 };
                 *last = id;
                 ids.push(id);
                 // Checked now and then: mostly distinct values go plain.
                 if ids.len() % 256 == 0
-                    && dict.len() > MAX_STRUCT_KEYS
-                    && dict.len() * 2 > ids.len()
+                    && dict.strings().len() > MAX_STRUCT_KEYS
+                    && dict.strings().len() * 2 > ids.len()
                 {
                     let mut packed = Packed::default();
                     for id in ids.iter() {
-                        packed.push(dict[*id as usize]);
+                        packed.push(dict.strings()[*id as usize]);
                     }
                     *self = StrValues::Plain(packed);
                 }
@@ -117,7 +105,7 @@ impl<'a> StrValues<'a> {
     #[inline]
     pub fn get(&self, i: usize) -> &[u8] {
         match self {
-            StrValues::Dict { dict, ids, .. } => dict[ids[i] as usize],
+            StrValues::Dict { dict, ids, .. } => dict.strings()[ids[i] as usize],
             StrValues::Plain(packed) => packed.get(i),
         }
     }
@@ -399,7 +387,7 @@ impl<'a> ChunkColumns<'a> {
     /// the last map's key order (one comparison), then the hash map.
     fn child_at(&mut self, node: u32, i: usize, key: &'a [u8]) -> u32 {
         if let Some(&guess) = self.nodes[node as usize].order.get(i) {
-            if same_key(self.nodes[guess as usize].key, key) {
+            if same_bytes(self.nodes[guess as usize].key, key) {
                 return guess;
             }
         }
@@ -607,30 +595,6 @@ impl<'a> ChunkColumns<'a> {
             .map(|n| self.path(n))
             .collect()
     }
-}
-
-/// Compares two map keys. Keys are short (field names): comparing them in
-/// 8-byte words, inline, beats a call to `memcmp`.
-#[inline]
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let n = a.len();
-    if n >= 8 {
-        let word =
-            |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().expect("8 bytes"));
-        let mut at = 0;
-        while at + 8 <= n {
-            if word(a, at) != word(b, at) {
-                return false;
-            }
-            at += 8;
-        }
-        // The last (overlapping) word covers the tail.
-        return word(a, n - 8) == word(b, n - 8);
-    }
-    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 #[inline(always)]

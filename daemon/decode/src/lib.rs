@@ -37,6 +37,7 @@
 mod chunk;
 mod error;
 mod flat;
+mod intern;
 mod merge;
 mod reader;
 mod schema;

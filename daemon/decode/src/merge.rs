@@ -5,17 +5,17 @@
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use crate::chunk::{ChunkColumns, ColumnBuf, ContainerBuf, Kind, StrValues, Values, STR, TYPES};
 use crate::error::DecodeError;
+use crate::intern::Interner;
 
 /// How a string column is written.
 pub(crate) enum StrPlan<'a> {
     /// One dictionary for the epoch; part `i`'s ids map into it through
     /// `remaps[i]`.
     Dict {
-        dict: Vec<&'a [u8]>,
+        dict: Interner<'a>,
         remaps: Vec<Vec<u32>>,
     },
     /// Every value in full (some chunk found the values mostly distinct).
@@ -180,7 +180,7 @@ fn merge_column<'a>(
 
 /// One dictionary for the epoch if every part kept one, else plain values.
 fn plan_strs<'a>(parts: &ColumnParts<'a>) -> StrPlan<'a> {
-    let dicts: Option<Vec<&Vec<&'a [u8]>>> = parts
+    let dicts: Option<Vec<&Interner<'a>>> = parts
         .iter()
         .map(|(_, p)| match &p.values {
             Values::Str(StrValues::Dict { dict, .. }) => Some(dict),
@@ -190,24 +190,15 @@ fn plan_strs<'a>(parts: &ColumnParts<'a>) -> StrPlan<'a> {
     let Some(dicts) = dicts else {
         return StrPlan::Plain;
     };
-    let mut index: FxHashMap<&[u8], u32> = FxHashMap::default();
-    let mut dict: Vec<&[u8]> = Vec::new();
+    let mut merged = Interner::new();
     let remaps = dicts
         .into_iter()
-        .map(|local| {
-            local
-                .iter()
-                .map(|s| {
-                    let next = dict.len() as u32;
-                    *index.entry(s).or_insert_with(|| {
-                        dict.push(s);
-                        next
-                    })
-                })
-                .collect()
-        })
+        .map(|local| local.strings().iter().map(|s| merged.intern(s)).collect())
         .collect();
-    StrPlan::Dict { dict, remaps }
+    StrPlan::Dict {
+        dict: merged,
+        remaps,
+    }
 }
 
 fn merge_container<'a>(

@@ -42,6 +42,7 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
+    #[inline(always)]
     fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         Ok(self.take(N)?.try_into().expect("N bytes"))
     }
@@ -51,14 +52,17 @@ impl<'a> Reader<'a> {
         Ok(self.array::<1>()?[0])
     }
 
+    #[inline(always)]
     fn u16(&mut self) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.array()?))
     }
 
+    #[inline(always)]
     fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.array()?))
     }
 
+    #[inline(always)]
     fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_be_bytes(self.array()?))
     }

@@ -220,7 +220,7 @@ fn column(out: &mut Out<'_>, shared: &mut SharedRows, col: &OutColumn<'_>) -> us
                 }
             });
             out.offset_at(slot(), ids);
-            let dict = dict_blobs(out, dict);
+            let dict = dict_blobs(out, dict.strings());
             out.offset_at(slot(), dict);
         }
         (STR | RAW, _) => {
