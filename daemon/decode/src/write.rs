@@ -505,3 +505,51 @@ fn container(out: &mut Out<'_>, shared: &mut SharedRows, c: &OutContainer<'_>) -
     }
     table
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::ChunkColumns;
+
+    fn msgpack(events: &[serde_json::Value]) -> Vec<u8> {
+        events
+            .iter()
+            .flat_map(|e| rmp_serde::to_vec_named(e).unwrap())
+            .collect()
+    }
+
+    /// The scratch buffer is reused without clearing, so the writer must
+    /// write every byte, padding included: whatever it held before, the
+    /// epoch comes out the same.
+    #[test]
+    fn every_byte_is_written_whatever_the_scratch_held() {
+        let chunks = [
+            msgpack(&[
+                serde_json::json!({"type": "WEB", "n": 1, "f": 0.5, "ok": true, "s": "a"}),
+                serde_json::json!({"type": "WEB", "n": 2, "tags": ["x", "y"], "m": {}}),
+            ]),
+            msgpack(&[serde_json::json!({"type": "DB", "s": "bb", "n": null})]),
+        ];
+        let meta = EpochMeta {
+            epoch: 7,
+            dc: "dc1".into(),
+            seq: 0,
+        };
+        let epoch_with = |fill: u8| {
+            let decoded: Vec<ChunkColumns<'_>> = chunks
+                .iter()
+                .map(|c| ChunkColumns::decode(c).unwrap())
+                .collect();
+            let merged = crate::merge::merge(decoded).unwrap();
+            let mut scratch = vec![fill; 1 << 16];
+            write_with(meta.clone(), &merged, &mut scratch)
+                .unwrap()
+                .bytes()
+                .to_vec()
+        };
+        let zeroes = epoch_with(0x00);
+        assert!(zeroes.len() > 100);
+        assert_eq!(zeroes, epoch_with(0xff));
+        assert_eq!(zeroes, epoch_with(0x5a));
+    }
+}
