@@ -27,6 +27,9 @@ pub enum Command {
         /// Store and API settings.
         #[command(flatten)]
         node: NodeArgs,
+        /// Tokens.
+        #[command(flatten)]
+        auth: AuthArgs,
         /// Also generate this many Booking-like events per second (0 = none).
         #[arg(long, default_value_t = 0)]
         demo_rate: u32,
@@ -39,6 +42,9 @@ pub enum Command {
         /// Store and API settings.
         #[command(flatten)]
         node: NodeArgs,
+        /// Tokens.
+        #[command(flatten)]
+        auth: AuthArgs,
         /// Unix socket the daemon connects to.
         #[arg(long, default_value = "epochd-hooks.sock")]
         hook_socket: PathBuf,
@@ -51,6 +57,15 @@ pub enum Command {
         /// The store's HTTP API, to read commits from.
         #[arg(long, default_value = "http://127.0.0.1:8790")]
         store_url: String,
+        /// The store's admin token (its raw reads need it).
+        #[arg(long, env = "EPOCHD_STORE_TOKEN", hide_env_values = true)]
+        store_token: Option<String>,
+        /// Address of the daemon's HTTP API (jobs, results, streams, web page).
+        #[arg(long, default_value = "127.0.0.1:8791")]
+        listen: SocketAddr,
+        /// Tokens of the daemon's API.
+        #[command(flatten)]
+        auth: AuthArgs,
         /// This node's name in the handshake.
         #[arg(long, default_value = "")]
         node: String,
@@ -63,6 +78,36 @@ pub enum Command {
     },
     /// Send generated Booking-like events to a node, in real time.
     Gen(GenArgs),
+}
+
+/// Who may do what (docs/API.md, Authentication).
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// Token for everything: jobs, raw events, and what the others allow.
+    #[arg(long, env = "EPOCHD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Token for reading jobs, results and streams.
+    #[arg(long, env = "EPOCHD_READ_TOKEN", hide_env_values = true)]
+    pub read_token: Option<String>,
+    /// Token for ingesting events.
+    #[arg(long, env = "EPOCHD_INGEST_TOKEN", hide_env_values = true)]
+    pub ingest_token: Option<String>,
+    /// Run without tokens (only on a loopback address).
+    #[arg(long)]
+    pub no_auth: bool,
+}
+
+impl AuthArgs {
+    /// The tokens, checked for an API on `listen`.
+    pub fn auth(&self, listen: SocketAddr) -> anyhow::Result<crate::api::Auth> {
+        Ok(crate::api::Auth::new(
+            listen,
+            self.admin_token.clone(),
+            self.read_token.clone(),
+            self.ingest_token.clone(),
+            self.no_auth,
+        )?)
+    }
 }
 
 /// Settings of a node's store and HTTP API.
@@ -123,6 +168,12 @@ pub struct DaemonArgs {
     /// Run without CPU caps (cgroups), with deadlines only.
     #[arg(long)]
     pub no_cgroups: bool,
+    /// Largest job submission (manifest and module), bytes.
+    #[arg(long, default_value_t = crate::api::DEFAULT_MAX_JOB_BYTES)]
+    pub max_job_bytes: usize,
+    /// Longest an epoch's stream event waits for the epoch's other dcs, ms.
+    #[arg(long, default_value_t = 2000)]
+    pub stream_settle_ms: u64,
 }
 
 impl DaemonArgs {
@@ -136,9 +187,11 @@ impl DaemonArgs {
         if self.no_cgroups {
             config.cgroups = None;
         }
+        config.streams.settle = Duration::from_millis(self.stream_settle_ms);
         crate::node::DaemonOptions {
             config,
             jobs_dir: self.jobs_dir.clone(),
+            max_job_bytes: self.max_job_bytes,
         }
     }
 }
@@ -176,6 +229,9 @@ pub struct GenArgs {
     /// Write one JSON line per acknowledged batch to this file.
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// The node's ingest (or admin) token.
+    #[arg(long, env = "EPOCHD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// Event encodings on the wire.
@@ -204,6 +260,7 @@ impl GenArgs {
             concurrency: self.concurrency,
             wait_commit: self.wait_commit,
             record: self.record.clone(),
+            token: self.token.clone(),
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct GenOptions {
     pub wait_commit: bool,
     /// Write one JSON line per acknowledged batch here.
     pub record: Option<PathBuf>,
+    /// The node's ingest (or admin) token, if it has tokens.
+    pub token: Option<String>,
 }
 
 /// What was sent.
@@ -83,6 +85,7 @@ pub async fn run(options: GenOptions) -> anyhow::Result<GenReport> {
     let shared = Arc::new(Shared {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            .default_headers(crate::client::auth_headers(options.token.as_deref())?)
             .build()?,
         workload: Workload::new(WorkloadConfig {
             seed: options.seed,

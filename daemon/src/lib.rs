@@ -10,11 +10,13 @@
 pub mod alloc;
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod demo;
 pub mod gen;
 pub mod node;
 pub mod pipeline;
 pub mod results;
+pub mod streams;
 
 use std::sync::atomic::Ordering;
 
@@ -25,22 +27,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             node,
+            auth,
             demo_rate,
             daemon,
         } => {
             let options = daemon.options(&node.data);
-            node::serve(node.store_config(), node.listen, demo_rate, options).await
+            let auth = auth.auth(node.listen)?;
+            node::serve(node.store_config(), node.listen, auth, demo_rate, options).await
         }
-        Command::Store { node, hook_socket } => {
-            node::store(node.store_config(), node.listen, hook_socket).await
+        Command::Store {
+            node,
+            auth,
+            hook_socket,
+        } => {
+            let auth = auth.auth(node.listen)?;
+            node::store(node.store_config(), node.listen, auth, hook_socket).await
         }
         Command::Daemon {
             hook_socket,
             store_url,
+            store_token,
+            listen,
+            auth,
             node,
             data,
             daemon,
-        } => node::daemon(hook_socket, store_url, node, daemon.options(&data)).await,
+        } => {
+            let auth = auth.auth(listen)?;
+            let store = node::StoreLink {
+                socket: hook_socket,
+                url: store_url,
+                token: store_token,
+            };
+            node::daemon(store, node, listen, auth, daemon.options(&data)).await
+        }
         Command::Gen(args) => {
             let report = gen::run(args.options()).await?;
             println!(

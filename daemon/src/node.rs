@@ -11,7 +11,7 @@ use epochd_hooks::{ConnectOptions, DispatchOptions, Wake};
 use epochd_store::{Store, StoreConfig};
 use tokio::net::TcpListener;
 
-use crate::api::{router, AppState};
+use crate::api::{router, AppState, Auth};
 use crate::demo::DemoTraffic;
 use crate::pipeline::{load_jobs_dir, Daemon, DaemonConfig, Source};
 use crate::results::{Outcome, ResultRecord};
@@ -76,6 +76,19 @@ pub struct DaemonOptions {
     pub config: DaemonConfig,
     /// Jobs to register at start (`NAME.wasm`, optional `NAME.json`).
     pub jobs_dir: Option<PathBuf>,
+    /// Largest job submission, bytes.
+    pub max_job_bytes: usize,
+}
+
+/// How a split-mode daemon reaches its store.
+#[derive(Debug, Clone)]
+pub struct StoreLink {
+    /// The store's hook socket.
+    pub socket: PathBuf,
+    /// The store's HTTP API, to read commits from.
+    pub url: String,
+    /// The store's admin token, if it has tokens.
+    pub token: Option<String>,
 }
 
 /// Opens the daemon, registers the jobs directory and logs every result.
@@ -125,12 +138,14 @@ fn log_result(r: &ResultRecord) {
 pub async fn serve(
     config: StoreConfig,
     listen: SocketAddr,
+    auth: Auth,
     demo_rate: u32,
-    daemon: DaemonOptions,
+    options: DaemonOptions,
 ) -> anyhow::Result<()> {
     let node = config.node.clone();
     let (store, wake) = open_store(config)?;
-    let daemon = start_daemon(daemon, Source::Local(store.clone()))?;
+    let max_job_bytes = options.max_job_bytes;
+    let daemon = start_daemon(options, Source::Local(store.clone()))?;
     let (dispatcher, receiver) = epochd_hooks::local(
         store.outbox(),
         wake,
@@ -140,8 +155,11 @@ pub async fn serve(
         },
     );
     let state = AppState {
-        store: store.clone(),
+        store: Some(store.clone()),
         hooks: Some(dispatcher.stats()),
+        daemon: Some(daemon.clone()),
+        auth: Arc::new(auth),
+        max_job_bytes,
     };
     let dispatch = tokio::spawn(dispatcher.run());
     let consumer = tokio::spawn(daemon.run(receiver));
@@ -158,7 +176,12 @@ pub async fn serve(
 
 /// Split mode, store side: the store and its HTTP API; commit notices go to
 /// whichever daemon connects to `socket`.
-pub async fn store(config: StoreConfig, listen: SocketAddr, socket: PathBuf) -> anyhow::Result<()> {
+pub async fn store(
+    config: StoreConfig,
+    listen: SocketAddr,
+    auth: Auth,
+    socket: PathBuf,
+) -> anyhow::Result<()> {
     let node = config.node.clone();
     let (store, wake) = open_store(config)?;
     let dispatcher = epochd_hooks::listen(
@@ -173,8 +196,11 @@ pub async fn store(config: StoreConfig, listen: SocketAddr, socket: PathBuf) -> 
     .with_context(|| format!("listening for the daemon on {}", socket.display()))?;
     tracing::info!(socket = %socket.display(), "waiting for the daemon on the hook socket");
     let state = AppState {
-        store: store.clone(),
+        store: Some(store.clone()),
         hooks: Some(dispatcher.stats()),
+        daemon: None,
+        auth: Arc::new(auth),
+        max_job_bytes: 0,
     };
     let dispatch = tokio::spawn(dispatcher.run());
     let result = serve_http(listen, state).await;
@@ -185,21 +211,38 @@ pub async fn store(config: StoreConfig, listen: SocketAddr, socket: PathBuf) -> 
 }
 
 /// Split mode, daemon side: connects to the store's hook socket (retrying
-/// while the store is away), reads commits through the store's HTTP API at
-/// `store_url`, and runs the jobs.
+/// while the store is away), reads commits through the store's HTTP API,
+/// runs the jobs, and serves its own API (jobs, results, streams, web page)
+/// on `listen`.
 pub async fn daemon(
-    socket: PathBuf,
-    store_url: String,
+    store: StoreLink,
     node: String,
+    listen: SocketAddr,
+    auth: Auth,
     options: DaemonOptions,
 ) -> anyhow::Result<()> {
+    let socket = store.socket;
     let source = Source::Http {
-        url: store_url.trim_end_matches('/').to_owned(),
+        url: store.url.trim_end_matches('/').to_owned(),
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()?,
+        token: store.token,
     };
+    let max_job_bytes = options.max_job_bytes;
     let daemon = start_daemon(options, source)?;
+    let state = AppState {
+        store: None,
+        hooks: None,
+        daemon: Some(daemon.clone()),
+        auth: Arc::new(auth),
+        max_job_bytes,
+    };
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the daemon's HTTP API to {listen}"))?;
+    let local = listener.local_addr()?;
+    let http = tokio::spawn(async move { axum::serve(listener, router(state)).await });
     let receiver = epochd_hooks::connect(
         &socket,
         ConnectOptions {
@@ -208,8 +251,12 @@ pub async fn daemon(
         },
     )
     .await;
-    println!("epochd: daemon connecting to {}", socket.display());
-    tracing::info!(socket = %socket.display(), "daemon started");
+    println!(
+        "epochd: daemon connecting to {}; its API on http://{local}",
+        socket.display()
+    );
+    tracing::info!(socket = %socket.display(), %local, "daemon started");
+    let _http = AbortOnDrop(http);
     tokio::select! {
         ended = daemon.run(receiver) => match ended {
             Some(reason) => anyhow::bail!("the hook connection failed: {reason}"),
@@ -220,5 +267,14 @@ pub async fn daemon(
             tokio::time::sleep(Duration::from_millis(50)).await;
             Ok(())
         }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

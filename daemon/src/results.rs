@@ -49,6 +49,9 @@ pub struct ResultRecord {
     pub cpu_us: u64,
     /// When it was stored, unix milliseconds.
     pub stored_at_ms: u64,
+    /// When the commit it ran on was made, unix milliseconds (0: unknown).
+    #[serde(default)]
+    pub committed_at_ms: u64,
 }
 
 /// Errors of the results store.
@@ -147,6 +150,34 @@ impl Results {
         self.published.subscribe()
     }
 
+    /// The newest epoch with a result, for each of `jobs` that has one
+    /// among the newest `max_keys` results (a reverse scan: results are
+    /// keyed by epoch first).
+    pub fn newest_epochs(
+        &self,
+        jobs: &[String],
+        max_keys: usize,
+    ) -> Result<std::collections::HashMap<String, u64>, ResultsError> {
+        let mut found = std::collections::HashMap::new();
+        for item in self.tree.iter().rev().take(max_keys) {
+            if found.len() == jobs.len() {
+                break;
+            }
+            let (k, _) = item?;
+            let Some((epoch, rest)) = k.split_first_chunk::<8>() else {
+                continue;
+            };
+            let Some(end) = rest.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            let job = String::from_utf8_lossy(&rest[..end]);
+            if jobs.iter().any(|j| *j == job) && !found.contains_key(job.as_ref()) {
+                found.insert(job.into_owned(), u64::from_be_bytes(*epoch));
+            }
+        }
+        Ok(found)
+    }
+
     /// Deletes every result of an epoch before `epoch`, in small batches.
     pub fn sweep_before(&self, epoch: u64) -> Result<usize, ResultsError> {
         let end = epoch.to_be_bytes();
@@ -191,6 +222,7 @@ mod tests {
             wall_us: 1,
             cpu_us: 1,
             stored_at_ms: 1,
+            committed_at_ms: 1,
         }
     }
 

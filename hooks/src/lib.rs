@@ -61,6 +61,7 @@
 //!     node: "node-1".into(),
 //!     events: 1000,
 //!     chunks: 2,
+//!     committed_at_ms: 1_700_000_001_000,
 //! };
 //! outbox.tree().transaction(|tx| {
 //!     Outbox::stage(tx, &notice)?;

@@ -34,6 +34,10 @@ pub struct CommitNotice {
     pub events: u64,
     /// Number of chunks in the commit.
     pub chunks: u32,
+    /// When the commit was made, unix milliseconds (0 from stores that did
+    /// not say): subscribers measure result latency from it.
+    #[serde(default)]
+    pub committed_at_ms: u64,
 }
 
 /// Only the version field: read first, so that a notice of an unknown version is
@@ -96,6 +100,7 @@ mod tests {
             node: "n1".into(),
             events: 12,
             chunks: 2,
+            committed_at_ms: 0,
         }
     }
 

@@ -175,6 +175,9 @@ impl CommitTrees<'_> {
             node: self.node.to_owned(),
             events: manifest.events,
             chunks: manifest.chunks.len() as u32,
+            committed_at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
         };
         let encoded = manifest.encode();
         let mark_key = epoch_dc_prefix(manifest.epoch, &manifest.dc);

@@ -45,7 +45,7 @@ pub struct IngestReceipt {
 }
 
 /// A committed (epoch, dc, seq), as listed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommitSummary {
     /// Unix second.
     pub epoch: u64,

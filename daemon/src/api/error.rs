@@ -30,6 +30,17 @@ impl ApiError {
         }
     }
 
+    /// An internal failure: logged in full, answered as a generic 500.
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "internal error answering a request");
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "internal error; the node's log has the details".into(),
+            details: None,
+        }
+    }
+
     /// Adds structured details (e.g. the refused events).
     pub fn with_details(mut self, details: Value) -> ApiError {
         self.details = Some(details);
@@ -79,15 +90,7 @@ impl From<StoreError> for ApiError {
             StoreError::Closed => {
                 ApiError::client(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
             }
-            other => {
-                tracing::error!(error = %other, "internal error answering a request");
-                ApiError {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    code: "internal",
-                    message: "internal error; the node's log has the details".into(),
-                    details: None,
-                }
-            }
+            other => ApiError::internal(other),
         }
     }
 }

@@ -6,15 +6,34 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use super::AppState;
+use std::sync::atomic::Ordering;
 
-/// Store counters and gauges, then the hook dispatcher's.
+use epochd_store::{DiskUsage, StoreStatsSnapshot};
+
+use super::AppState;
+use crate::pipeline::{Daemon, Job};
+
+/// The store's counters and gauges, the hook dispatcher's, then the
+/// daemon's, for whichever this process runs.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let store = state.store.clone();
-    let (stats, disk) = tokio::task::spawn_blocking(move || (store.stats(), store.disk_usage()))
-        .await
-        .expect("metrics task does not panic");
     let mut out = String::new();
+    if let Some(store) = state.store.clone() {
+        let (stats, disk) =
+            tokio::task::spawn_blocking(move || (store.stats(), store.disk_usage()))
+                .await
+                .expect("metrics task does not panic");
+        write_store(&mut out, &stats, &disk);
+    }
+    if let Some(hooks) = &state.hooks {
+        hooks.snapshot().write_prometheus(&mut out);
+    }
+    if let Some(daemon) = &state.daemon {
+        write_daemon(&mut out, daemon);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+fn write_store(out: &mut String, stats: &StoreStatsSnapshot, disk: &DiskUsage) {
     let rows: [(&str, &str, &str, u64); 14] = [
         (
             "epochd_store_events_accepted_total",
@@ -102,13 +121,97 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         ),
     ];
     for (name, kind, help, value) in rows {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
+        metric(out, name, kind, help, &[("", value as f64)]);
     }
-    if let Some(hooks) = &state.hooks {
-        hooks.snapshot().write_prometheus(&mut out);
+}
+
+/// One metric: its help and type, then one sample per label set
+/// (`labels` is the text inside the braces, or empty).
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+fn write_daemon(out: &mut String, daemon: &Daemon) {
+    let stats = &daemon.stats;
+    metric(
+        out,
+        "epochd_daemon_commits_decoded_total",
+        "counter",
+        "Commits decoded.",
+        &[("", stats.decoded.load(Ordering::Relaxed) as f64)],
+    );
+    metric(
+        out,
+        "epochd_daemon_decode_seconds_total",
+        "counter",
+        "Time spent decoding commits.",
+        &[("", stats.decode_us.load(Ordering::Relaxed) as f64 / 1e6)],
+    );
+    metric(
+        out,
+        "epochd_daemon_decoded_bytes_held",
+        "gauge",
+        "Bytes of the decode budget held by decoded epochs (raw size of the commits in flight).",
+        &[("", daemon.budget_held() as f64)],
+    );
+    metric(
+        out,
+        "epochd_daemon_newest_epoch",
+        "gauge",
+        "Epoch of the newest commit received.",
+        &[("", daemon.newest_epoch.load(Ordering::Relaxed) as f64)],
+    );
+    metric(
+        out,
+        "epochd_daemon_subscribers",
+        "gauge",
+        "Live result streams (SSE and NDJSON).",
+        &[("", daemon.streams.subscribers() as f64)],
+    );
+    let jobs = daemon.registry.list();
+    let labels: Vec<String> = jobs
+        .iter()
+        .map(|j| format!("job=\"{}\"", j.manifest.name))
+        .collect();
+    let per_job = |f: &dyn Fn(&Job) -> f64| -> Vec<(&str, f64)> {
+        jobs.iter()
+            .zip(&labels)
+            .map(|(j, l)| (l.as_str(), f(j)))
+            .collect()
+    };
+    metric(
+        out,
+        "epochd_job_runs_total",
+        "counter",
+        "Runs of each job (results and errors).",
+        &per_job(&|j| j.stats.runs.load(Ordering::Relaxed) as f64),
+    );
+    metric(
+        out,
+        "epochd_job_errors_total",
+        "counter",
+        "Runs of each job that ended in an error.",
+        &per_job(&|j| j.stats.errors.load(Ordering::Relaxed) as f64),
+    );
+    metric(
+        out,
+        "epochd_job_cpu_seconds_total",
+        "counter",
+        "CPU time of each job's runs.",
+        &per_job(&|j| j.stats.cpu_us.load(Ordering::Relaxed) as f64 / 1e6),
+    );
+    metric(
+        out,
+        "epochd_job_paused",
+        "gauge",
+        "1 while the job is paused.",
+        &per_job(&|j| f64::from(u8::from(j.paused().is_some()))),
+    );
 }

@@ -13,6 +13,17 @@ use serde_json::json;
 
 use super::{ApiError, AppState};
 
+/// The store, or the answer of a process that runs none.
+fn the_store(state: &AppState) -> Result<&std::sync::Arc<epochd_store::Store>, ApiError> {
+    state.store.as_ref().ok_or_else(|| {
+        ApiError::client(
+            StatusCode::NOT_FOUND,
+            "no_store",
+            "this process runs the daemon only: send events and raw reads to the store's address",
+        )
+    })
+}
+
 /// How long `?wait=commit` waits at most before answering 202.
 const COMMIT_WAIT: Duration = Duration::from_secs(30);
 
@@ -100,8 +111,8 @@ pub async fn ingest(
         }
     };
     let format = ingest_format(&headers)?;
-    let body = read_body(body, state.store.config().max_body_bytes).await?;
-    let store = state.store.clone();
+    let body = read_body(body, the_store(&state)?.config().max_body_bytes).await?;
+    let store = the_store(&state)?.clone();
     let receipt = blocking(move || store.ingest(&body, format)).await?;
     let mut answer = json!({
         "accepted": receipt.accepted,
@@ -112,7 +123,7 @@ pub async fn ingest(
             .collect::<Vec<_>>(),
     });
     if wait_commit {
-        let store = state.store.clone();
+        let store = the_store(&state)?.clone();
         let waited = receipt.clone();
         let commits = blocking(move || store.wait_committed(&waited, COMMIT_WAIT)).await?;
         answer["commits"] = commits.iter().map(commit_json).collect();
@@ -151,8 +162,8 @@ pub async fn put_chunk(
     body: Body,
 ) -> Result<Response, ApiError> {
     let key = path.key()?;
-    let body = read_body(body, state.store.config().max_body_bytes).await?;
-    let store = state.store.clone();
+    let body = read_body(body, the_store(&state)?.config().max_body_bytes).await?;
+    let store = the_store(&state)?.clone();
     let shown = key.to_string();
     let outcome = blocking(move || store.put_chunk(&key, &body)).await?;
     let status = match outcome {
@@ -172,7 +183,7 @@ pub async fn get_chunk(
     Path(path): Path<ChunkPath>,
 ) -> Result<Response, ApiError> {
     let key = path.key()?;
-    let store = state.store.clone();
+    let store = the_store(&state)?.clone();
     let shown = key.to_string();
     match blocking(move || store.chunk(&key)).await? {
         Some(bytes) => Ok(([(header::CONTENT_TYPE, "application/zstd")], bytes).into_response()),
@@ -235,7 +246,7 @@ pub async fn put_manifest(
             ),
         ));
     }
-    let store = state.store.clone();
+    let store = the_store(&state)?.clone();
     let committed = blocking(move || store.put_manifest(manifest)).await?;
     let status = if committed.notice.is_some() {
         StatusCode::CREATED
@@ -256,7 +267,7 @@ pub async fn get_manifest(
     Path(path): Path<ManifestPath>,
 ) -> Result<Response, ApiError> {
     let key = path.key()?;
-    let store = state.store.clone();
+    let store = the_store(&state)?.clone();
     let wanted = key.clone();
     match blocking(move || store.manifest(&wanted)).await? {
         Some(manifest) => Ok(Json(manifest).into_response()),
@@ -298,7 +309,7 @@ pub async fn list_commits(
             format!("from={} is after to={}", query.from, query.to),
         ));
     }
-    let store = state.store.clone();
+    let store = the_store(&state)?.clone();
     let commits =
         blocking(move || store.commits(query.from, query.to, query.dc.as_deref())).await?;
     Ok(Json(json!({ "commits": commits })).into_response())

@@ -11,6 +11,7 @@ use epochd_jobs::RunLimits;
 use tokio::sync::oneshot;
 
 use super::registry::Job;
+use super::source::CommitData;
 use super::workers::thread_cpu_time;
 use super::Daemon;
 use crate::results::{Outcome, ResultRecord};
@@ -56,11 +57,18 @@ impl Daemon {
     /// passing failure delays a commit but never skips it.
     pub async fn handle(self: Arc<Self>, delivery: Delivery) {
         let notice = delivery.notice().clone();
+        self.newest_epoch
+            .fetch_max(notice.epoch, std::sync::atomic::Ordering::Relaxed);
         let mut pause = std::time::Duration::from_millis(200);
         loop {
             match self.process(&notice).await {
-                Ok(_) => {
+                Ok(processed) => {
                     delivery.ack();
+                    let records = match &processed {
+                        Processed::Done(records) => &records[..],
+                        Processed::Gone => &[],
+                    };
+                    self.streams.commit_done(&notice, records);
                     return;
                 }
                 Err(e) => {
@@ -75,7 +83,17 @@ impl Daemon {
 
     /// Reads, decodes and runs the jobs of one commit, and stores their results.
     pub async fn process(&self, notice: &CommitNotice) -> anyhow::Result<Processed> {
-        if self.registry.list().iter().all(|j| j.paused().is_some()) {
+        let jobs = self.registry.list();
+        self.process_for(notice, jobs).await
+    }
+
+    /// [`Daemon::process`] for some of the jobs only (a backfill runs one).
+    pub(crate) async fn process_for(
+        &self,
+        notice: &CommitNotice,
+        jobs: Vec<Arc<Job>>,
+    ) -> anyhow::Result<Processed> {
+        if jobs.iter().all(|j| j.paused().is_some()) {
             // No job would run: nothing to read.
             return Ok(Processed::Done(Vec::new()));
         }
@@ -84,9 +102,18 @@ impl Daemon {
                 "commit is gone from the store (retention?); nothing to run");
             return Ok(Processed::Gone);
         };
-        let jobs: Vec<Arc<Job>> = self
-            .registry
-            .list()
+        self.run_on(notice, data, jobs).await
+    }
+
+    /// Decodes a commit already read and runs `jobs` (those not paused whose
+    /// manifest matches) on it; stores and flushes their results.
+    pub(crate) async fn run_on(
+        &self,
+        notice: &CommitNotice,
+        data: CommitData,
+        jobs: Vec<Arc<Job>>,
+    ) -> anyhow::Result<Processed> {
+        let jobs: Vec<Arc<Job>> = jobs
             .into_iter()
             .filter(|j| j.paused().is_none() && j.manifest.matches(notice, &data.manifest))
             .collect();
@@ -110,7 +137,7 @@ impl Daemon {
         self.stats
             .decoded
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let records = match decoded {
+        let mut records = match decoded {
             Ok(epoch) => self.run_jobs(&jobs, epoch).await,
             Err(e) => jobs
                 .iter()
@@ -124,7 +151,8 @@ impl Daemon {
                 })
                 .collect(),
         };
-        for record in &records {
+        for record in &mut records {
+            record.committed_at_ms = notice.committed_at_ms;
             let job = jobs
                 .iter()
                 .find(|j| j.manifest.name == record.job)
@@ -213,6 +241,7 @@ fn run_one(job: &Job, epoch: &SharedEpoch, caps: bool, idle: &super::Idle) -> Re
         wall_us: report.wall.as_micros() as u64,
         cpu_us: cpu.as_micros() as u64,
         stored_at_ms: now_ms(),
+        committed_at_ms: 0,
     }
 }
 
@@ -229,5 +258,6 @@ fn error_record(job: &Job, notice: &CommitNotice, kind: &str, message: &str) -> 
         wall_us: 0,
         cpu_us: 0,
         stored_at_ms: now_ms(),
+        committed_at_ms: 0,
     }
 }

@@ -33,7 +33,25 @@ pub struct JobManifest {
     /// Bytes given to the job (`config_read`), as text. Default empty.
     #[serde(default)]
     pub config: String,
+    /// Also run the job over the commits already stored for these epochs,
+    /// once, at submission. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<Backfill>,
 }
+
+/// Epochs to run a new job over, from the commits already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backfill {
+    /// First epoch (unix second).
+    pub from: u64,
+    /// Last epoch; default: the newest second at submission.
+    #[serde(default)]
+    pub to: Option<u64>,
+}
+
+/// Most epochs one backfill may cover (a day).
+pub const MAX_BACKFILL_EPOCHS: u64 = 86_400;
 
 fn default_cpu_share() -> f64 {
     0.1
@@ -67,6 +85,7 @@ impl JobManifest {
             deadline_ms: default_deadline_ms(),
             max_result_bytes: default_max_result_bytes(),
             config: String::new(),
+            backfill: None,
         }
     }
 
@@ -114,6 +133,18 @@ impl JobManifest {
                 "max_result_bytes {} must be 1 to {MAX_RESULT_BYTES}",
                 self.max_result_bytes
             ));
+        }
+        if let Some(b) = &self.backfill {
+            let to = b.to.unwrap_or(u64::MAX);
+            if b.from > to {
+                return Err(format!("backfill: from {} is after to {to}", b.from));
+            }
+            if b.to.is_some() && to - b.from >= MAX_BACKFILL_EPOCHS {
+                return Err(format!(
+                    "backfill: {} epochs asked for; at most {MAX_BACKFILL_EPOCHS} at once",
+                    to - b.from + 1
+                ));
+            }
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The companion daemon's pipeline: commit notice -> read -> decode once ->
 //! fan out to the matching jobs -> results -> acknowledge.
 
+mod backfill;
 mod budget;
 mod fanout;
 mod jobs_dir;
@@ -22,12 +23,13 @@ use tokio::sync::Semaphore;
 pub use budget::Budget;
 pub use fanout::Processed;
 pub use jobs_dir::load_jobs_dir;
-pub use manifest::JobManifest;
-pub use registry::{Job, JobStats, Registry, RegistryError};
+pub use manifest::{Backfill, JobManifest, MAX_BACKFILL_EPOCHS};
+pub use registry::{BackfillStatus, Job, JobStats, Registry, RegistryError};
 pub use source::Source;
 pub use workers::Workers;
 
 use crate::results::Results;
+use crate::streams::{Streams, StreamsConfig};
 
 /// How the daemon runs jobs.
 #[derive(Debug, Clone)]
@@ -48,6 +50,8 @@ pub struct DaemonConfig {
     pub results_retention_secs: u64,
     /// How often results retention runs, in seconds. Default: 60.
     pub results_sweep_secs: u64,
+    /// How results are streamed to subscribers.
+    pub streams: StreamsConfig,
 }
 
 impl DaemonConfig {
@@ -62,6 +66,7 @@ impl DaemonConfig {
             cgroups: Some(CpuCapConfig::default()),
             results_retention_secs: 86_400,
             results_sweep_secs: 60,
+            streams: StreamsConfig::default(),
         }
     }
 }
@@ -149,6 +154,10 @@ pub struct Daemon {
     pub registry: Arc<Registry>,
     /// Their results.
     pub results: Results,
+    /// Their results, per epoch, for subscribers.
+    pub streams: Streams,
+    /// The newest epoch of a commit received.
+    pub newest_epoch: AtomicU64,
     workers: Workers,
     idle: Idle,
     budget: Budget,
@@ -160,7 +169,8 @@ pub struct Daemon {
 
 impl Daemon {
     /// Opens the daemon's database, sets up CPU caps (or says loudly why
-    /// not), compiles the stored jobs and starts the job threads.
+    /// not), compiles the stored jobs and starts the job threads and the
+    /// result streams.
     pub fn open(config: DaemonConfig, source: Source) -> anyhow::Result<Daemon> {
         let db = sled::Config::new()
             .path(config.data_dir.join("daemon-db"))
@@ -196,8 +206,11 @@ impl Daemon {
             config.results_retention_secs,
             config.results_sweep_secs,
         );
+        let streams = Streams::start(config.streams.clone(), results.clone(), registry.clone());
         Ok(Daemon {
             _sweeper: sweeper,
+            streams,
+            newest_epoch: AtomicU64::new(0),
             results,
             budget: Budget::new(config.budget_bytes),
             config,
@@ -207,6 +220,11 @@ impl Daemon {
             idle,
             stats: PipelineStats::default(),
         })
+    }
+
+    /// Bytes of the decode budget held by epochs in flight.
+    pub fn budget_held(&self) -> usize {
+        self.budget.total() - self.budget.available()
     }
 
     /// Takes deliveries until the receiver ends, processing up to

@@ -62,6 +62,21 @@ pub struct JobStats {
     pub last_epoch: AtomicU64,
 }
 
+/// How a job's backfill over stored epochs is going.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackfillStatus {
+    /// First epoch asked for.
+    pub from: u64,
+    /// Last epoch asked for.
+    pub to: u64,
+    /// Stored commits in that range.
+    pub total: usize,
+    /// Of which processed.
+    pub done: usize,
+    /// `running`, `done`, or `failed: <why>`.
+    pub state: String,
+}
+
 /// A registered job.
 pub struct Job {
     /// Its manifest.
@@ -72,6 +87,8 @@ pub struct Job {
     pub cgroup: Option<JobCgroup>,
     /// Its counters.
     pub stats: JobStats,
+    /// Its backfill, if one was asked for.
+    pub backfill: Mutex<Option<BackfillStatus>>,
     state: Mutex<State>,
 }
 
@@ -92,6 +109,16 @@ impl Job {
     /// The last error it recorded.
     pub fn last_error(&self) -> Option<String> {
         self.state.lock().last_error.clone()
+    }
+
+    /// Pauses (`Some(reason)`) or resumes (`None`) the job; resuming also
+    /// forgets its failures in a row.
+    fn set_paused(&self, reason: Option<String>) {
+        let mut state = self.state.lock();
+        if reason.is_none() {
+            state.failures_in_a_row = 0;
+        }
+        state.paused = reason;
     }
 
     /// Records a run's outcome; returns `Some(reason)` when this failure
@@ -180,6 +207,7 @@ impl Registry {
             module,
             cgroup,
             stats: JobStats::default(),
+            backfill: Mutex::new(None),
             state: Mutex::new(State::default()),
         }))
     }
@@ -232,6 +260,30 @@ impl Registry {
             self.tree.insert(job.manifest.name.as_bytes(), bytes)?;
         }
         Ok(())
+    }
+
+    /// Pauses a job (its runs stop until resumed), durably.
+    pub fn pause(&self, name: &str, reason: &str) -> Result<Arc<Job>, RegistryError> {
+        let job = self
+            .get(name)
+            .ok_or_else(|| RegistryError::NotFound(name.to_owned()))?;
+        if job.paused().is_none() {
+            job.set_paused(Some(reason.to_owned()));
+            self.persist_pause(&job)?;
+            self.tree.flush()?;
+        }
+        Ok(job)
+    }
+
+    /// Resumes a paused job, durably.
+    pub fn resume(&self, name: &str) -> Result<Arc<Job>, RegistryError> {
+        let job = self
+            .get(name)
+            .ok_or_else(|| RegistryError::NotFound(name.to_owned()))?;
+        job.set_paused(None);
+        self.persist_pause(&job)?;
+        self.tree.flush()?;
+        Ok(job)
     }
 
     /// One job.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use epochd_hooks::CommitNotice;
-use epochd_store::{Manifest, ManifestKey, Store};
+use epochd_store::{CommitSummary, Manifest, ManifestKey, Store};
 
 /// Why a commit could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,8 @@ pub enum Source {
         url: String,
         /// The client.
         client: reqwest::Client,
+        /// The store's admin token (its raw reads need it), if it has one.
+        token: Option<String>,
     },
 }
 
@@ -49,16 +51,79 @@ impl Source {
             dc: notice.dc.clone(),
             seq: notice.seq,
         };
-        let data = match self {
+        let data = self.read_key(key).await?;
+        Ok(data.filter(|d| d.manifest.digest() == notice.manifest_digest))
+    }
+
+    /// Reads the commit stored under `key`, whichever it is. `None` when
+    /// it is gone.
+    pub async fn read_key(&self, key: ManifestKey) -> Result<Option<CommitData>, SourceError> {
+        match self {
             Source::Local(store) => {
                 let store = store.clone();
                 tokio::task::spawn_blocking(move || read_local(&store, &key))
                     .await
+                    .map_err(|e| SourceError::Http(format!("reader task failed: {e}")))?
+            }
+            Source::Http { url, client, token } => {
+                read_http(url, &Client { client, token }, &key).await
+            }
+        }
+    }
+
+    /// The commits stored for `from <= epoch <= to`, in (epoch, dc, seq)
+    /// order.
+    pub async fn commits(&self, from: u64, to: u64) -> Result<Vec<ManifestKey>, SourceError> {
+        let summaries: Vec<CommitSummary> = match self {
+            Source::Local(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.commits(from, to, None))
+                    .await
                     .map_err(|e| SourceError::Http(format!("reader task failed: {e}")))??
             }
-            Source::Http { url, client } => read_http(url, client, &key).await?,
+            Source::Http { url, client, token } => {
+                #[derive(serde::Deserialize)]
+                struct Commits {
+                    commits: Vec<CommitSummary>,
+                }
+                let http = |e: reqwest::Error| SourceError::Http(e.to_string());
+                let answer: Commits = Client { client, token }
+                    .get(format!("{url}/v1/commits?from={from}&to={to}"))
+                    .send()
+                    .await
+                    .map_err(http)?
+                    .error_for_status()
+                    .map_err(http)?
+                    .json()
+                    .await
+                    .map_err(http)?;
+                answer.commits
+            }
         };
-        Ok(data.filter(|d| d.manifest.digest() == notice.manifest_digest))
+        Ok(summaries
+            .into_iter()
+            .map(|c| ManifestKey {
+                epoch: c.epoch,
+                dc: c.dc,
+                seq: c.seq,
+            })
+            .collect())
+    }
+}
+
+/// The HTTP client with the store's token.
+struct Client<'a> {
+    client: &'a reqwest::Client,
+    token: &'a Option<String>,
+}
+
+impl Client<'_> {
+    fn get(&self, url: String) -> reqwest::RequestBuilder {
+        let request = self.client.get(url);
+        match self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 }
 
@@ -78,7 +143,7 @@ fn read_local(store: &Store, key: &ManifestKey) -> Result<Option<CommitData>, So
 
 async fn read_http(
     url: &str,
-    client: &reqwest::Client,
+    client: &Client<'_>,
     key: &ManifestKey,
 ) -> Result<Option<CommitData>, SourceError> {
     let http = |e: reqwest::Error| SourceError::Http(e.to_string());

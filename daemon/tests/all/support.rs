@@ -58,8 +58,16 @@ impl Proc {
     }
 
     /// Starts a node (`serve` or `store`) and returns it with its base URL.
+    /// Without tokens in `args`, it runs with `--no-auth` (on loopback).
     pub fn node(args: &[&str], log: &Path) -> (Proc, String) {
-        let (proc, line) = Proc::start(args, log);
+        let mut args = args.to_vec();
+        if !args
+            .iter()
+            .any(|a| *a == "--admin-token" || *a == "--no-auth")
+        {
+            args.push("--no-auth");
+        }
+        let (proc, line) = Proc::start(&args, log);
         let url = line
             .strip_prefix("epochd: listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
@@ -78,8 +86,16 @@ impl Proc {
             store_url,
             "--data",
             data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
         ];
         args.extend_from_slice(extra);
+        if !args
+            .iter()
+            .any(|a| *a == "--admin-token" || *a == "--no-auth")
+        {
+            args.push("--no-auth");
+        }
         Proc::start(&args, log).0
     }
 

@@ -25,6 +25,7 @@ pub fn notice(commit_id: u64) -> CommitNotice {
         node: "node-1".into(),
         events: 100 * commit_id,
         chunks: 1,
+        committed_at_ms: 0,
     }
 }
 

@@ -1,0 +1,280 @@
+//! The results routes: a range of epochs, and live streams (Server-Sent
+//! Events or NDJSON) that catch up from storage first.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc};
+
+use super::jobs_routes::daemon;
+use super::{ApiError, AppState};
+use crate::streams::{EventKind, Streams, Subscription};
+
+/// Most epochs one range query returns (an hour).
+pub const MAX_RANGE_EPOCHS: u64 = 3600;
+
+/// Epochs read from storage at a time while a stream catches up.
+const CATCH_UP_BATCH: u64 = 300;
+
+/// How often an idle stream sends a keep-alive.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+fn bad_query(message: String) -> ApiError {
+    ApiError::client(StatusCode::BAD_REQUEST, "bad_query", message)
+}
+
+/// `?from=&to=` of a range query.
+#[derive(Debug, Deserialize)]
+pub struct RangeQuery {
+    from: u64,
+    to: u64,
+}
+
+/// `GET /v1/jobs/{name}/results?from=E&to=E`: each epoch's results (every
+/// dc and seq) and their merge.
+pub async fn range(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let daemon = daemon(&state)?.clone();
+    let Query(q) = query.map_err(|e| {
+        bad_query(format!(
+            "{e}; expected ?from=EPOCH&to=EPOCH (unix seconds, at most {MAX_RANGE_EPOCHS} epochs)"
+        ))
+    })?;
+    if q.from > q.to {
+        return Err(bad_query(format!("from={} is after to={}", q.from, q.to)));
+    }
+    if q.to - q.from >= MAX_RANGE_EPOCHS {
+        return Err(ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "range_too_large",
+            format!(
+                "{} epochs asked for; at most {MAX_RANGE_EPOCHS} per request: split the range",
+                q.to - q.from + 1
+            ),
+        ));
+    }
+    let streams = daemon.streams.clone();
+    let job = name.clone();
+    let stored = tokio::task::spawn_blocking(move || streams.stored(&job, q.from, q.to))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    if stored.is_empty() && daemon.registry.get(&name).is_none() {
+        return Err(ApiError::client(
+            StatusCode::NOT_FOUND,
+            "no_such_job",
+            format!("no job named {name:?} and no results under that name"),
+        ));
+    }
+    let mut epochs = Vec::with_capacity(stored.len());
+    for (epoch, records) in stored {
+        epochs.push(daemon.streams.render(&name, epoch, records).await);
+    }
+    Ok(Json(json!({"job": name, "from": q.from, "to": q.to, "epochs": epochs})).into_response())
+}
+
+/// `?from=&format=` of a stream.
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    from: Option<u64>,
+    format: Option<String>,
+}
+
+/// How a stream is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Sse,
+    Ndjson,
+}
+
+impl Format {
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Sse => "text/event-stream",
+            Format::Ndjson => "application/x-ndjson",
+        }
+    }
+
+    /// One event: `data` is a JSON object.
+    fn event(self, kind: &str, id: Option<u64>, data: &str) -> Bytes {
+        match self {
+            Format::Sse => {
+                let id = id.map(|id| format!("id: {id}\n")).unwrap_or_default();
+                Bytes::from(format!("{id}event: {kind}\ndata: {data}\n\n"))
+            }
+            // The data is our own rendering of an object: its first byte
+            // opens it, so the type goes right after.
+            Format::Ndjson => Bytes::from(format!("{{\"type\":\"{kind}\",{}\n", &data[1..])),
+        }
+    }
+
+    fn keep_alive(self) -> Bytes {
+        match self {
+            Format::Sse => Bytes::from_static(b": keep-alive\n\n"),
+            Format::Ndjson => Bytes::from_static(b"{\"type\":\"keep_alive\"}\n"),
+        }
+    }
+}
+
+/// `GET /v1/jobs/{name}/results/stream`: SSE by default; NDJSON with
+/// `?format=ndjson` or `Accept: application/x-ndjson`. Starts from now,
+/// from `?from=EPOCH`, or after `Last-Event-ID`.
+pub async fn stream(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let daemon = daemon(&state)?.clone();
+    let Query(q) = query.map_err(|e| {
+        bad_query(format!(
+            "{e}; expected ?from=EPOCH and/or ?format=sse|ndjson"
+        ))
+    })?;
+    if daemon.registry.get(&name).is_none() {
+        return Err(ApiError::client(
+            StatusCode::NOT_FOUND,
+            "no_such_job",
+            format!("no job named {name:?}: list them with GET /v1/jobs"),
+        ));
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = match q.format.as_deref() {
+        Some("ndjson") => Format::Ndjson,
+        Some("sse") => Format::Sse,
+        Some(other) => return Err(bad_query(format!("format={other}: use sse or ndjson"))),
+        None if accept.contains("application/x-ndjson") => Format::Ndjson,
+        None => Format::Sse,
+    };
+    let resume = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    bad_query(
+                        "Last-Event-ID must be an epoch (the id of the last event seen)".into(),
+                    )
+                })?
+                + 1,
+        ),
+        None => None,
+    };
+    let start = resume.or(q.from);
+    let subscription = daemon.streams.subscribe(&name);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(8);
+    tokio::spawn(feed(
+        daemon.streams.clone(),
+        name,
+        start,
+        subscription,
+        format,
+        tx,
+    ));
+    let body = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>))
+    });
+    let mut response = Body::from_stream(body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// Writes a subscriber's stream: stored epochs from `start` up to the live
+/// position, then live events. Ends when the client goes, or with an `end`
+/// event when it falls too far behind.
+async fn feed(
+    streams: Streams,
+    job: String,
+    start: Option<u64>,
+    mut sub: Subscription,
+    format: Format,
+    tx: mpsc::Sender<Bytes>,
+) {
+    // The first epoch the client still needs.
+    let mut next = match (start, sub.watermark) {
+        (Some(start), _) => start,
+        (None, Some(w)) => w + 1,
+        (None, None) => 0,
+    };
+    if let Some(watermark) = sub.watermark {
+        while next <= watermark {
+            let to = watermark.min(next.saturating_add(CATCH_UP_BATCH - 1));
+            let (s, j, from) = (streams.clone(), job.clone(), next);
+            let stored = match tokio::task::spawn_blocking(move || s.stored(&j, from, to)).await {
+                Ok(Ok(stored)) => stored,
+                Ok(Err(e)) => {
+                    tracing::error!(%job, error = %e, "a stream could not read stored results");
+                    let _ = tx.send(end(format, "error", next)).await;
+                    return;
+                }
+                Err(_) => return,
+            };
+            for (epoch, records) in stored {
+                let data = streams.render(&job, epoch, records).await;
+                if tx
+                    .send(format.event("epoch", Some(epoch), &data.to_string()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            next = to + 1;
+        }
+    }
+    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+    keep_alive.tick().await;
+    loop {
+        let bytes = tokio::select! {
+            event = sub.rx.recv() => match event {
+                Ok(event) => match event.kind {
+                    EventKind::Epoch if event.epoch >= next => {
+                        next = event.epoch + 1;
+                        format.event("epoch", Some(event.epoch), &event.json)
+                    }
+                    EventKind::Late if event.epoch < next => format.event("late", None, &event.json),
+                    // Already sent from storage, or not yet the client's.
+                    _ => continue,
+                },
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let _ = tx.send(end(format, "lagging", next)).await;
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = keep_alive.tick() => format.keep_alive(),
+            () = tx.closed() => return,
+        };
+        if tx.send(bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The event that ends a stream, saying where to resume.
+fn end(format: Format, reason: &str, next: u64) -> Bytes {
+    let message = match reason {
+        "lagging" => "this subscriber fell too far behind the live results; reconnect with Last-Event-ID (or ?from=resume_from) to resume with nothing lost",
+        _ => "the stream failed; reconnect with Last-Event-ID (or ?from=resume_from) to resume",
+    };
+    let data: Value = json!({"reason": reason, "message": message, "resume_from": next});
+    format.event("end", None, &data.to_string())
+}

@@ -1,0 +1,89 @@
+//! Running a newly submitted job over the commits already stored
+//! (`backfill` in its manifest), in the background, one commit at a time.
+//!
+//! Backfilled results are stored like live ones (same keys, so a commit
+//! that also arrives live is overwritten, not doubled) and are read with
+//! range queries; they are not pushed to live streams, whose epochs have
+//! already moved on.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use epochd_hooks::{CommitNotice, NOTICE_VERSION};
+
+use super::registry::{BackfillStatus, Job};
+use super::Daemon;
+
+impl Daemon {
+    /// Starts the job's backfill, if its manifest asks for one.
+    pub fn start_backfill(self: &Arc<Self>, job: Arc<Job>) {
+        let Some(backfill) = job.manifest.backfill else {
+            return;
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let to = backfill.to.unwrap_or(now);
+        *job.backfill.lock() = Some(BackfillStatus {
+            from: backfill.from,
+            to,
+            total: 0,
+            done: 0,
+            state: "running".into(),
+        });
+        let daemon = self.clone();
+        tokio::spawn(async move {
+            let outcome = daemon.backfill(&job, backfill.from, to).await;
+            let name = &job.manifest.name;
+            let state = match outcome {
+                Ok(()) => {
+                    tracing::info!(job = %name, from = backfill.from, to, "backfill done");
+                    "done".to_owned()
+                }
+                Err(e) => {
+                    tracing::warn!(job = %name, error = %format!("{e:#}"), "backfill failed");
+                    format!("failed: {e:#}")
+                }
+            };
+            if let Some(status) = job.backfill.lock().as_mut() {
+                status.state = state;
+            }
+        });
+    }
+
+    async fn backfill(&self, job: &Arc<Job>, from: u64, to: u64) -> anyhow::Result<()> {
+        let keys = self.source.commits(from, to).await?;
+        if let Some(status) = job.backfill.lock().as_mut() {
+            status.total = keys.len();
+        }
+        for key in keys {
+            // Deleted (or deleted and submitted again) meanwhile: stop.
+            if !self
+                .registry
+                .get(&job.manifest.name)
+                .is_some_and(|current| Arc::ptr_eq(&current, job))
+            {
+                anyhow::bail!("the job was deleted");
+            }
+            if let Some(data) = self.source.read_key(key.clone()).await? {
+                let notice = CommitNotice {
+                    version: NOTICE_VERSION,
+                    commit_id: 0,
+                    epoch: key.epoch,
+                    dc: key.dc.clone(),
+                    seq: key.seq,
+                    manifest_digest: data.manifest.digest(),
+                    node: String::new(),
+                    events: data.manifest.events,
+                    chunks: data.manifest.chunks.len() as u32,
+                    committed_at_ms: 0,
+                };
+                self.run_on(&notice, data, vec![job.clone()]).await?;
+            }
+            if let Some(status) = job.backfill.lock().as_mut() {
+                status.done += 1;
+            }
+        }
+        Ok(())
+    }
+}
