@@ -1,9 +1,13 @@
 //! End-to-end tests of the `epochd` binary: real processes, real HTTP on
 //! loopback, a real Unix socket between store and daemon.
 
+mod api;
 mod bad_input;
+mod browser;
+mod cli;
 mod http;
 mod jobs;
 mod kill9;
+mod openapi;
 mod split;
 mod support;
