@@ -15,6 +15,7 @@ pub mod demo;
 pub mod gen;
 pub mod node;
 pub mod pipeline;
+pub mod remote;
 pub mod results;
 pub mod streams;
 
@@ -71,5 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Job { client, command } => remote::job(client, command).await,
+        Command::Results { client, command } => remote::results(client, command).await,
     }
 }
