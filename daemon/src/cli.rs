@@ -354,6 +354,9 @@ pub struct DaemonArgs {
     /// Longest an epoch's stream event waits for the epoch's other dcs, ms.
     #[arg(long, default_value_t = 2000)]
     pub stream_settle_ms: u64,
+    /// Events of one job a subscriber may fall behind before its stream ends.
+    #[arg(long, default_value_t = 256)]
+    pub stream_buffer: usize,
 }
 
 impl DaemonArgs {
@@ -368,6 +371,7 @@ impl DaemonArgs {
             config.cgroups = None;
         }
         config.streams.settle = Duration::from_millis(self.stream_settle_ms);
+        config.streams.buffer = self.stream_buffer;
         crate::node::DaemonOptions {
             config,
             jobs_dir: self.jobs_dir.clone(),

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use epochd_hooks::{ConnectOptions, DispatchOptions, Wake};
 use epochd_store::{Store, StoreConfig};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::api::{router, AppState, Auth};
 use crate::demo::DemoTraffic;
@@ -27,18 +28,88 @@ fn open_store(config: StoreConfig) -> anyhow::Result<(Arc<Store>, Wake)> {
     Ok((Arc::new(store), wake))
 }
 
-async fn serve_http(listen: SocketAddr, state: AppState) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen)
-        .await
+/// Binds an API address: a long accept queue, so that hundreds of
+/// subscribers reconnecting at once (after a restart) are not refused.
+async fn bind(listen: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let socket = if listen.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket
+        .bind(listen)
         .with_context(|| format!("binding the HTTP API to {listen}"))?;
+    let listener = socket.listen(4096)?;
     let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Bytes the kernel may hold for one connection's unsent answers. Bounded
+/// so that a subscriber that stops reading falls behind (and gets its
+/// stream's `end`) after a quarter MiB, instead of after megabytes of kernel
+/// memory per connection; ample for answers on a LAN.
+const SEND_BUFFER_BYTES: usize = 256 << 10;
+
+/// Serves the API on `listener` until `shutdown` resolves; then live
+/// streams are told to end (`stop`), and open connections get a few
+/// seconds to finish.
+async fn serve_http(
+    listener: TcpListener,
+    state: AppState,
+    stop: tokio::sync::watch::Sender<bool>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+        if let Err(e) = rustix::net::sockopt::set_socket_send_buffer_size(&*tcp, SEND_BUFFER_BYTES)
+        {
+            tracing::debug!(error = %e, "could not bound a connection's send buffer");
+        }
+    });
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+        let _ = stopped_tx.send(());
+    });
+    let server = tokio::spawn(std::future::IntoFuture::into_future(server));
+    tokio::pin!(server);
+    tokio::select! {
+        done = &mut server => return done.context("the HTTP server task failed")?.context("serving HTTP"),
+        _ = stopped_rx => {}
+    }
+    match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
+        Ok(done) => done
+            .context("the HTTP server task failed")?
+            .context("serving HTTP"),
+        Err(_) => {
+            tracing::warn!("connections still open 5 s after shutdown began; closing them");
+            server.abort();
+            Ok(())
+        }
+    }
+}
+
+/// The API's state and the switch that ends its live streams.
+fn stop_switch() -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::sync::watch::channel(false)
+}
+
+/// Binds `listen`, prints the address, and serves until Ctrl-C or SIGTERM.
+async fn listen_and_serve(
+    listen: SocketAddr,
+    state: AppState,
+    stop: tokio::sync::watch::Sender<bool>,
+) -> anyhow::Result<()> {
+    let (listener, local) = bind(listen).await?;
     // The first line on stdout: scripts and tests read the address from it.
     println!("epochd: listening on http://{local}");
     tracing::info!(%local, "HTTP API listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")
+    serve_http(listener, state, stop, shutdown_signal()).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -154,17 +225,19 @@ pub async fn serve(
             ..DispatchOptions::default()
         },
     );
+    let (stop, stopping) = stop_switch();
     let state = AppState {
         store: Some(store.clone()),
         hooks: Some(dispatcher.stats()),
         daemon: Some(daemon.clone()),
         auth: Arc::new(auth),
         max_job_bytes,
+        stopping,
     };
     let dispatch = tokio::spawn(dispatcher.run());
     let consumer = tokio::spawn(daemon.run(receiver));
     let demo = (demo_rate > 0).then(|| DemoTraffic::start(store.clone(), demo_rate));
-    let result = serve_http(listen, state).await;
+    let result = listen_and_serve(listen, state, stop).await;
     drop(demo);
     dispatch.abort();
     consumer.abort();
@@ -195,15 +268,17 @@ pub async fn store(
     )
     .with_context(|| format!("listening for the daemon on {}", socket.display()))?;
     tracing::info!(socket = %socket.display(), "waiting for the daemon on the hook socket");
+    let (stop, stopping) = stop_switch();
     let state = AppState {
         store: Some(store.clone()),
         hooks: Some(dispatcher.stats()),
         daemon: None,
         auth: Arc::new(auth),
         max_job_bytes: 0,
+        stopping,
     };
     let dispatch = tokio::spawn(dispatcher.run());
-    let result = serve_http(listen, state).await;
+    let result = listen_and_serve(listen, state, stop).await;
     dispatch.abort();
     let _ = dispatch.await;
     close(store)?;
@@ -231,18 +306,17 @@ pub async fn daemon(
     };
     let max_job_bytes = options.max_job_bytes;
     let daemon = start_daemon(options, source)?;
+    let (stop, stopping) = stop_switch();
     let state = AppState {
         store: None,
         hooks: None,
         daemon: Some(daemon.clone()),
         auth: Arc::new(auth),
         max_job_bytes,
+        stopping,
     };
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding the daemon's HTTP API to {listen}"))?;
-    let local = listener.local_addr()?;
-    let http = tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let (listener, local) = bind(listen).await?;
+    let http = tokio::spawn(serve_http(listener, state, stop, std::future::pending()));
     let receiver = epochd_hooks::connect(
         &socket,
         ConnectOptions {

@@ -389,8 +389,8 @@ fn merge(
 /// events leave in epoch order.
 struct Assembler {
     inner: Arc<Inner>,
-    /// When each dc last had a primary commit processed here.
-    dcs: HashMap<String, Instant>,
+    /// When each dc first and last had a primary commit processed here.
+    dcs: HashMap<String, (Instant, Instant)>,
     /// Epochs not yet sent for every job: when first seen, and the dcs
     /// whose primary commit is processed.
     epochs: BTreeMap<u64, (Instant, HashSet<String>)>,
@@ -428,7 +428,10 @@ impl Assembler {
         let now = Instant::now();
         let notice = done.notice;
         if notice.seq == 0 {
-            self.dcs.insert(notice.dc.clone(), now);
+            self.dcs
+                .entry(notice.dc.clone())
+                .and_modify(|(_, last)| *last = now)
+                .or_insert((now, now));
         }
         let mut late = Vec::new();
         for record in done.records {
@@ -462,8 +465,10 @@ impl Assembler {
         }
     }
 
-    /// Whether every recently active dc has its primary commit of `epoch`
-    /// processed, or the epoch has waited long enough.
+    /// Whether the epoch has waited long enough, or every dc it should
+    /// hear from has its primary commit of the epoch processed: the dcs
+    /// known before the epoch's first commit and active recently. With none
+    /// known (the first epoch after a start) only waiting tells.
     fn ready(&self, epoch: u64, now: Instant) -> bool {
         let Some((first, dcs)) = self.epochs.get(&epoch) else {
             return true;
@@ -471,10 +476,15 @@ impl Assembler {
         if now.duration_since(*first) >= self.inner.config.settle {
             return true;
         }
-        self.dcs
-            .iter()
-            .filter(|(_, seen)| now.duration_since(**seen) <= ACTIVE_DC_WINDOW)
-            .all(|(dc, _)| dcs.contains(dc))
+        let mut expected = self.dcs.iter().filter(|(_, (known, last))| {
+            known < first && now.duration_since(*last) <= ACTIVE_DC_WINDOW
+        });
+        let mut any = false;
+        let all = expected.all(|(dc, _)| {
+            any = true;
+            dcs.contains(dc)
+        });
+        any && all
     }
 
     /// Sends, per job, every ready epoch in order, stopping at the first

@@ -42,6 +42,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Largest job submission, bytes.
     pub max_job_bytes: usize,
+    /// Turns true when the process is shutting down: live streams end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Every route of the API: the method and path templates, as routed.

@@ -172,7 +172,8 @@ pub async fn stream(
         ),
         None => None,
     };
-    let start = resume.or(q.from);
+    // Nothing is kept from before the results' retention: start there.
+    let start = resume.or(q.from).map(|s| s.max(daemon.results_horizon()));
     let subscription = daemon.streams.subscribe(&name);
     let (tx, mut rx) = mpsc::channel::<Bytes>(8);
     tokio::spawn(feed(
@@ -182,6 +183,7 @@ pub async fn stream(
         subscription,
         format,
         tx,
+        state.stopping.clone(),
     ));
     let body = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>))
@@ -199,7 +201,7 @@ pub async fn stream(
 
 /// Writes a subscriber's stream: stored epochs from `start` up to the live
 /// position, then live events. Ends when the client goes, or with an `end`
-/// event when it falls too far behind.
+/// event when it falls too far behind or the node shuts down.
 async fn feed(
     streams: Streams,
     job: String,
@@ -207,6 +209,7 @@ async fn feed(
     mut sub: Subscription,
     format: Format,
     tx: mpsc::Sender<Bytes>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     // The first epoch the client still needs.
     let mut next = match (start, sub.watermark) {
@@ -216,6 +219,9 @@ async fn feed(
     };
     if let Some(watermark) = sub.watermark {
         while next <= watermark {
+            if tx.is_closed() || *stopping.borrow() {
+                return;
+            }
             let to = watermark.min(next.saturating_add(CATCH_UP_BATCH - 1));
             let (s, j, from) = (streams.clone(), job.clone(), next);
             let stored = match tokio::task::spawn_blocking(move || s.stored(&j, from, to)).await {
@@ -248,6 +254,7 @@ async fn feed(
                 Ok(event) => match event.kind {
                     EventKind::Epoch if event.epoch >= next => {
                         next = event.epoch + 1;
+                        keep_alive.reset();
                         format.event("epoch", Some(event.epoch), &event.json)
                     }
                     EventKind::Late if event.epoch < next => format.event("late", None, &event.json),
@@ -262,6 +269,10 @@ async fn feed(
             },
             _ = keep_alive.tick() => format.keep_alive(),
             () = tx.closed() => return,
+            _ = stopping.changed() => {
+                let _ = tx.send(end(format, "shutting_down", next)).await;
+                return;
+            }
         };
         if tx.send(bytes).await.is_err() {
             return;
@@ -273,6 +284,7 @@ async fn feed(
 fn end(format: Format, reason: &str, next: u64) -> Bytes {
     let message = match reason {
         "lagging" => "this subscriber fell too far behind the live results; reconnect with Last-Event-ID (or ?from=resume_from) to resume with nothing lost",
+        "shutting_down" => "the node is shutting down; reconnect with Last-Event-ID (or ?from=resume_from) when it is back",
         _ => "the stream failed; reconnect with Last-Event-ID (or ?from=resume_from) to resume",
     };
     let data: Value = json!({"reason": reason, "message": message, "resume_from": next});

@@ -29,8 +29,8 @@ fn serve(name: &str) -> Result<Response, ApiError> {
     let (_, content_type, body) = FILES.iter().find(|(n, _, _)| *n == name).ok_or_else(|| {
         ApiError::client(
             StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no page file {name:?}"),
+            "no_such_file",
+            format!("no page file {name:?}: the page has index.html, app.js and style.css"),
         )
     })?;
     Ok((

@@ -222,6 +222,14 @@ impl Daemon {
         })
     }
 
+    /// The oldest epoch whose results are kept (older ones are swept).
+    pub fn results_horizon(&self) -> u64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        now.saturating_sub(self.config.results_retention_secs)
+    }
+
     /// Bytes of the decode budget held by epochs in flight.
     pub fn budget_held(&self) -> usize {
         self.budget.total() - self.budget.available()
