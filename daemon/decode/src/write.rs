@@ -175,34 +175,39 @@ fn column(out: &mut Out<'_>, shared: &mut SharedRows, col: &OutColumn<'_>) -> us
     }
     match (col.kind, &col.strs) {
         (INT, _) => {
-            let at = out.vector(col.count, 8, |dst| {
-                per_part(dst, 8, &col.parts, |d, _, p| match &p.values {
-                    Values::Int(v) => {
-                        fill_le(d, v.iter().copied(), i64::to_le_bytes);
-                    }
-                    _ => unreachable!("parts of a column share its type"),
-                })
-            });
+            let at = numbers(
+                out,
+                col,
+                |v| match v {
+                    Values::Int(v) => Some(v),
+                    _ => None,
+                },
+                i64::to_le_bytes,
+            );
             out.offset_at(slot(), at);
         }
         (FLOAT, _) => {
-            let at = out.vector(col.count, 8, |dst| {
-                per_part(dst, 8, &col.parts, |d, _, p| match &p.values {
-                    Values::Float(v) => {
-                        fill_le(d, v.iter().copied(), f64::to_le_bytes);
-                    }
-                    _ => unreachable!("parts of a column share its type"),
-                })
-            });
+            let at = numbers(
+                out,
+                col,
+                |v| match v {
+                    Values::Float(v) => Some(v),
+                    _ => None,
+                },
+                f64::to_le_bytes,
+            );
             out.offset_at(slot(), at);
         }
         (BOOL, _) => {
-            let at = out.vector(col.count, 1, |dst| {
-                per_part(dst, 1, &col.parts, |d, _, p| match &p.values {
-                    Values::Bool(v) => d.copy_from_slice(v),
-                    _ => unreachable!("parts of a column share its type"),
-                })
-            });
+            let at = numbers(
+                out,
+                col,
+                |v| match v {
+                    Values::Bool(v) => Some(v),
+                    _ => None,
+                },
+                u8::to_le_bytes,
+            );
             out.offset_at(slot(), at);
         }
         (STR, Some(StrPlan::Dict { dict, remaps })) => {
@@ -300,6 +305,22 @@ fn rows(out: &mut Out<'_>, shared: &mut SharedRows, col: &OutColumn<'_>, field: 
         })
     });
     out.offset_at(field, at);
+}
+
+/// A vector of a numeric column's values, `W` bytes each, concatenated
+/// from its parts; `pick` gives a part's values. Returns its position.
+fn numbers<'a, T: Copy, const W: usize>(
+    out: &mut Out<'_>,
+    col: &OutColumn<'a>,
+    pick: for<'v> fn(&'v Values<'a>) -> Option<&'v Vec<T>>,
+    le: fn(T) -> [u8; W],
+) -> usize {
+    out.vector(col.count, W, |dst| {
+        per_part(dst, W, &col.parts, |d, _, p| {
+            let values = pick(&p.values).expect("parts of a column share its type");
+            fill_le(d, values.iter().copied(), le);
+        })
+    })
 }
 
 /// Fills `dst` from each part in turn, `width` bytes per value.

@@ -161,7 +161,7 @@ impl Auth {
                 "unauthorized",
                 format!(
                     "this request needs the {} token: send `Authorization: Bearer <token>`",
-                    role_name(need)
+                    need.name()
                 ),
             ));
         };
@@ -178,20 +178,23 @@ impl Auth {
                 "forbidden",
                 format!(
                     "the {} token cannot do this: it needs the {} token",
-                    role_name(role),
-                    role_name(need)
+                    role.name(),
+                    need.name()
                 ),
             )),
         }
     }
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Public => "public",
-        Role::Ingest => "ingest",
-        Role::Read => "read",
-        Role::Admin => "admin",
+impl Role {
+    /// Its name, as docs/API.md and docs/openapi.json (`x-epochd-role`) say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Public => "public",
+            Role::Ingest => "ingest",
+            Role::Read => "read",
+            Role::Admin => "admin",
+        }
     }
 }
 

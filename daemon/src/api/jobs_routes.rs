@@ -191,28 +191,31 @@ pub async fn show(
 }
 
 /// `POST /v1/jobs/{name}/pause`.
-pub async fn pause(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    let daemon = daemon(&state)?.clone();
-    let registry = daemon.registry.clone();
-    let job = tokio::task::spawn_blocking(move || registry.pause(&name, "paused by an operator"))
-        .await
-        .map_err(ApiError::internal)??;
-    Ok(Json(job_json(&daemon, &job)).into_response())
+pub async fn pause(state: State<AppState>, name: Path<String>) -> Result<Response, ApiError> {
+    set_paused(state, name, true).await
 }
 
 /// `POST /v1/jobs/{name}/resume`.
-pub async fn resume(
+pub async fn resume(state: State<AppState>, name: Path<String>) -> Result<Response, ApiError> {
+    set_paused(state, name, false).await
+}
+
+async fn set_paused(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    pause: bool,
 ) -> Result<Response, ApiError> {
     let daemon = daemon(&state)?.clone();
     let registry = daemon.registry.clone();
-    let job = tokio::task::spawn_blocking(move || registry.resume(&name))
-        .await
-        .map_err(ApiError::internal)??;
+    let job = tokio::task::spawn_blocking(move || {
+        if pause {
+            registry.pause(&name, "paused by an operator")
+        } else {
+            registry.resume(&name)
+        }
+    })
+    .await
+    .map_err(ApiError::internal)??;
     Ok(Json(job_json(&daemon, &job)).into_response())
 }
 

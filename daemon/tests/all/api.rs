@@ -23,15 +23,7 @@ struct Node {
 /// A node with the three tokens and `extra` flags.
 fn node(extra: &[&str]) -> Node {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("node.log");
     let mut args = vec![
-        "serve",
-        "--data",
-        data.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--no-cgroups",
         "--grace-ms",
         "0",
         "--admin-token",
@@ -42,7 +34,7 @@ fn node(extra: &[&str]) -> Node {
         INGEST,
     ];
     args.extend_from_slice(extra);
-    let (proc, url) = Proc::node(&args, &log);
+    let (proc, url) = Proc::serve(dir.path(), &args);
     Node {
         _dir: dir,
         _proc: proc,

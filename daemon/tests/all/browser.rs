@@ -49,18 +49,12 @@ fn the_page_lists_the_jobs_and_charts_their_live_results() {
     for job in JOBS {
         std::fs::write(jobs_dir.join(format!("{job}.wasm")), crate::jobs::wasm(job)).unwrap();
     }
-    let data = dir.path().join("data");
     let log = dir.path().join("serve.log");
-    let (node, url) = Proc::node(
+    let (node, url) = Proc::serve(
+        dir.path(),
         &[
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
             "--demo-rate",
             "300",
-            "--no-cgroups",
             "--jobs-dir",
             jobs_dir.to_str().unwrap(),
             "--admin-token",
@@ -68,7 +62,6 @@ fn the_page_lists_the_jobs_and_charts_their_live_results() {
             "--read-token",
             READ_TOKEN,
         ],
-        &log,
     );
 
     let out_path = dir.path().join("browser.out");

@@ -26,20 +26,9 @@ fn wasm_path(name: &str) -> PathBuf {
 
 /// A node with demo traffic (300 events per second over four dcs).
 fn serve(dir: &Path, extra: &[&str]) -> (Proc, String) {
-    let data = dir.join("data");
-    let log = dir.join("serve.log");
-    let mut args = vec![
-        "serve",
-        "--data",
-        data.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--demo-rate",
-        "300",
-        "--no-cgroups",
-    ];
+    let mut args = vec!["--demo-rate", "300"];
     args.extend_from_slice(extra);
-    Proc::node(&args, &log)
+    Proc::serve(dir, &args)
 }
 
 /// The CLI as a command for `url`, with `token` (none taken from the

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use axum::http::Method;
-use epochd::api::{auth::required_role, Role, ROUTES};
+use epochd::api::{auth::required_role, ROUTES};
 use serde_json::Value;
 
 use crate::support::Proc;
@@ -29,15 +29,6 @@ fn operations(doc: &Value) -> BTreeSet<(String, String)> {
     ops
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Public => "public",
-        Role::Ingest => "ingest",
-        Role::Read => "read",
-        Role::Admin => "admin",
-    }
-}
-
 #[test]
 fn the_document_lists_exactly_the_routed_routes_with_their_roles() {
     let doc = document();
@@ -55,10 +46,7 @@ fn the_document_lists_exactly_the_routed_routes_with_their_roles() {
     );
     for (method, path) in &documented {
         let op = &doc["paths"][path][method.to_lowercase()];
-        let want = role_name(required_role(
-            &Method::from_bytes(method.as_bytes()).unwrap(),
-            path,
-        ));
+        let want = required_role(&Method::from_bytes(method.as_bytes()).unwrap(), path).name();
         assert_eq!(
             op["x-epochd-role"], want,
             "{method} {path}: the document says role {}, the node enforces {want}",
@@ -86,20 +74,7 @@ fn the_document_lists_exactly_the_routed_routes_with_their_roles() {
 #[test]
 fn every_documented_route_is_served_by_a_real_node() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (_node, url) = Proc::node(
-        &[
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--no-cgroups",
-            "--admin-token",
-            ADMIN,
-        ],
-        &dir.path().join("node.log"),
-    );
+    let (_node, url) = Proc::serve(dir.path(), &["--admin-token", ADMIN]);
     let client = reqwest::blocking::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()

@@ -75,6 +75,22 @@ impl Proc {
         (proc, url)
     }
 
+    /// Starts `epochd serve` keeping its data and log in `dir`, on a free
+    /// loopback port, without CPU caps, with `extra` flags.
+    pub fn serve(dir: &Path, extra: &[&str]) -> (Proc, String) {
+        let data = dir.join("data");
+        let mut args = vec![
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--no-cgroups",
+        ];
+        args.extend_from_slice(extra);
+        Proc::node(&args, &dir.join("serve.log"))
+    }
+
     /// Starts `epochd daemon` on the store's hook `socket`, reading commits
     /// from `store_url`, keeping its data in `data`, with `extra` flags.
     pub fn daemon(socket: &str, store_url: &str, data: &Path, extra: &[&str], log: &Path) -> Proc {
