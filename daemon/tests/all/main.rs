@@ -5,6 +5,7 @@ mod api;
 mod bad_input;
 mod browser;
 mod cli;
+mod conformance;
 mod http;
 mod jobs;
 mod kill9;
