@@ -14,8 +14,8 @@
 ;; canonical: no spaces, no leading zeros, "-" only for negative sums).
 ;;
 ;; Built by the conformance test (daemon/tests/all/conformance.rs) with the
-;; `wat` crate; `wasm-tools parse wallclock-sum.wat -o wallclock-sum.wasm`
-;; gives the same module.
+;; `wat` crate; any assembler builds it too, e.g.
+;; `wasm-tools parse wallclock-sum.wat -o wallclock-sum.wasm`.
 ;;
 ;; Memory (2 pages, 128 KiB, never grown):
 ;;   1024 ..  1248   constant strings (data segments below)
