@@ -80,7 +80,7 @@ pub enum Command {
     Gen(GenArgs),
     /// Submit, list, show, pause, resume and delete a node's jobs.
     #[command(
-        after_help = "Examples:\n  epochd job submit wasm-jobs/out/count.wasm\n  epochd job ls\n  epochd job show count\n  epochd job pause count && epochd job resume count\n  epochd job rm count"
+        after_help = "Examples:\n  epochd job new my-job --lang rust\n  epochd job submit wasm-jobs/out/count.wasm\n  epochd job ls\n  epochd job show count\n  epochd job pause count && epochd job resume count\n  epochd job rm count"
     )]
     Job {
         /// Where the node is and its token.
@@ -161,6 +161,9 @@ pub enum JobCommand {
         /// The job's name.
         name: String,
     },
+    /// Write a new job project from a template (no node needed): its README
+    /// builds, submits and follows it in three commands.
+    New(crate::starter::NewArgs),
 }
 
 /// Flags of `epochd job submit`.

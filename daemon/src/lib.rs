@@ -17,6 +17,7 @@ pub mod node;
 pub mod pipeline;
 pub mod remote;
 pub mod results;
+pub mod starter;
 pub mod streams;
 
 use std::sync::atomic::Ordering;

@@ -262,9 +262,14 @@ impl Out {
 
 /// Runs `epochd job ...`.
 pub async fn job(args: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
+    if let JobCommand::New(new) = &command {
+        // Writes files; talks to no node.
+        return crate::starter::new(new);
+    }
     let remote = Remote::new(&args)?;
     let out = Out::new();
     let lines: Vec<String> = match command {
+        JobCommand::New(_) => unreachable!("handled above"),
         JobCommand::Submit(submit) => {
             let (manifest, wasm, file_name) = submission(&submit)?;
             let name = manifest["name"].as_str().unwrap_or_default().to_owned();

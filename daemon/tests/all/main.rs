@@ -11,4 +11,5 @@ mod jobs;
 mod kill9;
 mod openapi;
 mod split;
+mod starter;
 mod support;

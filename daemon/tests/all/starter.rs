@@ -1,0 +1,125 @@
+//! `epochd job new`: for each language, the project's README builds,
+//! submits and follows the job in three commands, against a real node.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use epochd::starter::readme_commands;
+
+use crate::support::Proc;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// `sh -c command` in `dir`, with the test's `epochd` first on the PATH and
+/// the node's URL; panics with its output on failure.
+fn sh(command: &str, dir: &Path, url: &str) -> Command {
+    let bin = Path::new(env!("CARGO_BIN_EXE_epochd")).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut c = Command::new("sh");
+    c.args(["-c", command])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("EPOCHD_URL", url)
+        .env_remove("CARGO_TARGET_DIR");
+    c
+}
+
+/// A child process, killed (even when the test fails) when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn three_commands_work(lang: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (_node, url) = Proc::serve(dir.path(), &["--demo-rate", "300"]);
+    let name = format!("my-{lang}-job");
+    let out = Command::new(env!("CARGO_BIN_EXE_epochd"))
+        .args(["job", "new", &name, "--lang", lang, "--dir", "project"])
+        .arg("--sdk")
+        .arg(repo().join("sdk"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let project = dir.path().join("project");
+    if lang == "rust" {
+        // Rust projects share one build directory across runs (the SDK and
+        // serde are compiled once), where the README expects `target/`.
+        let shared = repo().join("target/starter-jobs");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::os::unix::fs::symlink(&shared, project.join("target")).unwrap();
+    }
+    let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+    let commands = readme_commands(&readme);
+    assert_eq!(commands.len(), 3, "build, submit, tail: {commands:?}");
+    for command in &commands[..2] {
+        let out = sh(command, &project, &url).output().unwrap();
+        assert!(
+            out.status.success(),
+            "`{command}` failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The tail prints a line per epoch: wait for two.
+    let mut tail = KillOnDrop(
+        sh(&format!("exec {}", commands[2]), &project, &url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(tail.0.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut epochs = Vec::new();
+    while epochs.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no results from `{}`",
+            commands[2]
+        );
+        let Some(Ok(line)) = lines.next() else {
+            panic!("`{}` ended", commands[2])
+        };
+        if let Some(epoch) = line
+            .split_whitespace()
+            .next()
+            .and_then(|t| t.parse::<u64>().ok())
+        {
+            // Both templates count WEB events.
+            assert!(
+                line.to_lowercase().contains("web"),
+                "the job's result is shown: {line}"
+            );
+            epochs.push(epoch);
+        }
+    }
+    drop(tail);
+    assert!(epochs[1] > epochs[0], "{epochs:?}");
+}
+
+#[test]
+fn the_rust_starter_builds_submits_and_follows_in_three_commands() {
+    three_commands_work("rust");
+}
+
+#[test]
+fn the_c_starter_builds_submits_and_follows_in_three_commands() {
+    three_commands_work("c");
+}
