@@ -317,8 +317,11 @@ export function formatF64(b: Buf, v: f64): void {
     const high = even ? c2 >= 0 : c2 > 0;
     if (low || high || nd >= 17) {
       if (high && low) {
-        T.add(R, R); // round to the nearer: 2R vs S
-        if (T.cmp(S) >= 0) d++;
+        // Round to the nearer (2R vs S); an exact tie to the even digit, as
+        // ryu does.
+        T.add(R, R);
+        const c = T.cmp(S);
+        if (c > 0 || (c == 0 && (d & 1) != 0)) d++;
       } else if (high) d++;
       store<u8>(digits + <usize>nd, <u8>(48 + d));
       nd++;

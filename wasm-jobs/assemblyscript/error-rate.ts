@@ -1,0 +1,141 @@
+// Reference job `error-rate` in AssemblyScript: the share of WEB events whose
+// tuning.status is an integer >= 500, per dc; merge adds per dc and
+// recomputes the rates. The same result bytes as wasm-jobs/error-rate:
+// {"web":400,"errors":3,"rate":0.0075,"dcs":{"ams4":{"web":400,"errors":3,"rate":0.0075}}}
+import {
+  Buf, BytesMap, INT, JsonKind, JsonValue, JsonWriter,
+  column, dc, finish, mergeWith, parseJsonBuf, rows, stringsByRow, utf8Lossy,
+} from "../../sdk/assemblyscript/assembly/index";
+export { epochd_abi_version } from "../../sdk/assemblyscript/assembly/index";
+
+const ERROR_STATUS: i64 = 500;
+
+/** dc (UTF-8) -> web and error counts. */
+class Rates {
+  dcs: BytesMap = new BytesMap(); // value: web
+  errs: Array<u64> = [];
+
+  add(p: usize, n: i32, web: u64, errors: u64, replace: bool): void {
+    const at = this.dcs.entry(p, n);
+    if (this.dcs.fresh) this.errs.push(0);
+    if (replace) {
+      this.dcs.values[at] = 0;
+      this.errs[at] = 0;
+    }
+    this.dcs.values[at] += web;
+    this.errs[at] += errors;
+  }
+}
+
+function rate(j: JsonWriter, web: u64, errors: u64): void {
+  j.key("web");
+  j.u64(web);
+  j.key("errors");
+  j.u64(errors);
+  j.key("rate");
+  if (web > 0) j.f64(<f64>errors / <f64>web);
+  else j.nullValue();
+}
+
+function write(r: Rates, out: Buf): void {
+  let web: u64 = 0, errors: u64 = 0;
+  for (let i = 0; i < r.dcs.length; i++) {
+    web += r.dcs.values[i];
+    errors += r.errs[i];
+  }
+  const order = r.dcs.sortedEntries();
+  const j = new JsonWriter(out);
+  j.object();
+  rate(j, web, errors);
+  j.key("dcs");
+  j.object();
+  for (let i = 0; i < order.length; i++) {
+    const at = order[i];
+    j.keyBytes(r.dcs.keys.ptrOf(at), r.dcs.keys.lenOf(at));
+    j.object();
+    rate(j, r.dcs.values[at], r.errs[at]);
+    j.endObject();
+  }
+  j.endObject();
+  j.endObject();
+}
+
+export function epochd_run(): i32 {
+  const n = rows();
+  const types = stringsByRow("type", n);
+  let web: u64 = 0, errors: u64 = 0;
+  const found = types.strings.find("WEB");
+  if (found >= 0) {
+    const webId = <u32>found;
+    for (let r: u32 = 0; r < n; r++) if (unchecked(types.ids[r]) == webId) web++;
+    const status = column("tuning.status", INT);
+    if (status != null) {
+      const s = status.scan();
+      while (s.next())
+        for (let i: u32 = 0; i < s.n; i++)
+          if (s.i64(i) >= ERROR_STATUS && types.id(s.row(i)) == webId) errors++;
+    }
+  }
+  const name = new Buf();
+  const d = dc();
+  utf8Lossy(name, d.ptr, d.len);
+  const r = new Rates();
+  r.add(name.ptr, name.len, web, errors, false);
+  const out = new Buf();
+  write(r, out);
+  return finish(out);
+}
+
+function isF64(v: JsonValue | null): bool {
+  return v == null || v.kind == JsonKind.Null || v.kind == JsonKind.Num;
+}
+
+/** One result's counts, added to r. */
+function parse(input: Buf, r: Rates, err: Buf): bool {
+  const ok = parseInto(input, r, err);
+  if (!ok) {
+    const m = Buf.of("JSON: ");
+    m.pushBuf(err);
+    err.clear();
+    err.pushBuf(m);
+  }
+  return ok;
+}
+function parseInto(input: Buf, r: Rates, err: Buf): bool {
+  const root = parseJsonBuf(input, err);
+  if (root == null) return false;
+  const f = new Array<JsonValue | null>();
+  if (!root.fields("ErrorRate", ["web", "errors", "rate", "dcs"], f, err)) return false;
+  const fw = f[0], fe = f[1], fd = f[3];
+  if (fw == null || fe == null || fd == null || !fw.isU64() || !fe.isU64() || !isF64(f[2]) || fd.kind != JsonKind.Obj) {
+    err.str("expected web, errors (u64), rate (f64 or null), dcs (object)");
+    return false;
+  }
+  const mine = new Rates();
+  const c = new Array<JsonValue | null>();
+  for (let i = 0; i < fd.items.length; i++) {
+    if (!fd.items[i].fields("Rate", ["web", "errors", "rate"], c, err)) return false;
+    const cw = c[0], ce = c[1];
+    if (cw == null || ce == null || !cw.isU64() || !ce.isU64() || !isF64(c[2])) {
+      err.str("expected web, errors (u64), rate (f64 or null)");
+      return false;
+    }
+    // A repeated dc within one result: the last one counts (serde's map).
+    const k = fd.keys[i];
+    mine.add(k.ptr, k.len, cw.toU64(), ce.toU64(), true);
+  }
+  for (let i = 0; i < mine.dcs.length; i++)
+    r.add(mine.dcs.keys.ptrOf(i), mine.dcs.keys.lenOf(i), mine.dcs.values[i], mine.errs[i], false);
+  return true;
+}
+
+function merge(a: Buf, b: Buf, out: Buf, err: Buf): bool {
+  const r = new Rates();
+  if (!parse(a, r, err) || !parse(b, r, err)) return false;
+  write(r, out);
+  return true;
+}
+
+export function epochd_merge(): i32 {
+  return mergeWith(merge);
+}
