@@ -828,8 +828,11 @@ void epochd_format_f64(epochd_buf *b, double v) {
         int high = even ? c2 >= 0 : c2 > 0;
         if (low || high || nd >= 17) {
             if (high && low) {
-                big_add(&T, &R, &R); /* round to the nearer: 2R vs S */
-                if (big_cmp(&T, &S) >= 0) d++;
+                /* Round to the nearer (2R vs S); an exact tie to the even
+                 * digit, as ryu (serde_json's printer) does. */
+                big_add(&T, &R, &R);
+                int nearer = big_cmp(&T, &S);
+                if (nearer > 0 || (nearer == 0 && (d & 1))) d++;
             } else if (high)
                 d++;
             digits[nd++] = (char)('0' + d);
