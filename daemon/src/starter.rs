@@ -1,8 +1,9 @@
 //! `epochd job new NAME --lang LANG`: a ready-to-build job project from a
 //! template, whose README builds, submits and follows it in three commands.
 //!
-//! Templates are shipped inside the binary (`src/starter/`). The C SDK is
-//! copied into the project, so a C job builds anywhere; a Rust job depends
+//! Templates are shipped inside the binary (`src/starter/`). The C, Zig and
+//! AssemblyScript SDKs are copied into the project, so those jobs build
+//! anywhere; a Rust job depends
 //! on the SDK crate of an epochd checkout (it is not published), found with
 //! `--sdk`, `EPOCHD_SDK`, or by looking up from the current directory.
 
@@ -19,6 +20,11 @@ pub enum Lang {
     Rust,
     /// C, built with clang for wasm32 (sdk/c).
     C,
+    /// Zig, built with the zig compiler from PyPI's ziglang (sdk/zig).
+    Zig,
+    /// AssemblyScript, built with npm's assemblyscript compiler (sdk/assemblyscript).
+    #[value(name = "assemblyscript")]
+    AssemblyScript,
 }
 
 /// Flags of `epochd job new`.
@@ -60,6 +66,8 @@ pub fn new(args: &NewArgs) -> anyhow::Result<()> {
     let files = match args.lang {
         Lang::Rust => rust(&args.name, &sdk_dir(args.sdk.as_deref())?),
         Lang::C => c(&args.name),
+        Lang::Zig => zig(&args.name),
+        Lang::AssemblyScript => assemblyscript(&args.name),
     };
     for (path, text) in &files {
         let path = dir.join(path);
@@ -193,6 +201,79 @@ fn c(name: &str) -> Vec<File> {
             include_str!("../../sdk/c/README.md").into(),
         ),
         (".gitignore".into(), "*.wasm\n".into()),
+    ]
+}
+
+fn zig(name: &str) -> Vec<File> {
+    let values = [("name", name)];
+    vec![
+        (
+            format!("{name}.zig"),
+            fill(include_str!("starter/zig/job.zig.tmpl"), &values),
+        ),
+        (
+            "README.md".into(),
+            fill(include_str!("starter/zig/README.md.tmpl"), &values),
+        ),
+        (
+            "sdk/epochd.zig".into(),
+            include_str!("../../sdk/zig/epochd.zig").into(),
+        ),
+        (
+            "sdk/README.md".into(),
+            include_str!("../../sdk/zig/README.md").into(),
+        ),
+        (".gitignore".into(), "*.wasm\n.zig-cache/\n".into()),
+    ]
+}
+
+fn assemblyscript(name: &str) -> Vec<File> {
+    let values = [("name", name)];
+    let sdk = |file: &str, text: &str| (format!("sdk/{file}"), text.to_owned());
+    vec![
+        (
+            format!("{name}.ts"),
+            fill(include_str!("starter/assemblyscript/job.ts.tmpl"), &values),
+        ),
+        (
+            "package.json".into(),
+            fill(
+                include_str!("starter/assemblyscript/package.json.tmpl"),
+                &values,
+            ),
+        ),
+        (
+            "README.md".into(),
+            fill(
+                include_str!("starter/assemblyscript/README.md.tmpl"),
+                &values,
+            ),
+        ),
+        sdk(
+            "index.ts",
+            include_str!("../../sdk/assemblyscript/assembly/index.ts"),
+        ),
+        sdk(
+            "buf.ts",
+            include_str!("../../sdk/assemblyscript/assembly/buf.ts"),
+        ),
+        sdk(
+            "json.ts",
+            include_str!("../../sdk/assemblyscript/assembly/json.ts"),
+        ),
+        sdk(
+            "sketch.ts",
+            include_str!("../../sdk/assemblyscript/assembly/sketch.ts"),
+        ),
+        sdk(
+            "sys.ts",
+            include_str!("../../sdk/assemblyscript/assembly/sys.ts"),
+        ),
+        sdk(
+            "README.md",
+            include_str!("../../sdk/assemblyscript/README.md"),
+        ),
+        (".gitignore".into(), "*.wasm\nnode_modules/\n".into()),
     ]
 }
 

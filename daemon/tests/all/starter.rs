@@ -23,6 +23,19 @@ fn sh(command: &str, dir: &Path, url: &str) -> Command {
     let bin = Path::new(env!("CARGO_BIN_EXE_epochd")).parent().unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let mut c = Command::new("sh");
+    // The zig compiler wasm-jobs/build-zig installed, when python3 has none.
+    if let Some(zig) = std::fs::read_dir(repo().join("wasm-jobs/target"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("ziglang-"))
+        })
+    {
+        c.env("PYTHONPATH", zig);
+    }
     c.args(["-c", command])
         .current_dir(dir)
         .env("PATH", path)
@@ -122,4 +135,14 @@ fn the_rust_starter_builds_submits_and_follows_in_three_commands() {
 #[test]
 fn the_c_starter_builds_submits_and_follows_in_three_commands() {
     three_commands_work("c");
+}
+
+#[test]
+fn the_zig_starter_builds_submits_and_follows_in_three_commands() {
+    three_commands_work("zig");
+}
+
+#[test]
+fn the_assemblyscript_starter_builds_submits_and_follows_in_three_commands() {
+    three_commands_work("assemblyscript");
 }
