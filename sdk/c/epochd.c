@@ -49,6 +49,14 @@ void epochd_buf_u64(epochd_buf *b, uint64_t v) {
     } while (v);
     epochd_buf_push(b, t + i, 20 - i);
 }
+void epochd_buf_prepend(epochd_buf *b, const char *s) {
+    epochd_buf joined = {0};
+    epochd_buf_str(&joined, s);
+    epochd_buf_push(&joined, b->ptr, b->len);
+    epochd_buf_free(b);
+    *b = joined;
+}
+
 void epochd_buf_free(epochd_buf *b) {
     free(b->ptr);
     b->ptr = NULL;

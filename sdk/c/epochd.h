@@ -104,6 +104,8 @@ void epochd_buf_push(epochd_buf *b, const void *p, size_t n);
 void epochd_buf_byte(epochd_buf *b, uint8_t c);
 void epochd_buf_str(epochd_buf *b, const char *s);
 void epochd_buf_u64(epochd_buf *b, uint64_t v); /* decimal */
+/* Puts `s` in front of the bytes (e.g. a prefix on an error message). */
+void epochd_buf_prepend(epochd_buf *b, const char *s);
 void epochd_buf_free(epochd_buf *b);
 /* Appends bytes as UTF-8, each invalid sequence replaced by U+FFFD (as Rust's
  * String::from_utf8_lossy). */

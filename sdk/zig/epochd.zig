@@ -135,6 +135,10 @@ pub const Buf = struct {
     pub fn clear(self: *Buf) void {
         self.list.clearRetainingCapacity();
     }
+    /// Puts `s` in front of the bytes (e.g. a prefix on an error message).
+    pub fn prepend(self: *Buf, s: []const u8) void {
+        self.list.insertSlice(allocator, 0, s) catch oom();
+    }
     pub fn deinit(self: *Buf) void {
         self.list.deinit(allocator);
     }

@@ -113,12 +113,7 @@ export function epochd_run(): i32 {
 /** Reads a result's entries into e. */
 function parse(input: Buf, e: Array<Entry>, err: Buf): bool {
   const ok = parseInto(input, e, err);
-  if (!ok) {
-    const m = Buf.of("JSON: ");
-    m.pushBuf(err);
-    err.clear();
-    err.pushBuf(m);
-  }
+  if (!ok) err.prepend("JSON: "); // as the Rust job's messages
   return ok;
 }
 function parseInto(input: Buf, e: Array<Entry>, err: Buf): bool {

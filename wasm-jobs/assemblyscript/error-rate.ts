@@ -93,12 +93,7 @@ function isF64(v: JsonValue | null): bool {
 /** One result's counts, added to r. */
 function parse(input: Buf, r: Rates, err: Buf): bool {
   const ok = parseInto(input, r, err);
-  if (!ok) {
-    const m = Buf.of("JSON: ");
-    m.pushBuf(err);
-    err.clear();
-    err.pushBuf(m);
-  }
+  if (!ok) err.prepend("JSON: "); // as the Rust job's messages
   return ok;
 }
 function parseInto(input: Buf, r: Rates, err: Buf): bool {

@@ -171,12 +171,7 @@ function debugStr(m: Buf, s: Buf): void {
 
 function parse(input: Buf, field: Buf, b: ByName, err: Buf): bool {
   const ok = parseInto(input, field, b, err);
-  if (!ok) {
-    const m = Buf.of("JSON: ");
-    m.pushBuf(err);
-    err.clear();
-    err.pushBuf(m);
-  }
+  if (!ok) err.prepend("JSON: "); // as the Rust job's messages
   return ok;
 }
 function parseInto(input: Buf, field: Buf, b: ByName, err: Buf): bool {

@@ -236,14 +236,7 @@ static int parse(const epochd_buf *in, epochd_buf *field, by_name *b, epochd_buf
     ok = 1;
 out:
     epochd_jv_free(&root);
-    if (!ok) {
-        epochd_buf msg = {0};
-        epochd_buf_str(&msg, "JSON: ");
-        epochd_buf_push(&msg, err->ptr, err->len);
-        err->len = 0;
-        epochd_buf_push(err, msg.ptr, msg.len);
-        epochd_buf_free(&msg);
-    }
+    if (!ok) epochd_buf_prepend(err, "JSON: "); /* as the Rust job's messages */
     return ok;
 }
 

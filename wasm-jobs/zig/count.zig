@@ -106,7 +106,7 @@ fn run(out: *epochd.Buf, _: *epochd.Buf) !void {
 
 /// Reads a result's entries into `entries`.
 fn parse(in: []const u8, entries: *Entries, err: *epochd.Buf) !void {
-    errdefer prefix(err);
+    errdefer err.prepend("JSON: "); // as the Rust job's messages
     const root = epochd.parseJson(in, err) orelse return error.Json;
     const f = root.fields("Counts", &.{ "events", "counts" }, err) orelse return error.Json;
     _ = (f[0] orelse return bad(err, "`events` must be a u64")).asU64() orelse return bad(err, "`events` must be a u64");
@@ -132,13 +132,6 @@ fn parse(in: []const u8, entries: *Entries, err: *epochd.Buf) !void {
 fn bad(err: *epochd.Buf, msg: []const u8) error{Json} {
     err.push(msg);
     return error.Json;
-}
-/// Failure messages start with "JSON: ", as the Rust job's.
-fn prefix(err: *epochd.Buf) void {
-    var m = epochd.Buf{};
-    m.push("JSON: ");
-    m.push(err.items());
-    err.* = m;
 }
 
 fn merge(a: []const u8, b: []const u8, out: *epochd.Buf, err: *epochd.Buf) !void {

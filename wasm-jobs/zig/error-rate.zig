@@ -93,13 +93,6 @@ fn bad(err: *epochd.Buf, msg: []const u8) error{Json} {
     err.push(msg);
     return error.Json;
 }
-/// Failure messages start with "JSON: ", as the Rust job's.
-fn prefix(err: *epochd.Buf) void {
-    var m = epochd.Buf{};
-    m.push("JSON: ");
-    m.push(err.items());
-    err.* = m;
-}
 /// An f64 or null (or absent: serde's Option).
 fn isF64(v: ?*const epochd.Value) bool {
     const x = v orelse return true;
@@ -108,7 +101,7 @@ fn isF64(v: ?*const epochd.Value) bool {
 
 /// One result's counts, added to r.
 fn parse(in: []const u8, r: *Rates, err: *epochd.Buf) !void {
-    errdefer prefix(err);
+    errdefer err.prepend("JSON: "); // as the Rust job's messages
     const root = epochd.parseJson(in, err) orelse return error.Json;
     const f = root.fields("ErrorRate", &.{ "web", "errors", "rate", "dcs" }, err) orelse return error.Json;
     const shape = "expected web, errors (u64), rate (f64 or null), dcs (object)";

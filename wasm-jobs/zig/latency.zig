@@ -176,17 +176,10 @@ fn bad(err: *epochd.Buf, msg: []const u8) error{Json} {
     err.push(msg);
     return error.Json;
 }
-/// Failure messages start with "JSON: ", as the Rust job's.
-fn prefix(err: *epochd.Buf) void {
-    var m = epochd.Buf{};
-    m.push("JSON: ");
-    m.push(err.items());
-    err.* = m;
-}
 
 /// One result: its field, and its histograms added to b.
 fn parse(in: []const u8, b: *ByName, err: *epochd.Buf) ![]const u8 {
-    errdefer prefix(err);
+    errdefer err.prepend("JSON: "); // as the Rust job's messages
     const root = epochd.parseJson(in, err) orelse return error.Json;
     const f = root.fields("Latency", &.{ "field", "subtypes" }, err) orelse return error.Json;
     const shape = "expected field (a string) and subtypes (an object)";

@@ -43,6 +43,14 @@ export class Buf {
     this.push(b.ptr, b.len);
   }
 
+  /** Puts `s` in front of the bytes (e.g. a prefix on an error message). */
+  prepend(s: string): void {
+    const joined = Buf.of(s);
+    joined.pushBuf(this);
+    this.clear();
+    this.pushBuf(joined);
+  }
+
   @inline byte(c: u32): void {
     if (this.len == this.cap) this.reserve(1);
     store<u8>(this.ptr + <usize>this.len, <u8>c);
