@@ -143,12 +143,18 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
             .max_tables_per_module(1)
             .table_elements(config.max_table_elements)
             .max_memory_size(config.max_memory_bytes)
-            // Reset the first 64 KiB of a memory (16 KiB of a table) with a
-            // memset instead of an madvise when a run ends: measured, a
-            // small job's whole run drops from ~14 to ~5 us, for at most
-            // 80 KiB of RSS kept per slot ever used.
-            .linear_memory_keep_resident(64 << 10)
-            .table_keep_resident(16 << 10);
+            // Reset the first 4 MiB of a memory (16 KiB of a table) with a
+            // memset instead of an madvise when a run ends, so the next run
+            // in the slot does not fault its pages in again: measured
+            // (docs/BENCHMARKS.md, Languages), the reference jobs' runs on a
+            // 100k-event epoch drop by 20-35% (a small job's whole run from
+            // ~14 to ~5 us already at 64 KiB).
+            .linear_memory_keep_resident(4 << 20)
+            .table_keep_resident(16 << 10)
+            // Which bounds what that keeps: slots are reused least-recently-
+            // used beyond 8 idle ones, so about (concurrent runs + 8) slots
+            // hold memory, not one per job ever run.
+            .max_unused_warm_slots(8);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     c
