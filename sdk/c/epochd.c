@@ -298,6 +298,24 @@ void epochd_dict_push(epochd_dict *d, const uint8_t *p, size_t n) {
     epochd_buf_push(&d->bytes, p, n);
     d->offsets[++d->len] = (uint32_t)d->bytes.len;
 }
+/* qsort has no context argument: the dictionary being sorted. */
+static const epochd_dict *sorting;
+static int cmp_by_string(const void *x, const void *y) {
+    size_t la, lb;
+    const uint8_t *a = epochd_dict_get(sorting, *(const uint32_t *)x, &la);
+    const uint8_t *b = epochd_dict_get(sorting, *(const uint32_t *)y, &lb);
+    size_t n = la < lb ? la : lb;
+    int c = n ? memcmp(a, b, n) : 0;
+    return c ? c : (la < lb ? -1 : la > lb);
+}
+uint32_t *epochd_dict_sorted_ids(const epochd_dict *d) {
+    uint32_t *ids = xrealloc(NULL, ((size_t)d->len + 1) * 4);
+    for (uint32_t i = 0; i < d->len; i++) ids[i] = i;
+    sorting = d;
+    if (d->len) qsort(ids, d->len, 4, cmp_by_string);
+    return ids;
+}
+
 const uint8_t *epochd_dict_get(const epochd_dict *d, uint32_t id, size_t *len) {
     if (id >= d->len) return NULL;
     *len = d->offsets[id + 1] - d->offsets[id];
@@ -620,28 +638,28 @@ void epochd_json_end_array(epochd_json *j) {
     j->depth--;
     epochd_buf_byte(j->out, ']');
 }
+/* A JSON string of the bytes, invalid UTF-8 replaced (as serde does with a
+ * lossy Rust string). */
+static void quote_lossy(epochd_buf *out, const void *p, size_t n) {
+    if (epochd_utf8_valid(p, n)) {
+        epochd_json_quote(out, p, n);
+        return;
+    }
+    epochd_buf t = {0};
+    epochd_buf_utf8_lossy(&t, p, n);
+    epochd_json_quote(out, t.ptr, t.len);
+    epochd_buf_free(&t);
+}
 void epochd_json_key_bytes(epochd_json *j, const void *p, size_t n) {
     json_value_start(j);
-    if (epochd_utf8_valid(p, n)) epochd_json_quote(j->out, p, n);
-    else {
-        epochd_buf t = {0};
-        epochd_buf_utf8_lossy(&t, p, n);
-        epochd_json_quote(j->out, t.ptr, t.len);
-        epochd_buf_free(&t);
-    }
+    quote_lossy(j->out, p, n);
     epochd_buf_byte(j->out, ':');
     j->after_key = 1;
 }
 void epochd_json_key(epochd_json *j, const char *key) { epochd_json_key_bytes(j, key, strlen(key)); }
 void epochd_json_string_bytes(epochd_json *j, const void *p, size_t n) {
     json_value_start(j);
-    if (epochd_utf8_valid(p, n)) epochd_json_quote(j->out, p, n);
-    else {
-        epochd_buf t = {0};
-        epochd_buf_utf8_lossy(&t, p, n);
-        epochd_json_quote(j->out, t.ptr, t.len);
-        epochd_buf_free(&t);
-    }
+    quote_lossy(j->out, p, n);
 }
 void epochd_json_string(epochd_json *j, const char *s) { epochd_json_string_bytes(j, s, strlen(s)); }
 void epochd_json_u64(epochd_json *j, uint64_t v) {

@@ -175,6 +175,9 @@ typedef struct {
     uint32_t len, cap;
 } epochd_dict;
 void epochd_dict_push(epochd_dict *d, const uint8_t *p, size_t n);
+/* The ids 0..len sorted by their strings' bytes (shorter first on a common
+ * prefix, as Rust orders byte strings); malloc'd, free it. */
+uint32_t *epochd_dict_sorted_ids(const epochd_dict *d);
 /* String `id`: pointer and length, or NULL beyond the end. */
 const uint8_t *epochd_dict_get(const epochd_dict *d, uint32_t id, size_t *len);
 /* The id of a string, or -1 (linear search). */

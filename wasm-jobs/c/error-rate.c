@@ -34,16 +34,6 @@ static void add(rates *r, const uint8_t *dc, size_t n, uint64_t web, uint64_t er
     r->errs[*slot] += errors;
 }
 
-static const epochd_dict *sort_keys;
-static int cmp_key(const void *x, const void *y) {
-    size_t la, lb;
-    const uint8_t *a = epochd_dict_get(sort_keys, *(const uint32_t *)x, &la);
-    const uint8_t *b = epochd_dict_get(sort_keys, *(const uint32_t *)y, &lb);
-    size_t n = la < lb ? la : lb;
-    int c = n ? memcmp(a, b, n) : 0;
-    return c ? c : (la < lb ? -1 : la > lb);
-}
-
 static void rate(epochd_json *j, uint64_t web, uint64_t errors) {
     epochd_json_key(j, "web");
     epochd_json_u64(j, web);
@@ -60,10 +50,7 @@ static void write(rates *r, epochd_buf *out) {
         web += r->web[i];
         errors += r->errs[i];
     }
-    uint32_t *order = malloc((r->dcs.len + 1) * 4);
-    for (uint32_t i = 0; i < r->dcs.len; i++) order[i] = i;
-    sort_keys = &r->dcs.keys;
-    if (r->dcs.len) qsort(order, r->dcs.len, 4, cmp_key);
+    uint32_t *order = epochd_dict_sorted_ids(&r->dcs.keys);
     epochd_json j;
     epochd_json_init(&j, out);
     epochd_json_object(&j);

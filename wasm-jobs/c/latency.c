@@ -34,21 +34,8 @@ static epochd_hist *slot(by_name *b, const uint8_t *name, size_t n, int fresh_re
     return &b->h[*at];
 }
 
-static const epochd_dict *sort_keys;
-static int cmp_key(const void *x, const void *y) {
-    size_t la, lb;
-    const uint8_t *a = epochd_dict_get(sort_keys, *(const uint32_t *)x, &la);
-    const uint8_t *b = epochd_dict_get(sort_keys, *(const uint32_t *)y, &lb);
-    size_t n = la < lb ? la : lb;
-    int c = n ? memcmp(a, b, n) : 0;
-    return c ? c : (la < lb ? -1 : la > lb);
-}
-
 static void write(const uint8_t *field, size_t field_len, by_name *b, epochd_buf *out) {
-    uint32_t *order = malloc((b->names.len + 1) * 4);
-    for (uint32_t i = 0; i < b->names.len; i++) order[i] = i;
-    sort_keys = &b->names.keys;
-    if (b->names.len) qsort(order, b->names.len, 4, cmp_key);
+    uint32_t *order = epochd_dict_sorted_ids(&b->names.keys);
     epochd_json j;
     epochd_json_init(&j, out);
     epochd_json_object(&j);
