@@ -21,7 +21,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use epochd_decode::EpochMeta;
 use epochd_hooks::CommitNotice;
-use epochd_jobs::RunLimits;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
@@ -362,11 +361,7 @@ fn merge(
         }
     }
     let (first, rest) = ok.split_first()?;
-    let limits = RunLimits {
-        deadline: Duration::from_millis(job.manifest.deadline_ms),
-        memory_bytes: job.manifest.memory_mib as usize * (1 << 20),
-        max_result_bytes: job.manifest.max_result_bytes,
-    };
+    let limits = job.manifest.limits();
     let meta = EpochMeta {
         epoch,
         dc: String::new(),

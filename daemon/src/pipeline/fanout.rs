@@ -7,7 +7,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use epochd_decode::{EpochMeta, SharedEpoch};
 use epochd_hooks::{CommitNotice, Delivery};
-use epochd_jobs::RunLimits;
 use tokio::sync::oneshot;
 
 use super::registry::Job;
@@ -214,11 +213,7 @@ fn run_one(job: &Job, epoch: &SharedEpoch, caps: bool, idle: &super::Idle) -> Re
             tracing::warn!(job = %job.manifest.name, error = %e, "could not enter the job's cgroup; running uncapped");
         }
     }
-    let limits = RunLimits {
-        deadline: std::time::Duration::from_millis(job.manifest.deadline_ms),
-        memory_bytes: job.manifest.memory_mib as usize * (1 << 20),
-        max_result_bytes: job.manifest.max_result_bytes,
-    };
+    let limits = job.manifest.limits();
     let cpu_before = thread_cpu_time();
     let report = job
         .module

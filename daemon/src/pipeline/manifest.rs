@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use epochd_hooks::CommitNotice;
+use epochd_jobs::RunLimits;
 use epochd_store::Manifest;
 
 /// A job as submitted, besides its wasm module.
@@ -147,6 +148,15 @@ impl JobManifest {
             }
         }
         Ok(())
+    }
+
+    /// The limits of one of its runs (or merges).
+    pub fn limits(&self) -> RunLimits {
+        RunLimits {
+            deadline: std::time::Duration::from_millis(self.deadline_ms),
+            memory_bytes: self.memory_mib as usize * (1 << 20),
+            max_result_bytes: self.max_result_bytes,
+        }
     }
 
     /// Whether a commit is for this job.

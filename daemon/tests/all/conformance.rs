@@ -32,13 +32,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use epochd::pipeline::{Daemon, DaemonConfig, JobManifest, Processed, Source};
 use epochd::results::{Outcome, ResultRecord};
 use epochd_decode::EpochMeta;
 use epochd_hooks::CommitNotice;
-use epochd_jobs::RunLimits;
 use epochd_store::{Format, Store, StoreConfig};
 use epochd_workload::{Format as WorkloadFormat, Workload, WorkloadConfig};
 use serde_json::{json, Value};
@@ -285,11 +283,7 @@ impl Fixture {
     /// `merge(a, b)` by the job's module, as the daemon's streams call it.
     fn merge(&self, job: &str, epoch: u64, a: &[u8], b: &[u8]) -> Vec<u8> {
         let j = self.daemon.registry.get(job).unwrap();
-        let limits = RunLimits {
-            deadline: Duration::from_millis(j.manifest.deadline_ms),
-            memory_bytes: j.manifest.memory_mib as usize * (1 << 20),
-            max_result_bytes: j.manifest.max_result_bytes,
-        };
+        let limits = j.manifest.limits();
         let meta = EpochMeta {
             epoch,
             dc: String::new(),
