@@ -141,3 +141,18 @@ mod tests {
         );
     }
 }
+
+/// The commit a benchmark runs on, from its command line: `--events`,
+/// `--chunk-bytes`, `--level` (flattened into each binary's arguments).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommitArgs {
+    /// Events in the commit (reference workload, EVENTS.md).
+    #[arg(long, default_value_t = 100_000)]
+    pub events: usize,
+    /// Largest raw chunk, bytes (default: the store's chunk target).
+    #[arg(long, default_value_t = epochd_store::StoreConfig::default().chunk_target_bytes)]
+    pub chunk_bytes: usize,
+    /// zstd level of the chunks (the store's default is 3).
+    #[arg(long, default_value_t = 3)]
+    pub level: i32,
+}

@@ -23,7 +23,7 @@ pub mod stopwatch;
 pub mod stream;
 pub mod table;
 
-pub use commit::Commit;
+pub use commit::{Commit, CommitArgs};
 pub use stats::median;
 pub use stopwatch::Stopwatch;
 pub use stream::{EncodedStream, StreamSpec};
@@ -36,3 +36,9 @@ pub fn cores() -> usize {
 
 /// Bytes in a benchmark megabyte: MB here is 10^6 bytes, not MiB.
 pub const MB: f64 = 1e6;
+
+/// Where `wasm-jobs/build` puts the job modules: `<dir>/<job>.wasm` (Rust)
+/// and `<dir>/<lang>/<job>.wasm`.
+pub fn wasm_out_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wasm-jobs/out")
+}

@@ -34,9 +34,8 @@ use clap::{Parser, ValueEnum};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use epochd_bench::stopwatch::timed;
-use epochd_bench::{cores, Commit, MB};
+use epochd_bench::{cores, Commit, CommitArgs, MB};
 use epochd_decode::EpochMeta;
-use epochd_store::StoreConfig;
 use epochd_workload::WORKLOAD_VERSION;
 
 use crate::report::{Report, Rounds};
@@ -47,9 +46,9 @@ use crate::run::{on_pool, on_this_thread, Inputs, Sample};
 #[derive(Debug, Parser)]
 #[command(version, long_about = None)]
 pub struct Args {
-    /// Events in the commit (reference workload, EVENTS.md).
-    #[arg(long, default_value_t = 100_000)]
-    events: usize,
+    /// The commit: `--events`, `--chunk-bytes`, `--level`.
+    #[command(flatten)]
+    commit: CommitArgs,
     /// Rounds; the report shows medians.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
@@ -60,12 +59,6 @@ pub struct Args {
     /// Which generic value trees to measure.
     #[arg(long, value_enum, default_value_t = Trees::Both)]
     value_tree: Trees,
-    /// Largest raw chunk, bytes (default: the store's chunk target).
-    #[arg(long, default_value_t = StoreConfig::default().chunk_target_bytes)]
-    chunk_bytes: usize,
-    /// zstd level of the chunks (the store's default is 3).
-    #[arg(long, default_value_t = 3)]
-    level: i32,
     /// Also time the parts of our decode on their own (decompression keeping the raw
     /// chunks, a MessagePack walk, fresh pages, decode_raw, the sealed memfd alone).
     #[arg(long)]
@@ -128,18 +121,23 @@ const PARALLEL_PREFIX: &str = "decode-par-";
 fn main() -> Result<()> {
     epochd::alloc::tune();
     let args = Args::parse();
-    ensure!(args.events > 0, "--events must be at least 1");
+    ensure!(args.commit.events > 0, "--events must be at least 1");
     ensure!(args.rounds > 0, "--rounds must be at least 1");
     ensure!(
-        args.chunk_bytes >= 1024,
+        args.commit.chunk_bytes >= 1024,
         "--chunk-bytes must be at least 1024"
     );
     let threads = args.threads.map(|t| if t == 0 { cores() } else { t });
 
     // Inputs, before anything is timed.
     let ((commit, blobs), took) = timed(|| {
-        let commit = Commit::generate(1_700_000_000, "ams4", args.events, args.chunk_bytes);
-        let blobs = commit.compress(args.level);
+        let commit = Commit::generate(
+            1_700_000_000,
+            "ams4",
+            args.commit.events,
+            args.commit.chunk_bytes,
+        );
+        let blobs = commit.compress(args.commit.level);
         (commit, blobs)
     });
     let raws = commit.raws();
@@ -172,9 +170,9 @@ fn main() -> Result<()> {
         commit.len() as f64 / MB,
         commit.len() as f64 / commit.events() as f64,
         blobs.len(),
-        args.chunk_bytes >> 10,
+        args.commit.chunk_bytes >> 10,
         compressed as f64 / MB,
-        args.level,
+        args.commit.level,
         commit.len() as f64 / compressed as f64,
         flatbuffer.len() as f64 / MB,
     );

@@ -254,8 +254,8 @@ impl Report<'_> {
             "- Input: {} chunks of ≤ {} KiB raw (the store's lanes: one per (type, subtype), \
              cut at event boundaries), zstd level {} with the store's compress ({:.2}x).",
             self.chunks,
-            self.args.chunk_bytes >> 10,
-            self.args.level,
+            self.args.commit.chunk_bytes >> 10,
+            self.args.commit.level,
             self.commit.len() as f64 / self.compressed as f64
         );
         println!(

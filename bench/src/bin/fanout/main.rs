@@ -44,10 +44,9 @@ use clap::Parser;
 use rayon::ThreadPoolBuilder;
 
 use epochd_bench::stopwatch::timed;
-use epochd_bench::{Commit, MB};
+use epochd_bench::{Commit, CommitArgs, MB};
 use epochd_decode::EpochMeta;
 use epochd_jobs::{RunLimits, Runtime, RuntimeConfig};
-use epochd_store::StoreConfig;
 use epochd_workload::WORKLOAD_VERSION;
 
 use crate::jobs::Expected;
@@ -59,9 +58,9 @@ use crate::run::Inputs;
 #[derive(Debug, Parser)]
 #[command(version, long_about = None)]
 pub struct Args {
-    /// Events in the commit (reference workload, EVENTS.md).
-    #[arg(long, default_value_t = 100_000)]
-    events: usize,
+    /// The commit: `--events`, `--chunk-bytes`, `--level`.
+    #[command(flatten)]
+    commit: CommitArgs,
     /// Rounds; the report shows medians.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
@@ -81,21 +80,11 @@ pub struct Args {
     #[arg(long)]
     no_settle: bool,
     /// Where the reference jobs' `.wasm` files are (built by wasm-jobs/build).
-    #[arg(long, default_value_os_t = default_wasm_dir())]
+    #[arg(long, default_value_os_t = epochd_bench::wasm_out_dir())]
     wasm_dir: PathBuf,
     /// Each run's wall-clock deadline, ms (the daemon's default manifest: 1000).
     #[arg(long, default_value_t = 1000)]
     deadline_ms: u64,
-    /// Largest raw chunk, bytes (default: the store's chunk target).
-    #[arg(long, default_value_t = StoreConfig::default().chunk_target_bytes)]
-    chunk_bytes: usize,
-    /// zstd level of the chunks (the store's default is 3).
-    #[arg(long, default_value_t = 3)]
-    level: i32,
-}
-
-fn default_wasm_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wasm-jobs/out")
 }
 
 /// What is timed in a round.
@@ -132,14 +121,14 @@ fn limits(deadline_ms: u64) -> RunLimits {
 fn main() -> Result<()> {
     epochd::alloc::tune();
     let mut args = Args::parse();
-    ensure!(args.events > 0, "--events must be at least 1");
+    ensure!(args.commit.events > 0, "--events must be at least 1");
     ensure!(args.rounds > 0, "--rounds must be at least 1");
     ensure!(
         !args.jobs.is_empty() && args.jobs.iter().all(|&n| n > 0),
         "--jobs must list numbers of jobs of at least 1, e.g. --jobs 1,20,260"
     );
     ensure!(
-        args.chunk_bytes >= 1024,
+        args.commit.chunk_bytes >= 1024,
         "--chunk-bytes must be at least 1024"
     );
     args.jobs.sort_unstable();
@@ -147,8 +136,13 @@ fn main() -> Result<()> {
 
     // Inputs, before anything is timed.
     let ((commit, blobs), took) = timed(|| {
-        let commit = Commit::generate(1_700_000_000, "ams4", args.events, args.chunk_bytes);
-        let blobs = commit.compress(args.level);
+        let commit = Commit::generate(
+            1_700_000_000,
+            "ams4",
+            args.commit.events,
+            args.commit.chunk_bytes,
+        );
+        let blobs = commit.compress(args.commit.level);
         (commit, blobs)
     });
     let compressed: usize = blobs.iter().map(Vec::len).sum();
@@ -183,7 +177,7 @@ fn main() -> Result<()> {
         commit.len() as f64 / MB,
         blobs.len(),
         compressed as f64 / MB,
-        args.level,
+        args.commit.level,
         decoded_bytes as f64 / MB,
     );
     for job in &jobs {

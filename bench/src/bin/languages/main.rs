@@ -44,10 +44,9 @@ use serde_json::Value;
 use epochd_bench::cpu::thread_time;
 use epochd_bench::stats::ByPath;
 use epochd_bench::stopwatch::timed;
-use epochd_bench::{median, Commit, Stopwatch, MB};
+use epochd_bench::{median, Commit, CommitArgs, Stopwatch, MB};
 use epochd_decode::{EpochMeta, SharedEpoch};
 use epochd_jobs::{RunLimits, Runtime, RuntimeConfig};
-use epochd_store::StoreConfig;
 use epochd_workload::WORKLOAD_VERSION;
 
 use crate::modules::{Module, JOBS};
@@ -64,25 +63,15 @@ pub struct Args {
     /// Runs of each path per round; a round's figure is their median.
     #[arg(long, default_value_t = 10)]
     runs: usize,
-    /// Events in the commit (reference workload, EVENTS.md).
-    #[arg(long, default_value_t = 100_000)]
-    events: usize,
+    /// The commit: `--events`, `--chunk-bytes`, `--level`.
+    #[command(flatten)]
+    commit: CommitArgs,
     /// Where the modules are: `<dir>/<job>.wasm` (Rust) and `<dir>/<lang>/<job>.wasm`.
-    #[arg(long, default_value_os_t = default_wasm_dir())]
+    #[arg(long, default_value_os_t = epochd_bench::wasm_out_dir())]
     wasm_dir: PathBuf,
     /// Each run's wall-clock deadline, ms (generous: a slow language must not fail).
     #[arg(long, default_value_t = 10_000)]
     deadline_ms: u64,
-    /// Largest raw chunk, bytes (default: the store's chunk target).
-    #[arg(long, default_value_t = StoreConfig::default().chunk_target_bytes)]
-    chunk_bytes: usize,
-    /// zstd level of the chunks (the store's default is 3).
-    #[arg(long, default_value_t = 3)]
-    level: i32,
-}
-
-fn default_wasm_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wasm-jobs/out")
 }
 
 /// One measured path.
@@ -166,14 +155,19 @@ fn parse(bytes: &[u8], what: &str) -> Result<Value> {
 fn main() -> Result<()> {
     epochd::alloc::tune();
     let args = Args::parse();
-    ensure!(args.events > 0, "--events must be at least 1");
+    ensure!(args.commit.events > 0, "--events must be at least 1");
     ensure!(args.rounds > 0, "--rounds must be at least 1");
     ensure!(args.runs > 0, "--runs must be at least 1");
 
     // Inputs, before anything is timed.
     let (epoch, took) = timed(|| -> Result<SharedEpoch> {
-        let commit = Commit::generate(1_700_000_000, "ams4", args.events, args.chunk_bytes);
-        let blobs = commit.compress(args.level);
+        let commit = Commit::generate(
+            1_700_000_000,
+            "ams4",
+            args.commit.events,
+            args.commit.chunk_bytes,
+        );
+        let blobs = commit.compress(args.commit.level);
         let meta = EpochMeta {
             epoch: commit.epoch(),
             dc: commit.dc().to_string(),
@@ -183,15 +177,15 @@ fn main() -> Result<()> {
     });
     let epoch = epoch?;
     ensure!(
-        epoch.view().rows() as usize == args.events,
+        epoch.view().rows() as usize == args.commit.events,
         "the decoded epoch has {} rows for {} events",
         epoch.view().rows(),
-        args.events
+        args.commit.events
     );
     eprintln!(
         "generated and decoded one (epoch, dc) of {} events in {:.1} s (workload \
          v{WORKLOAD_VERSION}): {:.1} MB decoded",
-        args.events,
+        args.commit.events,
         took.as_secs_f64(),
         epoch.len() as f64 / MB,
     );
@@ -246,10 +240,10 @@ fn main() -> Result<()> {
     }
     let count: Value = parse(&expected[0], "native count")?;
     ensure!(
-        count["events"].as_u64() == Some(args.events as u64),
+        count["events"].as_u64() == Some(args.commit.events as u64),
         "native count counted {:?} events of {}",
         count["events"],
-        args.events
+        args.commit.events
     );
 
     let mut rounds: ByPath<Path, Sample> = ByPath::default();
@@ -284,7 +278,7 @@ fn main() -> Result<()> {
     }
 
     let report = Report {
-        events: args.events,
+        events: args.commit.events,
         rounds: args.rounds,
         runs: args.runs,
         modules: &modules,

@@ -44,10 +44,9 @@ use clap::Parser;
 
 use epochd_bench::stats::ByPath;
 use epochd_bench::stopwatch::timed;
-use epochd_bench::{Commit, MB};
+use epochd_bench::{Commit, CommitArgs, MB};
 use epochd_decode::{EpochMeta, SharedEpoch};
 use epochd_jobs::RunLimits;
-use epochd_store::StoreConfig;
 use epochd_workload::WORKLOAD_VERSION;
 
 use crate::column::IntColumn;
@@ -68,18 +67,12 @@ pub struct Args {
     /// The numbers of instances to run one after another, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,20")]
     instances: Vec<usize>,
-    /// Events in the commit (reference workload, EVENTS.md).
-    #[arg(long, default_value_t = 100_000)]
-    events: usize,
+    /// The commit: `--events`, `--chunk-bytes`, `--level`.
+    #[command(flatten)]
+    commit: CommitArgs,
     /// The INT column every path sums.
     #[arg(long, default_value = "tuning.wallclock")]
     column: String,
-    /// Largest raw chunk, bytes (default: the store's chunk target).
-    #[arg(long, default_value_t = StoreConfig::default().chunk_target_bytes)]
-    chunk_bytes: usize,
-    /// zstd level of the chunks (the store's default is 3).
-    #[arg(long, default_value_t = 3)]
-    level: i32,
 }
 
 /// The scan's loop, the same in both guests: the wrapping sum of `$n` i64 values
@@ -194,22 +187,28 @@ fn main() -> Result<()> {
     epochd::alloc::tune();
     let mut args = Args::parse();
     ensure!(args.rounds > 0, "--rounds must be at least 1");
-    ensure!(args.events > 0, "--events must be at least 1");
+    ensure!(args.commit.events > 0, "--events must be at least 1");
     ensure!(
         !args.instances.is_empty() && args.instances.iter().all(|&n| n > 0),
         "--instances must list numbers of at least 1, e.g. --instances 1,20"
     );
     ensure!(
-        args.chunk_bytes >= 1024,
+        args.commit.chunk_bytes >= 1024,
         "--chunk-bytes must be at least 1024"
     );
     args.instances.sort_unstable();
     args.instances.dedup();
 
     // Inputs, before anything is timed.
-    let (commit, took) =
-        timed(|| Commit::generate(1_700_000_000, "ams4", args.events, args.chunk_bytes));
-    let blobs = commit.compress(args.level);
+    let (commit, took) = timed(|| {
+        Commit::generate(
+            1_700_000_000,
+            "ams4",
+            args.commit.events,
+            args.commit.chunk_bytes,
+        )
+    });
+    let blobs = commit.compress(args.commit.level);
     let meta = EpochMeta {
         epoch: commit.epoch(),
         dc: commit.dc().to_string(),

@@ -72,7 +72,7 @@ pub struct Args {
     #[arg(long, env = "EPOCHD_BIN", default_value_os_t = node::default_epochd())]
     epochd: PathBuf,
     /// Where the reference jobs' `.wasm` files are (built by wasm-jobs/build).
-    #[arg(long, default_value_os_t = default_wasm_dir())]
+    #[arg(long, default_value_os_t = epochd_bench::wasm_out_dir())]
     wasm_dir: PathBuf,
     /// Directory for the node's temporary data (default: the system's temp dir).
     #[arg(long)]
@@ -84,10 +84,6 @@ pub struct Args {
     /// up cgroups, and says so in its log).
     #[arg(long)]
     no_cgroups: bool,
-}
-
-fn default_wasm_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wasm-jobs/out")
 }
 
 fn main() -> Result<()> {
