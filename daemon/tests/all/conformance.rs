@@ -33,11 +33,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use epochd::pipeline::{Daemon, DaemonConfig, JobManifest, Processed, Source};
+use epochd::pipeline::{Daemon, JobManifest, Processed};
 use epochd::results::{Outcome, ResultRecord};
 use epochd_decode::EpochMeta;
 use epochd_hooks::CommitNotice;
-use epochd_store::{Format, Store, StoreConfig};
+use epochd_store::{Format, Store};
 use epochd_workload::{Format as WorkloadFormat, Workload, WorkloadConfig};
 use serde_json::{json, Value};
 
@@ -157,18 +157,11 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open(StoreConfig {
-            grace_ms: 3_600_000,
-            ..StoreConfig::new(dir.path().join("store"))
-        })
-        .unwrap(),
-    );
-    let mut config = DaemonConfig::new(dir.path().join("daemon"));
-    config.job_threads = 2;
-    config.cgroups = None;
-    let daemon = Arc::new(Daemon::open(config, Source::Local(store.clone())).unwrap());
+    let crate::jobs::Node {
+        _dir: dir,
+        store,
+        daemon,
+    } = crate::jobs::node(2, false);
 
     let mut names = Vec::new();
     for job in REFERENCE_JOBS {

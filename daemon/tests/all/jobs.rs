@@ -27,13 +27,15 @@ pub fn wasm(name: &str) -> Vec<u8> {
     })
 }
 
-struct Node {
-    _dir: tempfile::TempDir,
-    store: Arc<Store>,
-    daemon: Arc<Daemon>,
+/// A store and its daemon, in process, on a temp dir.
+pub struct Node {
+    pub _dir: tempfile::TempDir,
+    pub store: Arc<Store>,
+    pub daemon: Arc<Daemon>,
 }
 
-fn node(job_threads: usize, cgroups: bool) -> Node {
+/// A node with `job_threads` job threads, with or without CPU caps.
+pub fn node(job_threads: usize, cgroups: bool) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
         Store::open(StoreConfig {
