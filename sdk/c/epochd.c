@@ -353,6 +353,12 @@ void epochd_column_by_row(const epochd_column *col, uint32_t space, epochd_row_s
     out->ids = xrealloc(NULL, (size_t)space * 4);
     memset(out->ids, 0xff, (size_t)space * 4);
     if (epochd_column_dictionary(col, &out->strings)) {
+        if (col->dense && col->len == space) {
+            /* Value i is row i: the ids are already by row, so the host copies
+             * them straight into place (no rows to read, no scatter). */
+            epochd_sys_column_ids(col->handle, 0, (int32_t)space, out->ids);
+            return;
+        }
         epochd_scan s;
         epochd_scan_begin(&s, col);
         while (epochd_scan_next(&s))

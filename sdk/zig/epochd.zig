@@ -321,6 +321,12 @@ pub const Column = struct {
         @memset(out.ids, none);
         if (self.dictionary()) |d| {
             out.strings = d;
+            if (self.dense and self.len == space) {
+                // Value i is row i: the ids are already by row, so the host
+                // copies them straight into place (no rows to read, no scatter).
+                _ = sys.column_ids(self.handle, 0, @intCast(space), @ptrCast(out.ids.ptr));
+                return out;
+            }
             var s = self.scan();
             defer s.deinit();
             while (s.next()) {

@@ -132,6 +132,9 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
         // Results are merged across nodes: the same input must give the same
         // bytes on every CPU.
         .relaxed_simd_deterministic(true);
+    if std::env::var_os("EPOCHD_PERFMAP").is_some() {
+        c.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if pooling {
         let slots = config.max_concurrent_runs;
         let mut pool = PoolingAllocationConfig::new();
@@ -154,7 +157,8 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
             // Which bounds what that keeps: slots are reused least-recently-
             // used beyond 8 idle ones, so about (concurrent runs + 8) slots
             // hold memory, not one per job ever run.
-            .max_unused_warm_slots(8);
+            .max_unused_warm_slots(8)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     c

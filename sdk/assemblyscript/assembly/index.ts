@@ -396,6 +396,12 @@ export class RowStrings {
     const dict = col.dictionary();
     if (dict != null) {
       rs.strings = dict;
+      if (col.dense && col.len == space) {
+        // Value i is row i: the ids are already by row, so the host copies
+        // them straight into place (no rows to read, no scatter).
+        sys.column_ids(col.handle, 0, <i32>space, ids);
+        return rs;
+      }
       const s = col.scan();
       while (s.next())
         for (let i: u32 = 0; i < s.n; i++) {

@@ -50,12 +50,35 @@ fn languages(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {
     Ok(all)
 }
 
-/// Reads and compiles every (job, language) module under `dir`. The Rust modules must
-/// all be there; another language's missing job is skipped (and said so).
-pub fn load(dir: &Path, runtime: &Runtime) -> Result<Vec<Module>> {
+/// Reads and compiles the module of every job `JOBS[j]` for `j` in `jobs` in every
+/// language under `dir` (only those in `langs`, unless it is empty). The Rust modules
+/// must be there; another language's missing job is skipped (and said so).
+pub fn load(
+    dir: &Path,
+    runtime: &Runtime,
+    jobs: &[usize],
+    langs: &[String],
+) -> Result<Vec<Module>> {
     let mut modules = Vec::new();
-    for (lang, folder) in languages(dir)? {
-        for job in JOBS {
+    let all = languages(dir)?;
+    if let Some(unknown) = langs
+        .iter()
+        .find(|l| !all.iter().any(|(lang, _)| lang == *l))
+    {
+        bail!(
+            "--lang {unknown}: no such language under {} (there are: {})",
+            dir.display(),
+            all.iter()
+                .map(|(l, _)| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for (lang, folder) in all {
+        if !langs.is_empty() && !langs.contains(&lang) {
+            continue;
+        }
+        for job in jobs.iter().map(|j| JOBS[*j]) {
             let path = folder.join(format!("{job}.wasm"));
             if !path.exists() {
                 if lang == "rust" {

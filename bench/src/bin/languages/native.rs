@@ -50,7 +50,19 @@ fn blob<'a>(blobs: &Blobs<'a>, i: usize) -> &'a [u8] {
 /// the row holds no string.
 struct ByRow<'a> {
     names: Vec<&'a [u8]>,
-    ids: Vec<u32>,
+    ids: Cow<'a, [u32]>,
+}
+
+/// A FlatBuffer vector of `u32`s in place, when it is aligned (the decoder aligns
+/// every vector; a FlatBuffer's scalars are little-endian, as is this host).
+fn in_place(ids: flatbuffers::Vector<'_, u32>) -> Option<&[u32]> {
+    if cfg!(target_endian = "big") {
+        return None;
+    }
+    // SAFETY: every bit pattern is a valid u32, and `align_to` hands out only the
+    // aligned middle of the slice; it is used only when that middle is all of it.
+    let (head, ids, tail) = unsafe { ids.bytes().align_to::<u32>() };
+    (head.is_empty() && tail.is_empty()).then_some(ids)
 }
 
 impl<'a> ByRow<'a> {
@@ -58,11 +70,21 @@ impl<'a> ByRow<'a> {
         let rows = epoch.rows() as usize;
         let mut by_row = ByRow {
             names: Vec::new(),
-            ids: vec![NONE; rows],
+            ids: Cow::Owned(vec![NONE; rows]),
         };
         let Some(col) = column(epoch, path, ValueType::Str) else {
             return by_row;
         };
+        if let (true, Some(ids), Some(dict)) = (col.dense(), col.ids(), col.dict()) {
+            if let Some(ids) = in_place(ids).filter(|ids| ids.len() == rows) {
+                // Dense and dictionary-coded: the ids are by row already; read them
+                // where they are.
+                let n = dict.offsets().map_or(0, |o| o.len().saturating_sub(1));
+                by_row.names = (0..n).map(|i| blob(&dict, i)).collect();
+                by_row.ids = Cow::Borrowed(ids);
+                return by_row;
+            }
+        }
         // Dictionary-coded: one id per value into `dict`; else one plain entry per
         // value (each its own name).
         let ids: Vec<u32> = match (col.ids(), col.dict()) {
@@ -82,14 +104,15 @@ impl<'a> ByRow<'a> {
         };
         match col.rows().filter(|_| !col.dense()) {
             Some(value_rows) => {
+                let by_row_ids = by_row.ids.to_mut();
                 for (row, id) in value_rows.iter().zip(ids) {
-                    if let Some(slot) = by_row.ids.get_mut(row as usize) {
+                    if let Some(slot) = by_row_ids.get_mut(row as usize) {
                         *slot = id;
                     }
                 }
             }
             None => {
-                for (slot, id) in by_row.ids.iter_mut().zip(ids) {
+                for (slot, id) in by_row.ids.to_mut().iter_mut().zip(ids) {
                     *slot = id;
                 }
             }
@@ -148,7 +171,7 @@ fn count(epoch: &Epoch<'_>) -> Counts {
     let (nt, ns) = (types.names.len(), subtypes.names.len());
     // Pairs of ids (NONE clamped to the last slot), counted in a table.
     let mut table = vec![0u64; (nt + 1) * (ns + 1)];
-    for (t, s) in types.ids.iter().zip(&subtypes.ids) {
+    for (t, s) in types.ids.iter().zip(subtypes.ids.iter()) {
         let t = (*t as usize).min(nt);
         let s = (*s as usize).min(ns);
         table[t * (ns + 1) + s] += 1;

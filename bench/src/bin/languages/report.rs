@@ -28,8 +28,8 @@ pub struct Report<'a> {
     pub modules: &'a [Module],
     /// Per path, one sample per round.
     pub samples: &'a ByPath<Path, Sample>,
-    /// Per path (natives first, then modules), whether its result had the native
-    /// result's exact bytes (every one equals it as JSON, or the run stopped).
+    /// Per module, whether its result had the native result's exact bytes (every one
+    /// equals it as JSON, or the run stopped).
     pub byte_equal: &'a [bool],
 }
 
@@ -67,6 +67,9 @@ impl fmt::Display for Report<'_> {
         let mut notes = Vec::new();
         for (j, job) in JOBS.iter().enumerate() {
             let native = self.samples.of(&Path::Native(j));
+            if native.is_empty() {
+                continue; // not measured (`--job`)
+            }
             let walls: Vec<f64> = native.iter().map(|s| s.wall).collect();
             let cpus: Vec<f64> = native.iter().map(|s| s.cpu).collect();
             t.row([
@@ -107,7 +110,7 @@ impl fmt::Display for Report<'_> {
                     cell(&ratios, |v| format!("{v:.2}")),
                     format!("{verdict} (≤ {goal}x)"),
                 ]);
-                if !self.byte_equal[JOBS.len() + i] {
+                if !self.byte_equal[i] {
                     notes.push(format!(
                         "{job} in {}: equal to native as JSON, not byte for byte",
                         m.lang

@@ -153,6 +153,13 @@ impl StrColumn {
     pub fn by_row(&self, space: u32) -> RowStrings {
         let mut ids = vec![RowStrings::NONE; space as usize];
         let strings = match self.dictionary() {
+            Some(dict) if self.col.dense && self.col.len == space => {
+                // Value `i` is row `i`: the ids are already by row, so the host
+                // copies them straight into place, with no rows to read and no
+                // scatter (the usual case of `type`, `subtype`, `dc`...).
+                host::expect("column_ids", host::column_ids(self.col.handle, 0, &mut ids));
+                dict
+            }
             Some(dict) => {
                 for_each_block::<u32>(&self.col, |b| {
                     for (row, id) in b.rows.iter().zip(b.values) {
