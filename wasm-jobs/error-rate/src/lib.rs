@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use epochd_job::{Epoch, JobError, Json};
+use epochd_job::{Epoch, JobError, Json, BLOCK};
 use serde::{Deserialize, Serialize};
 
 /// The status from which a response is an error.
@@ -85,14 +85,26 @@ impl ErrorRate {
 /// Counts the commit's WEB events and their errors.
 #[epochd_job::job]
 pub fn run(epoch: &Epoch) -> Result<Json<ErrorRate>, JobError> {
-    let types = epoch.strings_by_row("type");
-    let (mut web, mut errors) = (0u64, 0u64);
-    if let Some(web_id) = types.find("WEB") {
-        web = types.ids().iter().filter(|id| **id == web_id).count() as u64;
+    // WEB events counted on the ids of `type`, read a block of rows at a
+    // time; then the type of each error looked up alone (errors are few).
+    let mut types = epoch.row_ids("type");
+    let mut ids = vec![0; BLOCK];
+    let rows = epoch.rows();
+    let (mut web_id, mut web, mut errors) = (None, 0, 0);
+    for first in (0..rows).step_by(BLOCK) {
+        let ids = &mut ids[..(rows - first).min(BLOCK as u32) as usize];
+        types.read(first, ids);
+        // Known from the start with a dictionary; else once a row has it.
+        web_id = web_id.or_else(|| types.strings().find("WEB"));
+        if let Some(web_id) = web_id {
+            web += ids.iter().filter(|id| **id == web_id).count() as u64;
+        }
+    }
+    if let Some(web_id) = web_id {
         if let Some(status) = epoch.int("tuning.status") {
             status.for_each_block(|b| {
                 for (row, s) in b.rows.iter().zip(b.values) {
-                    if *s >= ERROR_STATUS && types.id(*row) == Some(web_id) {
+                    if *s >= ERROR_STATUS && types.get(*row) == Some(web_id) {
                         errors += 1;
                     }
                 }

@@ -99,13 +99,16 @@ pub fn field() -> Result<String, JobError> {
 #[epochd_job::job]
 pub fn run(epoch: &Epoch) -> Result<Json<Latency>, JobError> {
     let field = field()?;
-    let subtypes = epoch.strings_by_row("subtype");
-    let mut histograms = vec![LogHistogram::new(); subtypes.strings().len() as usize];
+    // The subtype of each value's row, read a window of rows at a time as
+    // the values' rows ascend.
+    let mut subtypes = epoch.row_ids("subtype");
+    let known = subtypes.dictionary_len().unwrap_or(0) as usize;
+    let mut histograms = Histograms(vec![LogHistogram::new(); known]);
     if let Some(col) = epoch.int(&field) {
         col.for_each_block(|b| {
             for (row, v) in b.rows.iter().zip(b.values) {
-                if let (Some(id), Ok(v)) = (subtypes.id(*row), u64::try_from(*v)) {
-                    histograms[id as usize].record(v);
+                if let (Some(id), Ok(v)) = (subtypes.get(*row), u64::try_from(*v)) {
+                    histograms.record(id, v);
                 }
             }
         });
@@ -113,15 +116,16 @@ pub fn run(epoch: &Epoch) -> Result<Json<Latency>, JobError> {
     if let Some(col) = epoch.float(&field) {
         col.for_each_block(|b| {
             for (row, v) in b.rows.iter().zip(b.values) {
-                if let Some(id) = subtypes.id(*row) {
+                if let Some(id) = subtypes.get(*row) {
                     if v.is_finite() && *v >= 0.0 {
                         // Truncated toward zero (saturating at u64::MAX).
-                        histograms[id as usize].record(*v as u64);
+                        histograms.record(id, *v as u64);
                     }
                 }
             }
         });
     }
+    let histograms = histograms.0;
     let mut per_name: BTreeMap<String, LogHistogram> = BTreeMap::new();
     for (id, h) in histograms.into_iter().enumerate() {
         if let Some(name) = subtypes.strings().get_str(id as u32) {
@@ -129,6 +133,21 @@ pub fn run(epoch: &Epoch) -> Result<Json<Latency>, JobError> {
         }
     }
     Ok(Json(Latency::of(field, per_name)))
+}
+
+/// One histogram per subtype id, grown as ids appear (without a
+/// dictionary, strings get ids as rows are read).
+struct Histograms(Vec<LogHistogram>);
+
+impl Histograms {
+    #[inline]
+    fn record(&mut self, id: u32, v: u64) {
+        let id = id as usize;
+        if id >= self.0.len() {
+            self.0.resize(id + 1, LogHistogram::new());
+        }
+        self.0[id].record(v);
+    }
 }
 
 /// Adds two results' histograms.

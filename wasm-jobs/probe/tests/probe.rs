@@ -1,13 +1,19 @@
 //! The probe runs over reference epochs and awkward events (its internal
 //! cross-checks between APIs hold) and is deterministic.
 
-use testkit::{edge_events, reference_epoch};
+use testkit::{edge_events, reference_epoch, StrCoding};
 
 #[test]
 fn probe_runs_and_is_deterministic() {
     for (dc, events) in reference_epoch(3, 1_700_000_000, 6000) {
-        let a = testkit::run(probe::run, 1_700_000_000, &dc, events.clone());
-        let b = testkit::run(probe::run, 1_700_000_000, &dc, events);
+        let a = testkit::run_coded(
+            probe::run,
+            1_700_000_000,
+            &dc,
+            events.clone(),
+            StrCoding::Auto,
+        );
+        let b = testkit::run_coded(probe::run, 1_700_000_000, &dc, events, StrCoding::Auto);
         assert_eq!(a, b);
         let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
         assert!(
@@ -19,7 +25,7 @@ fn probe_runs_and_is_deterministic() {
             "{v}"
         );
     }
-    let out = testkit::run(probe::run, 1, "edge", edge_events());
+    let out = testkit::run_coded(probe::run, 1, "edge", edge_events(), StrCoding::Auto);
     assert!(!out.is_empty());
-    assert!(!testkit::run(probe::run, 1, "empty", vec![]).is_empty());
+    assert!(!testkit::run_coded(probe::run, 1, "empty", vec![], StrCoding::Auto).is_empty());
 }

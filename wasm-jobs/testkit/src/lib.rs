@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+pub use epochd_job::testing::StrCoding;
 use epochd_job::testing::{self, MockEpoch};
 use epochd_job::JobResult;
 use epochd_workload::{Workload, WorkloadConfig};
@@ -71,12 +72,46 @@ pub fn random_split(events: &[Value], parts: usize, rng: &mut Rng) -> Vec<Vec<Va
 
 /// Runs a job over `events` as one commit of (`epoch`, `dc`) and returns
 /// its result, panicking with the failure if it failed.
+///
+/// The strings are coded as the daemon codes them; the job also runs with
+/// every string column dictionary-coded and with none, and must give the
+/// same bytes each time (jobs take a faster path over dictionary ids).
 pub fn run<F, R>(job: F, epoch: i64, dc: &str, events: Vec<Value>) -> Vec<u8>
+where
+    F: Fn(&epochd_job::Epoch) -> R,
+    R: JobResult,
+{
+    let result = run_coded(&job, epoch, dc, events.clone(), StrCoding::Auto);
+    for coding in [StrCoding::Dictionary, StrCoding::Plain] {
+        assert_eq!(
+            String::from_utf8_lossy(&run_coded(&job, epoch, dc, events.clone(), coding)),
+            String::from_utf8_lossy(&result),
+            "the job's result with {coding:?} strings differs from the daemon's coding"
+        );
+    }
+    result
+}
+
+/// Runs a job over `events` as one commit of (`epoch`, `dc`), its string
+/// columns coded as `coding` says, and returns its result, panicking with
+/// the failure if it failed.
+pub fn run_coded<F, R>(
+    job: F,
+    epoch: i64,
+    dc: &str,
+    events: Vec<Value>,
+    coding: StrCoding,
+) -> Vec<u8>
 where
     F: FnOnce(&epochd_job::Epoch) -> R,
     R: JobResult,
 {
-    MockEpoch::from_events(epoch, dc, events).run(job).unwrap()
+    MockEpoch::builder(epoch, dc)
+        .events(events)
+        .strings(coding)
+        .build()
+        .run(job)
+        .unwrap()
 }
 
 /// Merges two results, panicking if the merge fails.

@@ -104,20 +104,26 @@ impl Column {
     /// search, about log2(len) host calls (none when dense). To read many
     /// rows, scan the column instead.
     pub fn index_of(&self, row: u32) -> Option<u32> {
+        let index = self.index_from(row);
+        (self.row_of(index)? == row).then_some(index)
+    }
+
+    /// The index of the first value at `row` or after it (`len` when there
+    /// is none): a binary search, about log2(len) host calls (none when
+    /// dense). Where a block of rows starts in the column's values.
+    pub fn index_from(&self, row: u32) -> u32 {
         if self.dense {
-            return (row < self.len).then_some(row);
+            return row.min(self.len);
         }
         let (mut lo, mut hi) = (0u32, self.len);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let at = self.row_of(mid)?;
-            match at.cmp(&row) {
-                std::cmp::Ordering::Equal => return Some(mid),
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
+            match self.row_of(mid) {
+                Some(at) if at < row => lo = mid + 1,
+                _ => hi = mid,
             }
         }
-        None
+        lo
     }
 
     /// Every row holding a value, ascending.

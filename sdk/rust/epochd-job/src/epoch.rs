@@ -104,6 +104,13 @@ impl Epoch {
         Container::find(path, kind)
     }
 
+    /// The ids of the strings at `path`, read a window of rows at a time
+    /// (see [`RowIds`](crate::RowIds)): every row none when no event has a
+    /// string there.
+    pub fn row_ids(&self, path: &str) -> crate::RowIds {
+        crate::RowIds::new(self.str(path))
+    }
+
     /// For every row, the id of its string at `path` (see
     /// [`StrColumn::by_row`]); all none when no event has a string there.
     pub fn strings_by_row(&self, path: &str) -> crate::RowStrings {

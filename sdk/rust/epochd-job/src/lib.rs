@@ -103,6 +103,7 @@ mod glue;
 mod host;
 pub mod log;
 mod output;
+mod row_ids;
 pub mod sketch;
 mod strings;
 #[cfg(not(target_arch = "wasm32"))]
@@ -122,6 +123,7 @@ pub use epochd_job_sys as sys;
 pub use epochd_job_sys::{ContainerKind, ErrorCode, ValueType};
 pub use error::JobError;
 pub use output::{IntoOutput, JobResult, Json, Output};
+pub use row_ids::RowIds;
 pub use strings::{Dictionary, RowStrings, StrColumn};
 
 /// Marks the function a job runs once per commit of (epoch, dc).

@@ -1,10 +1,10 @@
 //! String columns: dictionary ids, or bytes one value at a time.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use crate::column::{for_each_block, for_each_bytes, read_bytes, Block, Column, Iter};
 use crate::host;
+use crate::row_ids::RowIds;
 
 /// The values of a `STR` column.
 ///
@@ -152,45 +152,12 @@ impl StrColumn {
     /// Costs `4 * space` bytes.
     pub fn by_row(&self, space: u32) -> RowStrings {
         let mut ids = vec![RowStrings::NONE; space as usize];
-        let strings = match self.dictionary() {
-            Some(dict) if self.col.dense && self.col.len == space => {
-                // Value `i` is row `i`: the ids are already by row, so the host
-                // copies them straight into place, with no rows to read and no
-                // scatter (the usual case of `type`, `subtype`, `dc`...).
-                host::expect("column_ids", host::column_ids(self.col.handle, 0, &mut ids));
-                dict
-            }
-            Some(dict) => {
-                for_each_block::<u32>(&self.col, |b| {
-                    for (row, id) in b.rows.iter().zip(b.values) {
-                        if let Some(slot) = ids.get_mut(*row as usize) {
-                            *slot = *id;
-                        }
-                    }
-                });
-                dict
-            }
-            None => {
-                let mut dict = Dictionary::default();
-                let mut index: HashMap<Vec<u8>, u32> = HashMap::new();
-                for_each_bytes(&self.col, |row, bytes| {
-                    let id = match index.get(bytes) {
-                        Some(id) => *id,
-                        None => {
-                            let id = dict.len();
-                            dict.push(bytes);
-                            index.insert(bytes.to_vec(), id);
-                            id
-                        }
-                    };
-                    if let Some(slot) = ids.get_mut(row as usize) {
-                        *slot = id;
-                    }
-                });
-                dict
-            }
-        };
-        RowStrings { ids, strings }
+        let mut reader = RowIds::new(Some(*self));
+        reader.read(0, &mut ids);
+        RowStrings {
+            ids,
+            strings: reader.into_strings(),
+        }
     }
 }
 
@@ -203,7 +170,7 @@ pub struct Dictionary {
 }
 
 impl Dictionary {
-    fn push(&mut self, s: &[u8]) {
+    pub(crate) fn push(&mut self, s: &[u8]) {
         if self.offsets.is_empty() {
             self.offsets.push(0);
         }

@@ -152,3 +152,75 @@ fn a_missing_string_field_maps_no_row() {
         })
         .unwrap();
 }
+
+/// `RowIds` read in windows of every size gives what `by_row` gives, for a
+/// dense and a sparse field, dictionary-coded or not, and a missing one.
+#[test]
+fn row_ids_read_in_windows_match_by_row() {
+    let mut rng = Rng::new(5);
+    let evs: Vec<serde_json::Value> = (0..3_000)
+        .map(|i| {
+            let mut e = json!({"kind": NAMES[rng.below(3) as usize], "id": format!("{i:08x}")});
+            if rng.percent(30) {
+                e["sub"] = json!(NAMES[rng.below(5) as usize]);
+            }
+            e
+        })
+        .collect();
+    for coding in [StrCoding::Auto, StrCoding::Dictionary, StrCoding::Plain] {
+        let epoch = MockEpoch::builder(5, "ams4")
+            .events(evs.clone())
+            .strings(coding)
+            .build();
+        epoch
+            .run(|e: &Epoch| -> Result<(), JobError> {
+                let rows = e.rows();
+                for (path, dense) in [("kind", true), ("sub", false), ("id", true)] {
+                    let col = e.str(path).unwrap();
+                    assert_eq!(col.is_dense(), dense, "{path}");
+                    let want = col.by_row(rows);
+                    for window in [1usize, 7, 64, 1000, 4096, 10_000] {
+                        let mut ids = e.row_ids(path);
+                        assert_eq!(
+                            ids.dictionary_len(),
+                            col.has_dictionary().then(|| want.strings().len())
+                        );
+                        let mut out = vec![0u32; window];
+                        let mut first = 0u32;
+                        while first < rows + 10 {
+                            ids.read(first, &mut out);
+                            for (i, id) in out.iter().enumerate() {
+                                let row = first as usize + i;
+                                let expect = want.ids().get(row).copied();
+                                assert_eq!(
+                                    *id,
+                                    expect.unwrap_or(RowStrings::NONE),
+                                    "{path} ({coding:?}): row {row}, window {window}"
+                                );
+                            }
+                            first += window as u32;
+                        }
+                        assert_eq!(ids.strings(), want.strings(), "{path} ({coding:?})");
+                        // Rows in ascending order, from fresh windows and from
+                        // the last one, then backwards.
+                        let some = [0, 1, 2, 1500, rows / 2, rows - 1, rows, rows + 3, 9000];
+                        for row in some.into_iter().chain(some.into_iter().rev()) {
+                            assert_eq!(ids.get(row), want.id(row), "{path}: row {row}");
+                            assert_eq!(
+                                col.column().index_of(row).is_some(),
+                                want.id(row).is_some(),
+                                "{path}: index_of({row})"
+                            );
+                        }
+                    }
+                }
+                let mut missing = e.row_ids("nope");
+                assert_eq!(missing.dictionary_len(), Some(0));
+                let mut out = [7u32; 4];
+                missing.read(0, &mut out);
+                assert_eq!(out, [RowStrings::NONE; 4]);
+                Ok(())
+            })
+            .unwrap();
+    }
+}
