@@ -274,17 +274,23 @@ int32_t epochd_column_bytes(const epochd_column *col, uint32_t index, epochd_buf
     return read_var(out, bytes_fn, &c);
 }
 
-int64_t epochd_column_index_of(const epochd_column *col, uint32_t row) {
-    if (col->dense) return row < col->len ? (int64_t)row : -1;
+uint32_t epochd_column_index_from(const epochd_column *col, uint32_t row) {
+    if (col->dense) return row < col->len ? row : col->len;
     uint32_t lo = 0, hi = col->len;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2, at;
-        if (epochd_sys_column_rows(col->handle, (int32_t)mid, 1, &at) != 1) return -1;
-        if (at == row) return mid;
-        if (at < row) lo = mid + 1;
+        if (epochd_sys_column_rows(col->handle, (int32_t)mid, 1, &at) == 1 && at < row) lo = mid + 1;
         else hi = mid;
     }
-    return -1;
+    return lo;
+}
+
+int64_t epochd_column_index_of(const epochd_column *col, uint32_t row) {
+    uint32_t index = epochd_column_index_from(col, row), at;
+    if (index >= col->len) return -1;
+    if (col->dense) return index == row ? (int64_t)index : -1;
+    if (epochd_sys_column_rows(col->handle, (int32_t)index, 1, &at) != 1 || at != row) return -1;
+    return index;
 }
 
 /* ---------------- dictionaries ---------------- */
@@ -349,69 +355,108 @@ int epochd_column_dictionary(const epochd_column *col, epochd_dict *out) {
 }
 
 void epochd_column_by_row(const epochd_column *col, uint32_t space, epochd_row_strings *out) {
+    epochd_row_ids r;
+    epochd_row_ids_of(&r, col);
     out->space = space;
     out->ids = xrealloc(NULL, (size_t)space * 4);
-    memset(out->ids, 0xff, (size_t)space * 4);
-    if (epochd_column_dictionary(col, &out->strings)) {
-        if (col->dense && col->len == space) {
-            /* Value i is row i: the ids are already by row, so the host copies
-             * them straight into place (no rows to read, no scatter). */
-            epochd_sys_column_ids(col->handle, 0, (int32_t)space, out->ids);
-            return;
-        }
-        epochd_scan s;
-        epochd_scan_begin(&s, col);
-        while (epochd_scan_next(&s))
-            for (uint32_t i = 0; i < s.n; i++)
-                if (s.rows[i] < space) out->ids[s.rows[i]] = s.ids[i];
-        return;
-    }
-    /* No dictionary: intern in order of first appearance. */
-    epochd_map m = {0};
-    epochd_buf v = {0};
-    uint32_t *rows = aligned_alloc(4096, EPOCHD_BLOCK * 4);
-    if (!rows) oom();
-    for (uint32_t start = 0; start < col->len; start += EPOCHD_BLOCK) {
-        uint32_t n = col->len - start < EPOCHD_BLOCK ? col->len - start : EPOCHD_BLOCK;
-        if (col->dense) {
-            for (uint32_t i = 0; i < n; i++) rows[i] = start + i;
-        } else {
-            int32_t r = epochd_sys_column_rows(col->handle, (int32_t)start, (int32_t)n, rows);
-            if (r <= 0) break;
-            n = (uint32_t)r;
-        }
-        for (uint32_t i = 0; i < n; i++) {
-            v.len = 0;
-            if (epochd_column_bytes(col, start + i, &v) < 0) continue;
-            int fresh;
-            uint64_t *slot = epochd_map_slot(&m, v.ptr, v.len, &fresh);
-            if (fresh) {
-                *slot = out->strings.len;
-                epochd_dict_push(&out->strings, v.ptr, v.len);
-            }
-            if (rows[i] < space) out->ids[rows[i]] = (uint32_t)*slot;
-        }
-    }
-    free(rows);
-    epochd_buf_free(&v);
-    epochd_map_free(&m);
+    epochd_row_ids_read(&r, 0, space, out->ids);
+    out->strings = r.strings;
+    memset(&r.strings, 0, sizeof r.strings);
+    epochd_row_ids_free(&r);
 }
 
 void epochd_strings_by_row(const char *path, uint32_t space, epochd_row_strings *out) {
-    memset(out, 0, sizeof *out);
     epochd_column col;
-    if (epochd_column_find(path, EPOCHD_STR, &col)) {
-        epochd_column_by_row(&col, space, out);
-        return;
-    }
-    out->space = space;
-    out->ids = xrealloc(NULL, (size_t)space * 4);
-    memset(out->ids, 0xff, (size_t)space * 4);
+    epochd_column_by_row(epochd_column_find(path, EPOCHD_STR, &col) ? &col : NULL, space, out);
 }
 void epochd_row_strings_free(epochd_row_strings *rs) {
     free(rs->ids);
     epochd_dict_free(&rs->strings);
     memset(rs, 0, sizeof *rs);
+}
+
+/* ---------------- string ids by row, a window at a time ---------------- */
+
+void epochd_row_ids_of(epochd_row_ids *r, const epochd_column *col) {
+    memset(r, 0, sizeof *r);
+    if (!col) return; /* no column: every row none, no strings */
+    r->col = *col;
+    r->has_col = 1;
+    r->dict_len = epochd_column_dictionary(col, &r->strings) ? (int64_t)r->strings.len : -1;
+}
+
+void epochd_row_ids_open(epochd_row_ids *r, const char *path) {
+    epochd_column col;
+    epochd_row_ids_of(r, epochd_column_find(path, EPOCHD_STR, &col) ? &col : NULL);
+}
+
+/* The id of value `index`'s string, interned if it is new. */
+static uint32_t intern(epochd_row_ids *r, uint32_t index) {
+    r->bytes.len = 0;
+    if (epochd_column_bytes(&r->col, index, &r->bytes) < 0) return EPOCHD_NONE;
+    int fresh;
+    uint64_t *slot = epochd_map_slot(&r->interned, r->bytes.ptr, r->bytes.len, &fresh);
+    if (fresh) {
+        *slot = r->strings.len;
+        epochd_dict_push(&r->strings, r->bytes.ptr, r->bytes.len);
+    }
+    return (uint32_t)*slot;
+}
+
+void epochd_row_ids_read(epochd_row_ids *r, uint32_t first, uint32_t n, uint32_t *out) {
+    const epochd_column *c = &r->col;
+    if (r->has_col && r->dict_len >= 0 && c->dense) {
+        /* Value i is row i: the ids are by row already. */
+        int32_t copied = first < c->len ? epochd_sys_column_ids(c->handle, (int32_t)first, (int32_t)n, out) : 0;
+        if (copied < 0) copied = 0;
+        memset(out + copied, 0xff, (size_t)(n - (uint32_t)copied) * 4);
+        return;
+    }
+    memset(out, 0xff, (size_t)n * 4);
+    if (!r->has_col) return;
+    if (!r->rows) {
+        r->rows = xrealloc(NULL, EPOCHD_BLOCK * 4);
+        r->ids = xrealloc(NULL, EPOCHD_BLOCK * 4);
+    }
+    uint64_t end = (uint64_t)first + n;
+    uint32_t block = n == 0 ? 1 : n < EPOCHD_BLOCK ? n : EPOCHD_BLOCK;
+    for (uint32_t index = epochd_column_index_from(c, first); index < c->len;) {
+        uint32_t k = c->len - index < block ? c->len - index : block;
+        if (r->dict_len >= 0) {
+            int32_t got = epochd_sys_column_ids(c->handle, (int32_t)index, (int32_t)k, r->ids);
+            if (got <= 0) return;
+            k = (uint32_t)got < k ? (uint32_t)got : k;
+        }
+        if (c->dense) {
+            for (uint32_t i = 0; i < k; i++) r->rows[i] = index + i;
+        } else {
+            int32_t got = epochd_sys_column_rows(c->handle, (int32_t)index, (int32_t)k, r->rows);
+            if (got <= 0) return;
+            k = (uint32_t)got < k ? (uint32_t)got : k;
+        }
+        for (uint32_t i = 0; i < k; i++) {
+            if (r->rows[i] >= end) return;
+            out[r->rows[i] - first] = r->dict_len >= 0 ? r->ids[i] : intern(r, index + i);
+        }
+        index += k;
+    }
+}
+
+uint32_t epochd_row_ids_window(epochd_row_ids *r, uint32_t row) {
+    if (!r->window) r->window = xrealloc(NULL, EPOCHD_BLOCK * 4);
+    epochd_row_ids_read(r, row, EPOCHD_BLOCK, r->window);
+    r->window_first = row;
+    return r->window[0];
+}
+
+void epochd_row_ids_free(epochd_row_ids *r) {
+    epochd_dict_free(&r->strings);
+    epochd_map_free(&r->interned);
+    epochd_buf_free(&r->bytes);
+    free(r->window);
+    free(r->rows);
+    free(r->ids);
+    memset(r, 0, sizeof *r);
 }
 
 /* ---------------- containers ---------------- */

@@ -167,6 +167,9 @@ int32_t epochd_column_bytes(const epochd_column *col, uint32_t index, epochd_buf
 /* The index of the value at `row` (binary search over host calls; direct
  * when dense), or -1. */
 int64_t epochd_column_index_of(const epochd_column *col, uint32_t row);
+/* The index of the first value at `row` or after it (len when none): where a
+ * window of rows starts in the column's values. */
+uint32_t epochd_column_index_from(const epochd_column *col, uint32_t row);
 
 /* ---- strings: dictionaries ---- */
 typedef struct {
@@ -229,6 +232,48 @@ uint64_t *epochd_map_slot(epochd_map *m, const void *key, size_t n, int *fresh);
 /* The entry number of a key, or -1. */
 int64_t epochd_map_find(const epochd_map *m, const void *key, size_t n);
 void epochd_map_free(epochd_map *m);
+
+/* ---- a string field's ids by row, one window of rows at a time ----
+ * What
+ * epochd_row_strings holds for the whole epoch, without its 4 * rows bytes,
+ * so that several fields (and numeric columns) can be read side by side in
+ * blocks of rows that stay in the cache:
+ *   epochd_row_ids t;
+ *   epochd_row_ids_open(&t, "type");
+ *   epochd_row_ids_read(&t, first_row, n, ids); // ids of rows first_row..+n
+ *   uint32_t id = epochd_row_ids_get(&t, row);  // EPOCHD_NONE where none
+ *   ... t.strings: the strings behind the ids ...
+ *   epochd_row_ids_free(&t);
+ * With a dictionary, ids are its own and t.strings holds every string from
+ * the start (t.dict_len >= 0, 0 without a column). Without one (mostly
+ * distinct strings, t.dict_len == -1), strings are interned as the windows
+ * meet them, in order of first appearance, so a string keeps its id.
+ * Per window: one host copy for a dense dictionary-coded field (the usual
+ * type, subtype, dc); a binary search and the rows and ids of its values
+ * for a sparse one; one host call per value without a dictionary.
+ * epochd_row_ids_get reads a window of EPOCHD_BLOCK rows from `row` when
+ * `row` is not in the last one, so rows in ascending order are cheap. */
+typedef struct {
+    epochd_column col;
+    int has_col;
+    int64_t dict_len;
+    epochd_dict strings;
+    epochd_map interned;  /* without a dictionary: string -> id */
+    uint32_t *window;     /* EPOCHD_BLOCK ids of rows window_first.. */
+    uint32_t window_first;
+    uint32_t *rows, *ids; /* scratch, EPOCHD_BLOCK each */
+    epochd_buf bytes;     /* scratch: one value */
+} epochd_row_ids;
+void epochd_row_ids_open(epochd_row_ids *r, const char *path);
+/* Over a column (container keys, say); NULL: every row none. */
+void epochd_row_ids_of(epochd_row_ids *r, const epochd_column *col);
+void epochd_row_ids_read(epochd_row_ids *r, uint32_t first_row, uint32_t n, uint32_t *out);
+uint32_t epochd_row_ids_window(epochd_row_ids *r, uint32_t row);
+static inline uint32_t epochd_row_ids_get(epochd_row_ids *r, uint32_t row) {
+    uint32_t at = row - r->window_first;
+    return r->window && at < EPOCHD_BLOCK ? r->window[at] : epochd_row_ids_window(r, row);
+}
+void epochd_row_ids_free(epochd_row_ids *r);
 
 /* ---- config, logs, output, merge inputs ---- */
 void epochd_config(epochd_buf *out); /* the config bytes (appended) */

@@ -63,7 +63,25 @@ static inline void epochd_hist_record_n(epochd_hist *h, uint64_t v, uint64_t n) 
     }
     h->count += n;
 }
-static inline void epochd_hist_record(epochd_hist *h, uint64_t v) { epochd_hist_record_n(h, v, 1); }
+/* The rare case of epochd_hist_record, out of line: a call (and growing)
+ * inside a job's loop makes the compiled loop keep its values in memory. */
+static __attribute__((noinline)) void epochd_hist_record_slow(epochd_hist *h, uint64_t v) {
+    epochd_hist_record_n(h, v, 1);
+}
+
+/* Counts one value. The common case, a bucket the histogram has already
+ * reached, is kept small so that a job's loop over a column inlines it. */
+static inline void epochd_hist_record(epochd_hist *h, uint64_t v) {
+    uint32_t b = epochd_bucket_of(v);
+    if (b < h->len && h->count) {
+        h->counts[b]++;
+        if (v < h->min) h->min = v;
+        if (v > h->max) h->max = v;
+        h->count++;
+        return;
+    }
+    epochd_hist_record_slow(h, v);
+}
 
 static inline void epochd_hist_merge(epochd_hist *h, const epochd_hist *o) {
     if (!o->count) return;

@@ -72,23 +72,32 @@ static void write(rates *r, epochd_buf *out) {
 }
 
 EPOCHD_RUN {
+    /* WEB events counted on the ids of `type`, read a block of rows at a
+     * time; then the type of each error looked up (errors are few). */
     uint32_t rows = epochd_rows();
-    epochd_row_strings types;
-    epochd_strings_by_row("type", rows, &types);
+    epochd_row_ids types;
+    epochd_row_ids_open(&types, "type");
     uint64_t web = 0, errors = 0;
-    int64_t found = epochd_dict_find(&types.strings, "WEB", 3);
-    if (found >= 0) {
-        uint32_t web_id = (uint32_t)found;
-        for (uint32_t r = 0; r < rows; r++) web += types.ids[r] == web_id;
-        epochd_column status;
-        if (epochd_column_find("tuning.status", EPOCHD_INT, &status)) {
-            epochd_scan s;
-            epochd_scan_begin(&s, &status);
-            while (epochd_scan_next(&s))
-                for (uint32_t i = 0; i < s.n; i++)
-                    if (s.i64[i] >= ERROR_STATUS && s.rows[i] < rows && types.ids[s.rows[i]] == web_id) errors++;
-        }
+    int64_t web_id = -1;
+    uint32_t *ids = malloc(EPOCHD_BLOCK * 4);
+    for (uint32_t first = 0; first < rows; first += EPOCHD_BLOCK) {
+        uint32_t n = rows - first < EPOCHD_BLOCK ? rows - first : EPOCHD_BLOCK;
+        epochd_row_ids_read(&types, first, n, ids);
+        /* Known from the start with a dictionary; else once a row has it. */
+        if (web_id < 0) web_id = epochd_dict_find(&types.strings, "WEB", 3);
+        if (web_id >= 0)
+            for (uint32_t i = 0; i < n; i++) web += ids[i] == (uint32_t)web_id;
     }
+    free(ids);
+    epochd_column status;
+    if (web_id >= 0 && epochd_column_find("tuning.status", EPOCHD_INT, &status)) {
+        epochd_scan s;
+        epochd_scan_begin(&s, &status);
+        while (epochd_scan_next(&s))
+            for (uint32_t i = 0; i < s.n; i++)
+                if (s.i64[i] >= ERROR_STATUS && epochd_row_ids_get(&types, s.rows[i]) == (uint32_t)web_id) errors++;
+    }
+    epochd_row_ids_free(&types);
     epochd_buf dc = {0}, name = {0}, out = {0};
     epochd_dc(&dc);
     epochd_buf_utf8_lossy(&name, dc.ptr, dc.len);

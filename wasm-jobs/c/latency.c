@@ -115,40 +115,70 @@ static int field_of(epochd_buf *field) {
     return 1;
 }
 
+/* One histogram per subtype id, grown as ids appear (without a dictionary,
+ * strings get ids as rows are read). */
+typedef struct {
+    epochd_hist *v;
+    uint32_t len, cap;
+} hists;
+
+static __attribute__((noinline)) epochd_hist *hist_grow(hists *h, uint32_t id) {
+    if (id >= h->cap) {
+        uint32_t cap = h->cap ? h->cap * 2 : 64;
+        if (cap <= id) cap = id + 1;
+        h->v = realloc(h->v, (size_t)cap * sizeof *h->v);
+        if (!h->v) abort();
+        memset(h->v + h->cap, 0, (size_t)(cap - h->cap) * sizeof *h->v);
+        h->cap = cap;
+    }
+    if (id >= h->len) h->len = id + 1;
+    return &h->v[id];
+}
+
+/* Subtype id's histogram; the growing is out of line (see
+ * epochd_hist_record_slow). */
+static inline epochd_hist *hist(hists *h, uint32_t id) {
+    return id < h->len ? &h->v[id] : hist_grow(h, id);
+}
+
 EPOCHD_RUN {
     epochd_buf field = {0};
     if (!field_of(&field)) return 1;
     epochd_buf_byte(&field, 0);
     field.len--;
-    uint32_t rows = epochd_rows();
-    epochd_row_strings subtypes;
-    epochd_strings_by_row("subtype", rows, &subtypes);
-    uint32_t ns = subtypes.strings.len;
-    epochd_hist *hs = calloc(ns + 1, sizeof *hs);
+    /* The subtype of each value's row, read a window of rows at a time as
+     * the values' rows ascend. */
+    epochd_row_ids subtypes;
+    epochd_row_ids_open(&subtypes, "subtype");
+    hists hs = {0};
     epochd_column col;
     epochd_scan s;
     if (epochd_column_find((const char *)field.ptr, EPOCHD_INT, &col)) {
         epochd_scan_begin(&s, &col);
-        while (epochd_scan_next(&s))
-            for (uint32_t i = 0; i < s.n; i++) {
-                uint32_t row = s.rows[i];
-                if (row >= rows || subtypes.ids[row] >= ns || s.i64[i] < 0) continue;
-                epochd_hist_record(&hs[subtypes.ids[row]], (uint64_t)s.i64[i]);
+        while (epochd_scan_next(&s)) {
+            const uint32_t *rows = s.rows;
+            const int64_t *values = s.i64;
+            for (uint32_t i = 0, n = s.n; i < n; i++) {
+                uint32_t id = epochd_row_ids_get(&subtypes, rows[i]);
+                if (id == EPOCHD_NONE || values[i] < 0) continue;
+                epochd_hist_record(hist(&hs, id), (uint64_t)values[i]);
             }
+        }
     }
     if (epochd_column_find((const char *)field.ptr, EPOCHD_FLOAT, &col)) {
         epochd_scan_begin(&s, &col);
         while (epochd_scan_next(&s))
             for (uint32_t i = 0; i < s.n; i++) {
-                uint32_t row = s.rows[i];
+                uint32_t id = epochd_row_ids_get(&subtypes, s.rows[i]);
                 double v = s.f64[i];
-                if (row >= rows || subtypes.ids[row] >= ns) continue;
+                if (id == EPOCHD_NONE) continue;
                 if (!(v >= 0.0) || v == __builtin_inf()) continue; /* NaN, negative, infinite */
                 /* truncated toward zero, saturating at 2^64 - 1 */
                 uint64_t u = v >= 18446744073709551616.0 ? UINT64_MAX : (uint64_t)v;
-                epochd_hist_record(&hs[subtypes.ids[row]], u);
+                epochd_hist_record(hist(&hs, id), u);
             }
     }
+    uint32_t ns = hs.len;
     by_name b = {0};
     epochd_buf name = {0};
     for (uint32_t id = 0; id < ns; id++) {
@@ -156,7 +186,7 @@ EPOCHD_RUN {
         const uint8_t *p = epochd_dict_get(&subtypes.strings, id, &n);
         name.len = 0;
         epochd_buf_utf8_lossy(&name, p, n);
-        epochd_hist_merge(slot(&b, name.ptr, name.len, 0), &hs[id]);
+        epochd_hist_merge(slot(&b, name.ptr, name.len, 0), &hs.v[id]);
     }
     epochd_buf out = {0};
     write(field.ptr, field.len, &b, &out);
