@@ -97,7 +97,7 @@ pub fn run(epoch: &Epoch) -> Result<Json<ErrorRate>, JobError> {
         // Known from the start with a dictionary; else once a row has it.
         web_id = web_id.or_else(|| types.strings().find("WEB"));
         if let Some(web_id) = web_id {
-            web += ids.iter().filter(|id| **id == web_id).count() as u64;
+            web += count_equal(ids, web_id);
         }
     }
     if let Some(web_id) = web_id {
@@ -115,6 +115,21 @@ pub fn run(epoch: &Epoch) -> Result<Json<ErrorRate>, JobError> {
         epoch.dc(),
         (web, errors),
     )]))))
+}
+
+/// How many of `ids` are `id`. In chunks of 64: each loop head of a
+/// compiled job checks the run's deadline, and the vector sums live across
+/// that check are stored and reloaded each iteration, so each iteration
+/// does 16 vector compares into one sum rather than 4 into 4
+/// (docs/BENCHMARKS.md, "Languages").
+fn count_equal(ids: &[u32], id: u32) -> u64 {
+    let chunks = ids.chunks_exact(64);
+    let rest = chunks.remainder().iter().filter(|x| **x == id).count();
+    let mut n = rest as u64;
+    for chunk in chunks {
+        n += chunk.iter().filter(|x| **x == id).count() as u64;
+    }
+    n
 }
 
 /// Adds two results per dc.
