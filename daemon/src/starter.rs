@@ -169,6 +169,10 @@ fn rust(name: &str, sdk: &Path) -> Vec<File> {
             "README.md".into(),
             fill(include_str!("starter/rust/README.md.tmpl"), &values),
         ),
+        (
+            ".cargo/config.toml".into(),
+            include_str!("starter/rust/cargo-config.toml.tmpl").into(),
+        ),
         (".gitignore".into(), "/target\n".into()),
     ]
 }

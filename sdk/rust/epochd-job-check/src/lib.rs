@@ -35,9 +35,9 @@ use wasmparser::{
 use ValType::{I32, I64};
 
 /// The wasm features ABI v1 allows: the MVP plus multi-value, bulk memory,
-/// mutable globals, sign extension, non-trapping float-to-int and reference
-/// types (what wasmtime enables by default, without SIMD and later
-/// proposals).
+/// mutable globals, sign extension, non-trapping float-to-int, reference
+/// types and fixed-width (128-bit) SIMD: what wasmtime enables by default,
+/// without relaxed SIMD and later proposals.
 pub fn abi_features() -> WasmFeatures {
     WasmFeatures::WASM1
         | WasmFeatures::MULTI_VALUE
@@ -45,6 +45,7 @@ pub fn abi_features() -> WasmFeatures {
         | WasmFeatures::SIGN_EXTENSION
         | WasmFeatures::SATURATING_FLOAT_TO_INT
         | WasmFeatures::REFERENCE_TYPES
+        | WasmFeatures::SIMD
 }
 
 /// The import module of ABI v1.
@@ -417,10 +418,15 @@ mod tests {
     }
 
     #[test]
-    fn simd_is_refused() {
-        let r = report(&format!(
+    fn simd_is_allowed_relaxed_simd_is_refused() {
+        let simd = report(&format!(
             r#"(module {GOOD_EXPORTS} (func (result v128) v128.const i64x2 0 0))"#
         ));
-        assert!(r.problems[0].contains("wasm features"), "{r}");
+        assert!(simd.is_ok(), "{simd}");
+        let relaxed = report(&format!(
+            r#"(module {GOOD_EXPORTS}
+                (func (result v128) v128.const i64x2 0 0 i32x4.relaxed_trunc_f32x4_s))"#
+        ));
+        assert!(relaxed.problems[0].contains("wasm features"), "{relaxed}");
     }
 }

@@ -74,7 +74,7 @@ fn the_reference_jobs_read_the_epoch_through_the_abi() {
     for job in ["count", "latency", "error-rate"] {
         let report =
             epochd_job_check::check(&std::fs::read(out.join(format!("{job}.wasm"))).unwrap());
-        for f in ["rows", "column", "column_rows", "emit", "merge_input"] {
+        for f in ["column", "column_ids", "column_rows", "emit", "merge_input"] {
             assert!(
                 report.imports.contains(f),
                 "{job} imports no {f}: {report:?}"
