@@ -3,7 +3,8 @@
 //! Two layers:
 //!   - `sys`: the ABI v1 imports of module "epochd", one to one;
 //!   - the rest: columns scanned in blocks into aligned buffers, strings and
-//!     dictionaries, containers, a growable buffer, an insertion-ordered
+//!     dictionaries, a string field's ids by row one window of rows at a
+//!     time (`RowIds`), containers, a growable buffer, an insertion-ordered
 //!     byte-string map, a JSON writer (serde_json's compact bytes, floats
 //!     in ryu's shortest round-trip form), a small JSON reader (merge
 //!     inputs, configs), the config, logs, emit/fail, the merge inputs, and
@@ -287,17 +288,26 @@ pub const Column = struct {
     }
     /// The index of the value at `row`, or null (binary search; direct when dense).
     pub fn indexOf(self: Column, row: u32) ?u32 {
-        if (self.dense) return if (row < self.len) row else null;
+        const index = self.indexFrom(row);
+        if (index >= self.len) return null;
+        if (self.dense) return if (index == row) index else null;
+        var at: u32 align(4) = undefined;
+        if (sys.column_rows(self.handle, @intCast(index), 1, @ptrCast(&at)) != 1 or at != row) return null;
+        return index;
+    }
+    /// The index of the first value at `row` or after it (`len` when none):
+    /// where a window of rows starts in the column's values (binary search
+    /// over host calls; direct when dense).
+    pub fn indexFrom(self: Column, row: u32) u32 {
+        if (self.dense) return @min(row, self.len);
         var lo: u32 = 0;
         var hi: u32 = self.len;
         while (lo < hi) {
             const mid = lo + (hi - lo) / 2;
             var at: u32 align(4) = undefined;
-            if (sys.column_rows(self.handle, @intCast(mid), 1, @ptrCast(&at)) != 1) return null;
-            if (at == row) return mid;
-            if (at < row) lo = mid + 1 else hi = mid;
+            if (sys.column_rows(self.handle, @intCast(mid), 1, @ptrCast(&at)) == 1 and at < row) lo = mid + 1 else hi = mid;
         }
-        return null;
+        return lo;
     }
     /// The dictionary of a STR column (one host call per entry), or null if it has none.
     pub fn dictionary(self: Column) ?Dict {
@@ -315,46 +325,10 @@ pub const Column = struct {
         return d;
     }
     /// For every row of `space` rows, the id of its string (or `none`):
-    /// dictionary ids, or strings interned in order of first appearance.
+    /// dictionary ids, or strings interned in order of first appearance
+    /// (one `RowIds.read` over the whole space; see `RowIds`).
     pub fn byRow(self: Column, space: u32) RowStrings {
-        var out = RowStrings{ .ids = alloc(u32, space) };
-        @memset(out.ids, none);
-        if (self.dictionary()) |d| {
-            out.strings = d;
-            if (self.dense and self.len == space) {
-                // Value i is row i: the ids are already by row, so the host
-                // copies them straight into place (no rows to read, no scatter).
-                _ = sys.column_ids(self.handle, 0, @intCast(space), @ptrCast(out.ids.ptr));
-                return out;
-            }
-            var s = self.scan();
-            defer s.deinit();
-            while (s.next()) {
-                for (s.rowSlice(), s.ids()) |r, id| {
-                    if (r < space) out.ids[r] = id;
-                }
-            }
-            return out;
-        }
-        var m = Map{};
-        defer m.deinit();
-        var v = Buf{};
-        defer v.deinit();
-        var s = self.scan(); // rows only (plain STR has no block values)
-        defer s.deinit();
-        while (s.next()) {
-            for (s.rowSlice(), 0..) |r, i| {
-                v.clear();
-                if (self.bytes(s.start + @as(u32, @intCast(i)), &v) < 0) continue;
-                const slot = m.slot(v.items());
-                if (slot.fresh) {
-                    slot.value.* = out.strings.len();
-                    out.strings.push(v.items());
-                }
-                if (r < space) out.ids[r] = @intCast(slot.value.*);
-            }
-        }
-        return out;
+        return rowStringsOf(self, space);
     }
 };
 
@@ -505,12 +479,172 @@ pub const RowStrings = struct {
 
 /// For every row of `space` (`rows()` for a field of the events), the id
 /// of its string at `path`, or `none` (all `none` when no event has a
-/// string there).
+/// string there). `RowIds` reads the same ids a window of rows at a time.
 pub fn stringsByRow(path: []const u8, space: u32) RowStrings {
-    if (Column.find(path, .str)) |c| return c.byRow(space);
-    const out = RowStrings{ .ids = alloc(u32, space) };
-    @memset(out.ids, none);
+    return rowStringsOf(Column.find(path, .str), space);
+}
+
+/// `RowStrings` of a column (null: every row `none`): one read over the space.
+fn rowStringsOf(col: ?Column, space: u32) RowStrings {
+    var r = RowIds.of(col);
+    const ids = alloc(u32, space);
+    r.read(0, ids); // interns plain strings into r.strings
+    const out = RowStrings{ .ids = ids, .strings = r.strings };
+    r.strings = .{};
+    r.deinit();
     return out;
+}
+
+/// A string field's ids by row, read one window of rows at a time: what
+/// `RowStrings` holds for the whole epoch, without its 4 * rows bytes, so
+/// that several fields (and numeric columns) can be read side by side in
+/// blocks of rows that stay in the cache:
+///   var t = epochd.rowIds("type");
+///   defer t.deinit();
+///   t.read(first_row, ids[0..n]); // ids of rows first_row..first_row+n
+///   const id = t.get(row);        // `none` where none
+///   ... t.strings: the strings behind the ids ...
+/// With a dictionary, ids are its own and `strings` holds every string from
+/// the start (`dict_len` is its size; 0 without a column). Without one
+/// (mostly distinct strings, `dict_len` null), strings are interned as the
+/// windows meet them, in order of first appearance, so a string keeps its
+/// id across windows; `strings` then holds those met so far.
+/// Per window: one host copy for a dense dictionary-coded field (the usual
+/// type, subtype, dc); a binary search and the rows and ids of its values
+/// for a sparse one; one host call per value without a dictionary.
+/// `get` reads a window of `block` rows from `row` when `row` is not in the
+/// last one, so rows in ascending order are cheap.
+pub const RowIds = struct {
+    col: ?Column,
+    /// The number of strings when every id is known before any read: the
+    /// size of the dictionary (0 without a column), null without one. Ids
+    /// are below it, so a job can size a table by it.
+    dict_len: ?u32,
+    /// The strings behind the ids (see above for which).
+    strings: Dict = .{},
+    /// Without a dictionary: string -> id.
+    interned: Map = .{},
+    /// The last window `get` read: the ids of rows `window_first ..`
+    /// (empty before the first).
+    window: []u32 = &.{},
+    window_first: u32 = 0,
+    /// Scratch: the rows and ids of a block of values, and one value's bytes.
+    rows: []u32 = &.{},
+    ids: []u32 = &.{},
+    bytes: Buf = .{},
+
+    /// The field at `path` (a STR column); every row `none` when there is none.
+    pub fn open(path: []const u8) RowIds {
+        return of(Column.find(path, .str));
+    }
+    /// Over a column (container keys, say); null: every row `none`, no strings.
+    pub fn of(col: ?Column) RowIds {
+        const c = col orelse return .{ .col = null, .dict_len = 0 };
+        var r = RowIds{ .col = c, .dict_len = null };
+        if (c.dictionary()) |d| {
+            r.strings = d;
+            r.dict_len = d.len();
+        }
+        return r;
+    }
+
+    /// Writes the id of each row `first_row .. first_row + out.len` into
+    /// `out`: `none` where the row holds no string (or is past the end).
+    pub fn read(self: *RowIds, first_row: u32, out: []u32) void {
+        const c = self.col orelse {
+            @memset(out, none);
+            return;
+        };
+        const dictionary = self.dict_len != null;
+        if (dictionary and c.dense) {
+            // Value i is row i: the ids are by row already, one host copy.
+            var copied: usize = 0;
+            if (first_row < c.len and out.len > 0) {
+                const want: i32 = @intCast(@min(out.len, std.math.maxInt(i32)));
+                const got = sys.column_ids(c.handle, @intCast(first_row), want, @ptrCast(out.ptr));
+                if (got > 0) copied = @min(out.len, @as(usize, @intCast(got)));
+            }
+            @memset(out[copied..], none);
+            return;
+        }
+        @memset(out, none);
+        if (self.rows.len == 0) {
+            self.rows = alloc(u32, block);
+            self.ids = alloc(u32, block);
+        }
+        const end = @as(u64, first_row) + out.len;
+        const most: u32 = @intCast(std.math.clamp(out.len, 1, block));
+        var index = c.indexFrom(first_row);
+        while (index < c.len) {
+            var k = @min(c.len - index, most);
+            if (dictionary) {
+                const got = sys.column_ids(c.handle, @intCast(index), @intCast(k), @ptrCast(self.ids.ptr));
+                if (got <= 0) return;
+                k = @min(k, @as(u32, @intCast(got)));
+            }
+            if (c.dense) {
+                for (self.rows[0..k], 0..) |*r, i| r.* = index + @as(u32, @intCast(i));
+            } else {
+                const got = sys.column_rows(c.handle, @intCast(index), @intCast(k), @ptrCast(self.rows.ptr));
+                if (got <= 0) return;
+                k = @min(k, @as(u32, @intCast(got)));
+            }
+            for (self.rows[0..k], 0..) |row, i| {
+                if (row >= end) return;
+                if (row < first_row) continue; // only when the host failed the search
+                out[row - first_row] = if (dictionary) self.ids[i] else self.intern(c, index + @as(u32, @intCast(i)));
+            }
+            index += k;
+        }
+    }
+
+    /// The id of the string at `row`, or `none`. Reads a window of `block`
+    /// rows from `row` when `row` is not in the last one read, so rows
+    /// visited in ascending order (another column's rows, say) cost one
+    /// `read` per window.
+    pub inline fn get(self: *RowIds, row: u32) u32 {
+        const at = row -% self.window_first;
+        if (at < self.window.len) return self.window[at];
+        return self.readWindow(row);
+    }
+
+    /// Reads the window of rows from `row`; returns `row`'s id. Out of line:
+    /// in a compiled job, a call inside a loop makes the loop keep its
+    /// values in memory, so `get`'s loop only calls on a new window.
+    noinline fn readWindow(self: *RowIds, row: u32) u32 {
+        @branchHint(.cold);
+        if (self.window.len == 0) self.window = alloc(u32, block);
+        self.read(row, self.window);
+        self.window_first = row;
+        return self.window[0];
+    }
+
+    /// The id of value `index`'s string, interned if it is new.
+    fn intern(self: *RowIds, c: Column, index: u32) u32 {
+        self.bytes.clear();
+        if (c.bytes(index, &self.bytes) < 0) return none;
+        const s = self.interned.slot(self.bytes.items());
+        if (s.fresh) {
+            s.value.* = self.strings.len();
+            self.strings.push(self.bytes.items());
+        }
+        return @intCast(s.value.*);
+    }
+
+    pub fn deinit(self: *RowIds) void {
+        self.strings.deinit();
+        self.interned.deinit();
+        self.bytes.deinit();
+        allocator.free(self.window);
+        allocator.free(self.rows);
+        allocator.free(self.ids);
+        self.* = .{ .col = null, .dict_len = 0 };
+    }
+};
+
+/// The ids of the string field at `path` by row, a window at a time (`RowIds.open`).
+pub fn rowIds(path: []const u8) RowIds {
+    return RowIds.open(path);
 }
 
 // ---------------------------------------------------------------- containers
@@ -1194,7 +1328,23 @@ pub const LogHistogram = struct {
         }
         h.count += n;
     }
-    pub fn record(h: *LogHistogram, v: u64) void {
+    /// Counts one value. Inlined for the common case, a bucket the
+    /// histogram has already reached: a job's loop over a column records
+    /// without a call (in a compiled job, values live across a call are
+    /// kept in memory); the rest is out of line.
+    pub inline fn record(h: *LogHistogram, v: u64) void {
+        const b = bucketOf(v);
+        if (b < h.counts.items.len and h.count != 0) {
+            h.counts.items[b] += 1;
+            h.min = @min(h.min, v);
+            h.max = @max(h.max, v);
+            h.count += 1;
+            return;
+        }
+        h.recordSlow(v);
+    }
+    noinline fn recordSlow(h: *LogHistogram, v: u64) void {
+        @branchHint(.cold);
         h.recordN(v, 1);
     }
     pub fn merge(h: *LogHistogram, o: *const LogHistogram) void {

@@ -61,43 +61,76 @@ fn write(entries: []Entry, out: *epochd.Buf) void {
     j.endObject();
 }
 
-/// String `id` of a row's strings as lossy UTF-8, or null (`none`).
-fn name(rs: *const epochd.RowStrings, id: u64) ?[]const u8 {
+/// String `id` of a field's strings as lossy UTF-8, or null (`none`).
+fn name(r: *const epochd.RowIds, id: u64) ?[]const u8 {
     if (id > std.math.maxInt(u32)) return null;
-    const p = rs.strings.get(@intCast(id)) orelse return null;
+    const p = r.strings.get(@intCast(id)) orelse return null;
     var b = epochd.Buf{};
     b.utf8Lossy(p);
     return b.items();
 }
 
+/// Counts the pairs (t[i], s[i]) in a table of (nt + 1) x (ns + 1) cells, an
+/// id past a dictionary (`none`) in the last cell of its side. Unrolled by
+/// eight: every loop head of a compiled job checks the run's deadline, and
+/// fewer, wider iterations pay for it less often (docs/BENCHMARKS.md,
+/// "Languages").
+noinline fn tally(table: []u64, nt: u32, ns: u32, t: []const u32, s: []const u32) void {
+    const w: usize = @as(usize, ns) + 1;
+    const n = @min(t.len, s.len);
+    var i: usize = 0;
+    while (i + 8 <= n) : (i += 8) {
+        inline for (0..8) |k| table[@as(usize, @min(t[i + k], nt)) * w + @min(s[i + k], ns)] += 1;
+    }
+    while (i < n) : (i += 1) table[@as(usize, @min(t[i], nt)) * w + @min(s[i], ns)] += 1;
+}
+
 fn run(out: *epochd.Buf, _: *epochd.Buf) !void {
+    // Both fields read by row a block at a time, side by side (no per-row
+    // array of the whole epoch), and their pairs of string ids counted: in a
+    // table when both are dictionary-coded with few strings, else a map.
     const rows = epochd.rows();
-    const types = epochd.stringsByRow("type", rows);
-    const subtypes = epochd.stringsByRow("subtype", rows);
-    const nt: usize = types.strings.len();
-    const ns: usize = subtypes.strings.len();
+    var types = epochd.rowIds("type");
+    var subtypes = epochd.rowIds("subtype");
+    const nt: u32 = types.dict_len orelse 0;
+    const ns: u32 = subtypes.dict_len orelse 0;
+    var table: ?[]u64 = null;
+    if (types.dict_len != null and subtypes.dict_len != null and (@as(u64, nt) + 1) * (@as(u64, ns) + 1) <= 1 << 16) {
+        const cells = epochd.alloc(u64, (@as(usize, nt) + 1) * (@as(usize, ns) + 1));
+        @memset(cells, 0);
+        table = cells;
+    }
+    var pairs = std.AutoArrayHashMapUnmanaged(u64, u64){};
+    const t = epochd.alloc(u32, epochd.block);
+    const s = epochd.alloc(u32, epochd.block);
+    var first: u32 = 0;
+    while (first < rows) : (first += epochd.block) {
+        const n = @min(rows - first, epochd.block);
+        types.read(first, t[0..n]);
+        subtypes.read(first, s[0..n]);
+        if (table) |cells| {
+            tally(cells, nt, ns, t[0..n], s[0..n]);
+        } else {
+            for (t[0..n], s[0..n]) |a, b| {
+                const g = pairs.getOrPut(epochd.allocator, @as(u64, a) << 32 | b) catch epochd.oom();
+                if (!g.found_existing) g.value_ptr.* = 0;
+                g.value_ptr.* += 1;
+            }
+        }
+    }
     var entries = Entries{};
     const push = struct {
         fn f(list: *Entries, e: Entry) void {
             list.append(epochd.allocator, e) catch epochd.oom();
         }
     }.f;
-    if ((nt + 1) * (ns + 1) <= 1 << 16) {
-        // Few pairs: a dense table over (type id, subtype id), none last.
-        const table = epochd.alloc(u64, (nt + 1) * (ns + 1));
-        @memset(table, 0);
-        for (types.ids, subtypes.ids) |t, s| table[@min(t, nt) * (ns + 1) + @min(s, ns)] += 1;
-        for (table, 0..) |c, i| {
+    if (table) |cells| {
+        const w: usize = @as(usize, ns) + 1;
+        for (cells, 0..) |c, i| {
             if (c == 0) continue;
-            push(&entries, .{ .type = name(&types, i / (ns + 1)), .subtype = name(&subtypes, i % (ns + 1)), .count = c });
+            push(&entries, .{ .type = name(&types, i / w), .subtype = name(&subtypes, i % w), .count = c });
         }
     } else {
-        var pairs = std.AutoArrayHashMapUnmanaged(u64, u64){};
-        for (types.ids, subtypes.ids) |t, s| {
-            const g = pairs.getOrPut(epochd.allocator, @as(u64, t) << 32 | s) catch epochd.oom();
-            if (!g.found_existing) g.value_ptr.* = 0;
-            g.value_ptr.* += 1;
-        }
         for (pairs.keys(), pairs.values()) |k, c|
             push(&entries, .{ .type = name(&types, k >> 32), .subtype = name(&subtypes, k & 0xffffffff), .count = c });
     }

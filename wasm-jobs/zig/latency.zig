@@ -109,20 +109,35 @@ fn fieldOf(err: *epochd.Buf) ![]const u8 {
     return if (p.len > 0) p else default_field;
 }
 
+/// One histogram per subtype id, grown as ids appear (without a dictionary,
+/// strings get ids as rows are read).
+const Hists = std.ArrayListUnmanaged(Hist);
+
+/// Subtype id's histogram; the growing is out of line (see `LogHistogram.record`).
+inline fn hist(hs: *Hists, id: u32) *Hist {
+    if (id < hs.items.len) return &hs.items[id];
+    return histGrow(hs, id);
+}
+noinline fn histGrow(hs: *Hists, id: u32) *Hist {
+    @branchHint(.cold);
+    hs.appendNTimes(epochd.allocator, .{}, @as(usize, id) + 1 - hs.items.len) catch epochd.oom();
+    return &hs.items[id];
+}
+
 fn run(out: *epochd.Buf, err: *epochd.Buf) !void {
     const field = try fieldOf(err);
-    const rows = epochd.rows();
-    const subtypes = epochd.stringsByRow("subtype", rows);
-    const ns = subtypes.strings.len();
-    const hs = epochd.alloc(Hist, ns);
-    @memset(hs, .{});
+    // The subtype of each value's row, read a window of rows at a time as
+    // the values' rows ascend.
+    var subtypes = epochd.rowIds("subtype");
+    var hs = Hists{};
     if (epochd.Column.find(field, .int)) |col| {
         var s = col.scan();
         defer s.deinit();
         while (s.next()) {
             for (s.rowSlice(), s.i64s()) |row, v| {
-                if (row >= rows or subtypes.ids[row] >= ns or v < 0) continue;
-                hs[subtypes.ids[row]].record(@intCast(v));
+                const id = subtypes.get(row);
+                if (id == epochd.none or v < 0) continue;
+                hist(&hs, id).record(@intCast(v));
             }
         }
     }
@@ -131,20 +146,22 @@ fn run(out: *epochd.Buf, err: *epochd.Buf) !void {
         defer s.deinit();
         while (s.next()) {
             for (s.rowSlice(), s.f64s()) |row, v| {
-                if (row >= rows or subtypes.ids[row] >= ns) continue;
+                const id = subtypes.get(row);
+                if (id == epochd.none) continue;
                 if (!(v >= 0.0) or std.math.isInf(v)) continue; // NaN, negative, infinite
                 // truncated toward zero, saturating at 2^64 - 1 (Rust's `as u64`)
                 const u: u64 = if (v >= 18446744073709551616.0) std.math.maxInt(u64) else @intFromFloat(v);
-                hs[subtypes.ids[row]].record(u);
+                hist(&hs, id).record(u);
             }
         }
     }
     // Distinct raw strings with the same lossy UTF-8 form are one subtype.
     var b = ByName{};
     var name = epochd.Buf{};
-    for (hs, 0..) |*h, id| {
+    for (hs.items, 0..) |*h, id| {
+        const p = subtypes.strings.get(@intCast(id)) orelse continue;
         name.clear();
-        name.utf8Lossy(subtypes.strings.get(@intCast(id)).?);
+        name.utf8Lossy(p);
         b.slot(name.items(), false).merge(h);
     }
     write(field, &b, out);
