@@ -3,8 +3,8 @@
 // recomputes the rates. The same result bytes as wasm-jobs/error-rate:
 // {"web":400,"errors":3,"rate":0.0075,"dcs":{"ams4":{"web":400,"errors":3,"rate":0.0075}}}
 import {
-  Buf, BytesMap, INT, JsonKind, JsonValue, JsonWriter,
-  column, dc, finish, mergeWith, parseJsonBuf, rows, stringsByRow, utf8Lossy,
+  BLOCK, Buf, BytesMap, INT, JsonKind, JsonValue, JsonWriter,
+  column, dc, finish, mergeWith, parseJsonBuf, rowIds, rows, utf8Lossy,
 } from "../../sdk/assemblyscript/assembly/index";
 export { epochd_abi_version } from "../../sdk/assemblyscript/assembly/index";
 
@@ -60,20 +60,69 @@ function write(r: Rates, out: Buf): void {
   j.endObject();
 }
 
+/** How many of the 8 ids at p are `id`: summed as a tree, not a chain of
+ * adds each waiting for the one before. */
+// @ts-ignore: decorator
+@inline function equal8(p: usize, id: u32): u32 {
+  return (
+    ((<u32>(load<u32>(p) == id) + <u32>(load<u32>(p, 4) == id)) +
+      (<u32>(load<u32>(p, 8) == id) + <u32>(load<u32>(p, 12) == id))) +
+    ((<u32>(load<u32>(p, 16) == id) + <u32>(load<u32>(p, 20) == id)) +
+      (<u32>(load<u32>(p, 24) == id) + <u32>(load<u32>(p, 28) == id)))
+  );
+}
+
+/** How many of the n ids at `ids` are `id`. In chunks of 64, one sum per
+ * chunk: each loop head of a compiled job checks the run's deadline, so
+ * each iteration does 64 compares rather than one (docs/BENCHMARKS.md,
+ * "Languages"). Its own function, with no call inside, so that the loop
+ * keeps its values in registers; called through a function reference
+ * (countEqualOutOfLine), which Binaryen never inlines into epochd_run, whose
+ * loop calls the host (see RowIds.get in the SDK). */
+function countEqual(ids: usize, n: u32, id: u32): u64 {
+  let total: u64 = 0;
+  let i: u32 = 0;
+  for (; i + 64 <= n; i += 64) {
+    const p = ids + (<usize>i << 2);
+    const inChunk =
+      ((equal8(p, id) + equal8(p + 32, id)) + (equal8(p + 64, id) + equal8(p + 96, id))) +
+      ((equal8(p + 128, id) + equal8(p + 160, id)) + (equal8(p + 192, id) + equal8(p + 224, id)));
+    total += <u64>inChunk;
+  }
+  for (; i < n; i++) total += <u64>(load<u32>(ids + (<usize>i << 2)) == id);
+  return total;
+}
+const countEqualOutOfLine = countEqual;
+
 export function epochd_run(): i32 {
+  // WEB events counted on the ids of `type`, read a block of rows at a
+  // time; then the type of each error looked up (errors are few).
   const n = rows();
-  const types = stringsByRow("type", n);
+  const types = rowIds("type");
+  const webName = Buf.of("WEB");
   let web: u64 = 0, errors: u64 = 0;
-  const found = types.strings.find("WEB");
-  if (found >= 0) {
-    const webId = <u32>found;
-    for (let r: u32 = 0; r < n; r++) if (unchecked(types.ids[r]) == webId) web++;
+  let webId: i32 = -1;
+  const ids = heap.alloc(<usize>BLOCK << 2);
+  for (let first: u32 = 0; first < n; first += <u32>BLOCK) {
+    const k = n - first < <u32>BLOCK ? n - first : <u32>BLOCK;
+    types.read(first, ids, k);
+    // Known from the start with a dictionary; else once a row has it.
+    if (webId < 0) webId = types.strings.findBytes(webName.ptr, webName.len);
+    if (webId >= 0) web += countEqualOutOfLine(ids, k, <u32>webId);
+  }
+  if (webId >= 0) {
     const status = column("tuning.status", INT);
     if (status != null) {
       const s = status.scan();
-      while (s.next())
-        for (let i: u32 = 0; i < s.n; i++)
-          if (s.i64(i) >= ERROR_STATUS && types.id(s.row(i)) == webId) errors++;
+      while (s.next()) {
+        const statusRows = s.rows, values = s.values, k = s.n;
+        for (let i: u32 = 0; i < k; i++)
+          if (
+            load<i64>(values + (<usize>i << 3)) >= ERROR_STATUS &&
+            types.get(load<u32>(statusRows + (<usize>i << 2))) == <u32>webId
+          )
+            errors++;
+      }
     }
   }
   const name = new Buf();

@@ -4,8 +4,8 @@
 // wasm-jobs/latency:
 // {"field":"tuning.wallclock","subtypes":{"app":{"p50":..,"p95":..,"p99":..,"histogram":{...}}}}
 import {
-  Buf, BytesMap, FLOAT, INT, JsonKind, JsonValue, JsonWriter, LogHistogram,
-  columnBytes, config, failBuf, finish, mergeWith, parseJsonBuf, rows, stringsByRow,
+  Buf, BytesMap, FLOAT, INT, JsonKind, JsonValue, JsonWriter, LogHistogram, NONE,
+  columnBytes, config, failBuf, finish, mergeWith, parseJsonBuf, rowIds,
   utf8Check, utf8ErrorAt, utf8ErrorLen,
 } from "../../sdk/assemblyscript/assembly/index";
 export { epochd_abi_version } from "../../sdk/assemblyscript/assembly/index";
@@ -104,43 +104,79 @@ function fieldOf(): Buf | null {
   return n ? Buf.copy(p, n) : Buf.of(DEFAULT_FIELD);
 }
 
+/** One histogram per subtype id, grown as ids appear (without a dictionary,
+ * strings get ids as rows are read). */
+class Hists {
+  /** len histograms (references), room for cap. */
+  v: usize = 0;
+  len: u32 = 0;
+  cap: u32 = 0;
+
+  /** Subtype id's histogram; the growing is out of line (growOutOfLine). */
+  @inline at(id: u32): LogHistogram {
+    if (id < this.len) return changetype<LogHistogram>(load<usize>(this.v + <usize>id * sizeof<usize>()));
+    return growOutOfLine(this, id);
+  }
+
+  /** Makes the histograms up to `id`; returns id's. */
+  grow(id: u32): LogHistogram {
+    if (id >= this.cap) {
+      let cap = this.cap ? this.cap * 2 : 64;
+      if (cap <= id) cap = id + 1;
+      const v = heap.alloc(<usize>cap * sizeof<usize>());
+      if (this.len) memory.copy(v, this.v, <usize>this.len * sizeof<usize>());
+      this.v = v;
+      this.cap = cap;
+    }
+    for (; this.len <= id; this.len++)
+      store<usize>(this.v + <usize>this.len * sizeof<usize>(), changetype<usize>(new LogHistogram()));
+    return changetype<LogHistogram>(load<usize>(this.v + <usize>id * sizeof<usize>()));
+  }
+}
+/** Hists.at's slow path, called through a function reference so that it stays
+ * out of line (see RowIds.get in the SDK). */
+const growOutOfLine = (h: Hists, id: u32): LogHistogram => h.grow(id);
+
 export function epochd_run(): i32 {
   const field = fieldOf();
   if (field == null) return 1;
-  const n = rows();
-  const subtypes = stringsByRow("subtype", n);
-  const ns = subtypes.strings.length;
-  const hs = new Array<LogHistogram>(ns);
-  for (let i = 0; i < ns; i++) hs[i] = new LogHistogram();
+  // The subtype of each value's row, read a window of rows at a time as the
+  // values' rows ascend.
+  const subtypes = rowIds("subtype");
+  const hs = new Hists();
   const ints = columnBytes(field, INT);
   if (ints != null) {
     const s = ints.scan();
-    while (s.next())
-      for (let i: u32 = 0; i < s.n; i++) {
-        const id = subtypes.id(s.row(i));
-        const v = s.i64(i);
-        if (id >= <u32>ns || v < 0) continue;
-        unchecked(hs[id]).record(<u64>v);
+    while (s.next()) {
+      const valueRows = s.rows, values = s.values, n = s.n;
+      for (let i: u32 = 0; i < n; i++) {
+        const id = subtypes.get(load<u32>(valueRows + (<usize>i << 2)));
+        const v = load<i64>(values + (<usize>i << 3));
+        if (id == NONE || v < 0) continue;
+        hs.at(id).record(<u64>v);
       }
+    }
   }
   const floats = columnBytes(field, FLOAT);
   if (floats != null) {
     const s = floats.scan();
-    while (s.next())
-      for (let i: u32 = 0; i < s.n; i++) {
-        const id = subtypes.id(s.row(i));
-        const v = s.f64(i);
-        if (id >= <u32>ns) continue;
+    while (s.next()) {
+      const valueRows = s.rows, values = s.values, n = s.n;
+      for (let i: u32 = 0; i < n; i++) {
+        const id = subtypes.get(load<u32>(valueRows + (<usize>i << 2)));
+        const v = load<f64>(values + (<usize>i << 3));
+        if (id == NONE) continue;
         if (!(v >= 0.0) || v == Infinity) continue; // NaN, negative, infinite
         // truncated toward zero, saturating at 2^64 - 1
         const u: u64 = v >= 18446744073709551616.0 ? U64.MAX_VALUE : <u64>v;
-        unchecked(hs[id]).record(u);
+        hs.at(id).record(u);
       }
+    }
   }
   const b = new ByName();
-  for (let id = 0; id < ns; id++) {
-    const name = subtypes.strings.getLossy(id);
-    b.slot(name.ptr, name.len, false).merge(hs[id]);
+  for (let id: u32 = 0; id < hs.len; id++) {
+    const name = subtypes.strings.getLossy(<i32>id);
+    b.slot(name.ptr, name.len, false).merge(hs.at(id));
   }
   const out = new Buf();
   write(field, b, out);

@@ -188,21 +188,29 @@ export class Column {
     return readVar(out, Var.ColumnBytes, this.handle, <i32>index);
   }
 
-  /** The index of the value at `row`, or -1 (binary search over host calls
-   * for a sparse column). */
-  indexOf(row: u32): i64 {
-    if (this.dense) return row < this.len ? <i64>row : -1;
+  /** The index of the first value at `row` or after it (`len` when none):
+   * where a window of rows starts in the values. Direct when dense, else a
+   * binary search over host calls (about log2(len)). */
+  indexFrom(row: u32): u32 {
+    if (this.dense) return row < this.len ? row : this.len;
     const at = memory.data(8, 8);
     let lo: u32 = 0, hi = this.len;
     while (lo < hi) {
       const mid = lo + (hi - lo) / 2;
-      if (sys.column_rows(this.handle, <i32>mid, 1, at) != 1) return -1;
-      const r = load<u32>(at);
-      if (r == row) return <i64>mid;
-      if (r < row) lo = mid + 1;
+      if (sys.column_rows(this.handle, <i32>mid, 1, at) == 1 && load<u32>(at) < row) lo = mid + 1;
       else hi = mid;
     }
-    return -1;
+    return lo;
+  }
+
+  /** The index of the value at `row`, or -1 (see indexFrom). */
+  indexOf(row: u32): i64 {
+    const index = this.indexFrom(row);
+    if (index >= this.len) return -1;
+    if (this.dense) return index == row ? <i64>index : -1;
+    const at = memory.data(8, 8);
+    if (sys.column_rows(this.handle, <i32>index, 1, at) != 1 || load<u32>(at) != row) return -1;
+    return <i64>index;
   }
 
   /** The column's dictionary (one host call per entry); null if it has none. */
@@ -374,13 +382,15 @@ export class Dict {
 
 /** For every row of a space, the id of its string at a path (NONE when the
  * row has no string there): dictionary ids when the column has one, else
- * strings interned in order of first appearance. */
+ * strings interned in order of first appearance. Holds 4 bytes per row of
+ * the space: to read a field block by block, use RowIds. */
 export class RowStrings {
   ids: StaticArray<u32>;
   strings: Dict = new Dict();
-  constructor(space: u32) {
+  /** All NONE (`fill` false: left as allocated, to be written whole). */
+  constructor(space: u32, fill: bool = true) {
     this.ids = new StaticArray<u32>(<i32>space);
-    memory.fill(changetype<usize>(this.ids), 0xff, <usize>space << 2);
+    if (fill) memory.fill(changetype<usize>(this.ids), 0xff, <usize>space << 2);
   }
   get space(): u32 {
     return <u32>this.ids.length;
@@ -390,48 +400,13 @@ export class RowStrings {
     return row < <u32>this.ids.length ? unchecked(this.ids[row]) : NONE;
   }
 
-  static ofColumn(col: Column, space: u32): RowStrings {
-    const rs = new RowStrings(space);
-    const ids = changetype<usize>(rs.ids);
-    const dict = col.dictionary();
-    if (dict != null) {
-      rs.strings = dict;
-      if (col.dense && col.len == space) {
-        // Value i is row i: the ids are already by row, so the host copies
-        // them straight into place (no rows to read, no scatter).
-        sys.column_ids(col.handle, 0, <i32>space, ids);
-        return rs;
-      }
-      const s = col.scan();
-      while (s.next())
-        for (let i: u32 = 0; i < s.n; i++) {
-          const r = s.row(i);
-          if (r < space) store<u32>(ids + (<usize>r << 2), s.id(i));
-        }
-      return rs;
-    }
-    // No dictionary: intern in order of first appearance.
-    const m = new BytesMap();
-    const v = new Buf();
-    const rowsBuf = alignedAlloc(<usize>BLOCK * 4, 4096);
-    for (let start: u32 = 0; start < col.len; start += <u32>BLOCK) {
-      let n = col.len - start < <u32>BLOCK ? col.len - start : <u32>BLOCK;
-      if (col.dense) {
-        for (let i: u32 = 0; i < n; i++) store<u32>(rowsBuf + (<usize>i << 2), start + i);
-      } else {
-        const r = sys.column_rows(col.handle, <i32>start, <i32>n, rowsBuf);
-        if (r <= 0) break;
-        n = <u32>r;
-      }
-      for (let i: u32 = 0; i < n; i++) {
-        v.clear();
-        if (col.bytes(start + i, v) < 0) continue;
-        const e = m.entry(v.ptr, v.len);
-        if (m.fresh) rs.strings.push(v.ptr, v.len);
-        const r = load<u32>(rowsBuf + (<usize>i << 2));
-        if (r < space) store<u32>(ids + (<usize>r << 2), <u32>e);
-      }
-    }
+  /** The ids of `col`'s rows 0..space (all NONE when `col` is null): one
+   * RowIds read over the whole space. */
+  static ofColumn(col: Column | null, space: u32): RowStrings {
+    const r = new RowIds(col);
+    const rs = new RowStrings(space, false);
+    r.read(0, changetype<usize>(rs.ids), space);
+    rs.strings = r.strings;
     return rs;
   }
 }
@@ -439,9 +414,162 @@ export class RowStrings {
 /** The strings of the STR column at `path`, by row, over rows 0..space
  * (all NONE when there is no such column). */
 export function stringsByRow(path: string, space: u32): RowStrings {
-  const col = column(path, STR);
-  if (col != null) return RowStrings.ofColumn(col, space);
-  return new RowStrings(space);
+  return RowStrings.ofColumn(column(path, STR), space);
+}
+
+/** The string ids of a field's rows, read one window of rows at a time: what
+ * RowStrings holds for the whole epoch, without its 4 bytes per row, so that
+ * several fields (and numeric columns) can be read side by side in blocks of
+ * rows that stay in the cache:
+ *
+ *     const t = rowIds("type");
+ *     t.read(firstRow, out, n);   // ids of rows firstRow..firstRow+n into out
+ *     const id = t.get(row);      // one row's id; NONE where none
+ *     ... t.strings: the strings behind the ids ...
+ *
+ * With a dictionary, ids are the dictionary's and `strings` holds every
+ * string from the start (`dictLen` >= 0; 0 without a column). Without one
+ * (mostly distinct strings, `dictLen` -1), strings are interned as the reads
+ * meet them, in order of first appearance, so a string keeps its id across
+ * windows; `strings` then holds those met so far.
+ *
+ * Per read: one host copy for a dense dictionary-coded field (the usual
+ * type, subtype, dc); a binary search for the first value and the rows and
+ * ids of the values for a sparse one; one host call per value without a
+ * dictionary. */
+export class RowIds {
+  /** The column read; null: every row none. */
+  col: Column | null;
+  /** The number of strings when every id is known before any read: the
+   * dictionary's size (0 without a column); -1 without a dictionary. Ids
+   * are below it, so a job can size a table by it. */
+  dictLen: i32 = 0;
+  /** The strings behind the ids. */
+  strings: Dict;
+  /** Without a dictionary: string -> id (its keys are `strings`). */
+  private interned: BytesMap | null = null;
+  /** The last window get() read: the ids of rows windowFirst..+windowLen. */
+  private window: usize = 0;
+  private windowFirst: u32 = 0;
+  private windowLen: u32 = 0;
+  /** Scratch (BLOCK each, made on first use): the rows and ids of a block
+   * of values, and one value's bytes. */
+  private rows: usize = 0;
+  private ids: usize = 0;
+  private bytes: Buf = new Buf();
+
+  constructor(col: Column | null) {
+    this.col = col;
+    const d = col != null ? col.dictionary() : null;
+    if (col == null) {
+      this.strings = new Dict(); // no column: every row none, no strings
+    } else if (d != null) {
+      this.dictLen = d.length;
+      this.strings = d;
+    } else {
+      this.dictLen = -1;
+      const m = new BytesMap();
+      this.interned = m;
+      this.strings = m.keys;
+    }
+  }
+
+  /** Writes the ids of rows firstRow..firstRow+n to `out` (n u32s): NONE
+   * where the row holds no string (or is past the epoch's rows). */
+  read(firstRow: u32, out: usize, n: u32): void {
+    const col = this.col;
+    if (col != null && this.dictLen >= 0 && col.dense) {
+      // Value i is row i: the ids are by row already, one host copy.
+      let copied = firstRow < col.len ? sys.column_ids(col.handle, <i32>firstRow, <i32>n, out) : 0;
+      if (copied < 0) copied = 0;
+      if (<u32>copied < n) memory.fill(out + (<usize>copied << 2), 0xff, <usize>(n - <u32>copied) << 2);
+      return;
+    }
+    memory.fill(out, 0xff, <usize>n << 2);
+    if (col != null) this.scatter(col, firstRow, out, n);
+  }
+
+  /** read() into a StaticArray: rows firstRow..firstRow+out.length. */
+  readInto(firstRow: u32, out: StaticArray<u32>): void {
+    this.read(firstRow, changetype<usize>(out), <u32>out.length);
+  }
+
+  /** The values of rows firstRow..firstRow+n, in blocks of at most
+   * min(n, BLOCK): their rows, and ids (or interned bytes), put in place. */
+  private scatter(col: Column, firstRow: u32, out: usize, n: u32): void {
+    if (!this.rows) {
+      this.rows = heap.alloc(<usize>BLOCK << 2);
+      this.ids = heap.alloc(<usize>BLOCK << 2);
+    }
+    const rows = this.rows, ids = this.ids, h = col.handle, len = col.len;
+    const hasDict = this.dictLen >= 0;
+    const end = <u64>firstRow + <u64>n;
+    const block: u32 = n == 0 ? 1 : n < <u32>BLOCK ? n : <u32>BLOCK;
+    let index = col.indexFrom(firstRow);
+    while (index < len) {
+      let k = len - index < block ? len - index : block;
+      if (hasDict) {
+        const got = sys.column_ids(h, <i32>index, <i32>k, ids);
+        if (got <= 0) return;
+        if (<u32>got < k) k = <u32>got;
+      }
+      if (col.dense) {
+        for (let i: u32 = 0; i < k; i++) store<u32>(rows + (<usize>i << 2), index + i);
+      } else {
+        const got = sys.column_rows(h, <i32>index, <i32>k, rows);
+        if (got <= 0) return;
+        if (<u32>got < k) k = <u32>got;
+      }
+      for (let i: u32 = 0; i < k; i++) {
+        const row = load<u32>(rows + (<usize>i << 2));
+        if (<u64>row >= end) return;
+        const id = hasDict ? load<u32>(ids + (<usize>i << 2)) : this.intern(col, index + i);
+        store<u32>(out + (<usize>(row - firstRow) << 2), id);
+      }
+      index += k;
+    }
+  }
+
+  /** The id of value `index`'s string, interned if it is new. */
+  private intern(col: Column, index: u32): u32 {
+    const b = this.bytes;
+    b.clear();
+    if (col.bytes(index, b) < 0) return NONE;
+    return <u32>this.interned!.entry(b.ptr, b.len);
+  }
+
+  /** The id of the string at `row`, or NONE. Reads a window of BLOCK rows
+   * from `row` when `row` is not in the last one read, so rows visited in
+   * ascending order (another column's rows, say) cost one read per window. */
+  @inline get(row: u32): u32 {
+    const at = row - this.windowFirst;
+    if (at < this.windowLen) return load<u32>(this.window + (<usize>at << 2));
+    return readWindowOutOfLine(this, row);
+  }
+
+  /** Reads the window of BLOCK rows from `row` (get's slow path); returns
+   * `row`'s id. */
+  readWindow(row: u32): u32 {
+    if (!this.window) this.window = heap.alloc(<usize>BLOCK << 2);
+    this.read(row, this.window, <u32>BLOCK);
+    this.windowFirst = row;
+    this.windowLen = <u32>BLOCK;
+    return load<u32>(this.window);
+  }
+}
+
+/** RowIds.get's slow path, out of line: code (and above all a call) inlined
+ * into a job's hot loop makes the compiled loop keep its values in memory.
+ * AssemblyScript has no noinline; a call through a function reference is an
+ * indirect call (its table index is loaded from memory), which Binaryen
+ * never inlines, whatever the size or number of callers. */
+// @ts-ignore: decorator (compiled only into the jobs that use it)
+@lazy const readWindowOutOfLine = (r: RowIds, row: u32): u32 => r.readWindow(row);
+
+/** The ids by row of the STR field at `path`, read a window at a time (see
+ * RowIds); every row NONE when no event has a string there. */
+export function rowIds(path: string): RowIds {
+  return new RowIds(column(path, STR));
 }
 
 // ---------------------------------------------------------------- containers

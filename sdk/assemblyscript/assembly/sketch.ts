@@ -75,8 +75,20 @@ export class LogHistogram {
     this.count += n;
   }
 
+  /** Records `v`. The common case, a bucket the histogram has already
+   * reached, is kept small so that a job's loop over a column inlines it;
+   * the rest (the first value, growing) is recordN, a call. */
   @inline record(v: u64): void {
-    this.recordN(v, 1);
+    const b = bucketOf(v);
+    if (b < this.len && this.count) {
+      const at = this.counts + (<usize>b << 3);
+      store<u64>(at, load<u64>(at) + 1);
+      if (v < this.min) this.min = v;
+      if (v > this.max) this.max = v;
+      this.count++;
+      return;
+    }
+    recordOutOfLine(this, v);
   }
 
   /** Adds another histogram's counts. */
@@ -215,3 +227,8 @@ export class LogHistogram {
     return h;
   }
 }
+
+/** LogHistogram.record's slow path, called through a function reference so
+ * that it stays out of line (see RowIds.get in index.ts). */
+// @ts-ignore: decorator (compiled only into the jobs that use it)
+@lazy const recordOutOfLine = (h: LogHistogram, v: u64): void => h.recordN(v, 1);
