@@ -73,7 +73,7 @@ fn countEqual(ids: []const u32, id: u32) u64 {
     var i: usize = 0;
     while (i + 64 <= ids.len) : (i += 64) {
         var in_chunk: u32 = 0;
-        inline for (0..64) |k| in_chunk += @intFromBool(ids[i + k] == id);
+        for (ids[i .. i + 64]) |x| in_chunk += @intFromBool(x == id);
         total += in_chunk;
     }
     for (ids[i..]) |x| total += @intFromBool(x == id);
