@@ -4,8 +4,10 @@
 //! `Daemon::process` per commit; merges through the registry's
 //! `JobModule::merge`, the call `streams.rs` folds an epoch's results with),
 //! over generated epochs of the reference workload (four dcs, sparse fields,
-//! the dynamic-key `experiments` map), hand-made events with unicode
-//! strings and odd shapes, and a one-event epoch no job looks at:
+//! the dynamic-key `experiments` map), one of 10k events per dc (more than
+//! a window of the SDKs' row readers), hand-made events with unicode
+//! strings and odd shapes, an epoch of hundreds of types and subtypes, and a
+//! one-event epoch no job looks at:
 //!
 //! 1. Every language's module of each reference job (`count`, `latency`,
 //!    `error-rate`): Rust is `wasm-jobs/out/<job>.wasm`, another language
@@ -47,6 +49,8 @@ const REFERENCE_JOBS: [&str; 3] = ["count", "latency", "error-rate"];
 /// Generated epochs, events per epoch (over the four dcs).
 const GENERATED_EPOCHS: u64 = 8;
 const EVENTS_PER_EPOCH: usize = 600;
+/// One more generated epoch, of more than 8192 events per dc.
+const BIG_EPOCH_EVENTS: usize = 40_000;
 /// Random groupings tried per epoch and module.
 const GROUPINGS: usize = 6;
 
@@ -146,6 +150,32 @@ fn odd_events(t: u64) -> Vec<Value> {
     ]
 }
 
+/// Events of one dc with hundreds of distinct `type`s and a hundred
+/// `subtype`s (latency's result stays under the 64 KiB maximum): too
+/// many pairs for the jobs' count table, so `count` takes its map path in
+/// every language. (The store files each (type, subtype) in chunks of its
+/// own, so these columns are always dictionary-coded: the SDKs' paths for
+/// plain strings are exercised with mock epochs, not here.) WEB events with
+/// errors among them, and a missing subtype in every seventh event.
+fn many_strings_events(t: u64) -> Vec<Value> {
+    (0..1000u64)
+        .map(|i| {
+            let type_ = if i % 5 == 0 {
+                "WEB".to_owned()
+            } else {
+                format!("T{i:04}")
+            };
+            let mut e = json!({"timestamp": t as f64 + 0.5, "type": type_, "dc": "fra1",
+                               "tuning": {"wallclock": (i * 37) % 1000,
+                                          "status": if i % 3 == 0 { 500 } else { 200 }}});
+            if i % 7 != 0 {
+                e["subtype"] = json!(format!("s{:03}", (i * 7) % 110));
+            }
+            e
+        })
+        .collect()
+}
+
 struct Fixture {
     _dir: tempfile::TempDir,
     store: Arc<Store>,
@@ -198,14 +228,25 @@ fn fixture() -> Fixture {
         }
         store.ingest(&bytes, Format::MsgPack).unwrap();
     }
-    let empty = first + GENERATED_EPOCHS;
+    // An epoch over several windows of rows of the SDKs' readers (8192).
+    let big = first + GENERATED_EPOCHS;
+    let bytes = w.encode_epoch(big, BIG_EPOCH_EVENTS, WorkloadFormat::MsgPack);
+    store.ingest(&bytes, Format::MsgPack).unwrap();
+    // An epoch with hundreds of types and subtypes.
+    let many = big + 1;
+    let bytes: Vec<u8> = many_strings_events(many)
+        .iter()
+        .flat_map(|e| rmp_serde::to_vec_named(e).unwrap())
+        .collect();
+    store.ingest(&bytes, Format::MsgPack).unwrap();
+    let empty = many + 1;
     let lone = json!({"timestamp": empty, "type": "NOOP", "dc": "lhr4"});
     store
         .ingest(&rmp_serde::to_vec_named(&lone).unwrap(), Format::MsgPack)
         .unwrap();
     store.seal_all().unwrap();
     let notices: Vec<CommitNotice> = store.outbox().pending().map(Result::unwrap).collect();
-    assert_eq!(notices.len() as u64, GENERATED_EPOCHS * 4 + 1);
+    assert_eq!(notices.len() as u64, (GENERATED_EPOCHS + 1) * 4 + 2);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -271,6 +312,27 @@ impl Fixture {
         epochd_store::split_events(&raw)
             .map(|e| rmp_serde::from_slice(e.unwrap()).unwrap())
             .collect()
+    }
+
+    /// The commit decoded as the daemon decodes it, from its stored chunks.
+    fn decoded(&self, n: &CommitNotice) -> epochd_decode::SharedEpoch {
+        let key = epochd_store::ManifestKey {
+            epoch: n.epoch,
+            dc: n.dc.clone(),
+            seq: n.seq,
+        };
+        let manifest = self.store.manifest(&key).unwrap().unwrap();
+        let blobs: Vec<Vec<u8>> = manifest
+            .chunks
+            .iter()
+            .map(|c| self.store.chunk(&manifest.chunk_key(c)).unwrap().unwrap())
+            .collect();
+        let meta = EpochMeta {
+            epoch: n.epoch,
+            dc: n.dc.clone(),
+            seq: n.seq,
+        };
+        epochd_decode::decode(meta, &blobs).unwrap()
     }
 
     /// `merge(a, b)` by the job's module, as the daemon's streams call it.
@@ -543,6 +605,25 @@ fn every_language_agrees_with_rust_and_native_and_every_merge_obeys_its_laws() {
         .filter(|e| e["page"].as_str().is_some_and(|s| !s.is_ascii()))
         .count();
     assert!(unicode >= 6, "the odd events reached the jobs ({unicode})");
+    // The epochs meant to stretch the jobs are what they say: one commit
+    // past a window of the SDKs' row readers (8192 rows), and one with more
+    // (type, subtype) pairs than the count table takes (65536).
+    let strings = |n: &CommitNotice, path: &str| {
+        let epoch = f.decoded(n);
+        let view = epoch.view();
+        let col = view
+            .columns()
+            .unwrap()
+            .iter()
+            .find(|c| c.type_() == epochd_decode::ValueType::Str && c.path() == Some(path));
+        let offsets = col.unwrap().dict().unwrap().offsets().unwrap();
+        offsets.len() - 1
+    };
+    let fra1 = f.notices.iter().find(|n| n.dc == "fra1").unwrap();
+    let pairs = (strings(fra1, "type") + 1) * (strings(fra1, "subtype") + 1);
+    assert!(pairs > 1 << 16, "{pairs} (type, subtype) pairs");
+    let big = f.notices.iter().map(|n| f.decoded(n).view().rows()).max();
+    assert!(big > Some(8192), "the largest commit has {big:?} rows");
     let mut rng = Rng(0x5eed_c0de_2024_0005);
     let mut checked: BTreeMap<String, Vec<String>> = BTreeMap::new();
 
