@@ -154,8 +154,8 @@ fn odd_events(t: u64) -> Vec<Value> {
 /// `subtype`s (latency's result stays under the 64 KiB maximum): too
 /// many pairs for the jobs' count table, so `count` takes its map path in
 /// every language. (The store files each (type, subtype) in chunks of its
-/// own, so these columns are always dictionary-coded: the SDKs' paths for
-/// plain strings are exercised with mock epochs, not here.) WEB events with
+/// own, so these columns are always dictionary-coded: plain ones are
+/// `every_language_agrees_on_plain_string_columns`.) WEB events with
 /// errors among them, and a missing subtype in every seventh event.
 fn many_strings_events(t: u64) -> Vec<Value> {
     (0..1000u64)
@@ -757,6 +757,89 @@ fn every_language_agrees_with_rust_and_native_and_every_merge_obeys_its_laws() {
     for (lang, jobs) in &checked {
         for j in jobs {
             eprintln!("  {lang:<6} {j}");
+        }
+    }
+}
+
+/// Events whose `type` and `subtype` are mostly distinct in their first
+/// hundreds, so the decoder stores both as plain strings (no dictionary),
+/// then repeat a few values: over 20k rows, past two windows of the SDKs'
+/// row readers, WEB events with errors among them, a missing subtype in
+/// every seventh event.
+fn plain_string_events(t: u64) -> Vec<Value> {
+    (0..20_000u64)
+        .map(|i| {
+            let type_ = match (i % 5, i < 400) {
+                (0, _) => "WEB".to_owned(),
+                (_, true) => format!("T{i:03}"),
+                (_, false) => format!("T{:03}", i % 13),
+            };
+            let subtype = if i < 400 { i } else { i % 17 };
+            let mut e = json!({"timestamp": t as f64 + 0.5, "type": type_, "dc": "fra1",
+                               "tuning": {"wallclock": (i * 37) % 1000,
+                                          "status": if i % 3 == 0 { 500 } else { 200 }}});
+            if i % 7 != 0 {
+                e["subtype"] = json!(format!("s{subtype:03}"));
+            }
+            e
+        })
+        .collect()
+}
+
+/// The store files each (type, subtype) in chunks of its own, so `type` and
+/// `subtype` always reach jobs dictionary-coded; a decoder given one chunk
+/// of mostly distinct ones stores them as plain strings, and every SDK then
+/// interns them as it reads. Every language's module of each reference job,
+/// run by the job runtime on such an epoch, gives the Rust module's bytes,
+/// and those equal the native computation.
+#[test]
+fn every_language_agrees_on_plain_string_columns() {
+    let t = 1_700_000_000;
+    let events = plain_string_events(t);
+    let raw: Vec<u8> = events
+        .iter()
+        .flat_map(|e| rmp_serde::to_vec_named(e).unwrap())
+        .collect();
+    let meta = EpochMeta {
+        epoch: t,
+        dc: "fra1".into(),
+        seq: 0,
+    };
+    let epoch = epochd_decode::decode_raw(meta, &[raw]).unwrap();
+    let view = epoch.view();
+    for path in ["type", "subtype"] {
+        let col = view
+            .columns()
+            .unwrap()
+            .iter()
+            .find(|c| c.type_() == epochd_decode::ValueType::Str && c.path() == Some(path));
+        assert!(col.unwrap().dict().is_none(), "{path} is dictionary-coded");
+    }
+    assert_eq!(view.rows() as usize, events.len());
+
+    let runtime = epochd_jobs::Runtime::new(epochd_jobs::RuntimeConfig::default()).unwrap();
+    let limits = epochd_jobs::RunLimits::default();
+    for job in REFERENCE_JOBS {
+        let mut rust: Option<Vec<u8>> = None;
+        for (lang, path) in modules_of(job) {
+            let module = runtime.compile(&std::fs::read(&path).unwrap()).unwrap();
+            let report = module.run(&limits, &epoch, b"");
+            let got = report
+                .outcome
+                .unwrap_or_else(|e| panic!("{job} in {lang} failed: {e}"));
+            match &rust {
+                None => {
+                    let with_dc: Vec<(&str, &Value)> = events.iter().map(|e| ("fra1", e)).collect();
+                    check_native(job, &got, &with_dc, "the plain-strings epoch");
+                    rust = Some(got);
+                }
+                Some(want) => assert!(
+                    same_result(&got, want).is_some(),
+                    "{job} in {lang} differs from Rust:\n  rust: {}\n  {lang}: {}",
+                    text(want),
+                    text(&got)
+                ),
+            }
         }
     }
 }
