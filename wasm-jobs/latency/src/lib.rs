@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use epochd_job::sketch::LogHistogram;
-use epochd_job::{Epoch, JobError, Json};
+use epochd_job::{Epoch, JobError, Json, RowIds};
 use serde::{Deserialize, Serialize};
 
 /// The field measured when the config is empty.
@@ -106,23 +106,15 @@ pub fn run(epoch: &Epoch) -> Result<Json<Latency>, JobError> {
     let mut histograms = Histograms(vec![LogHistogram::new(); known]);
     if let Some(col) = epoch.int(&field) {
         col.for_each_block(|b| {
-            for (row, v) in b.rows.iter().zip(b.values) {
-                if let (Some(id), Ok(v)) = (subtypes.get(*row), u64::try_from(*v)) {
-                    histograms.record(id, v);
-                }
-            }
+            let value = |v: i64| u64::try_from(v).ok();
+            record_block(b.rows, b.values, &mut subtypes, &mut histograms, value);
         });
     }
     if let Some(col) = epoch.float(&field) {
         col.for_each_block(|b| {
-            for (row, v) in b.rows.iter().zip(b.values) {
-                if let Some(id) = subtypes.get(*row) {
-                    if v.is_finite() && *v >= 0.0 {
-                        // Truncated toward zero (saturating at u64::MAX).
-                        histograms.record(id, *v as u64);
-                    }
-                }
-            }
+            // Truncated toward zero (saturating at u64::MAX).
+            let value = |v: f64| (v.is_finite() && v >= 0.0).then_some(v as u64);
+            record_block(b.rows, b.values, &mut subtypes, &mut histograms, value);
         });
     }
     let histograms = histograms.0;
@@ -135,6 +127,26 @@ pub fn run(epoch: &Epoch) -> Result<Json<Latency>, JobError> {
     Ok(Json(Latency::of(field, per_name)))
 }
 
+/// Records a block's values (those `value` takes) by their rows' subtypes.
+/// A function of its own, with its state as arguments, and growing out of
+/// line: the compiled loop then keeps more of that state in registers than
+/// in `run`'s closure, where it was reloaded from memory for every value
+/// (a 100k-event epoch: 301 µs before, 278 µs after).
+#[inline(never)]
+fn record_block<T: Copy>(
+    rows: &[u32],
+    values: &[T],
+    subtypes: &mut RowIds,
+    histograms: &mut Histograms,
+    value: impl Fn(T) -> Option<u64>,
+) {
+    for (row, v) in rows.iter().zip(values) {
+        if let (Some(id), Some(v)) = (subtypes.get(*row), value(*v)) {
+            histograms.record(id, v);
+        }
+    }
+}
+
 /// One histogram per subtype id, grown as ids appear (without a
 /// dictionary, strings get ids as rows are read).
 struct Histograms(Vec<LogHistogram>);
@@ -142,11 +154,17 @@ struct Histograms(Vec<LogHistogram>);
 impl Histograms {
     #[inline]
     fn record(&mut self, id: u32, v: u64) {
-        let id = id as usize;
-        if id >= self.0.len() {
-            self.0.resize(id + 1, LogHistogram::new());
+        match self.0.get_mut(id as usize) {
+            Some(h) => h.record(v),
+            None => self.grow_and_record(id, v),
         }
-        self.0[id].record(v);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_and_record(&mut self, id: u32, v: u64) {
+        self.0.resize(id as usize + 1, LogHistogram::new());
+        self.0[id as usize].record(v);
     }
 }
 
