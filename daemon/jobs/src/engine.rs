@@ -132,6 +132,8 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
         // Results are merged across nodes: the same input must give the same
         // bytes on every CPU.
         .relaxed_simd_deterministic(true);
+    // For profiling jobs with `perf`: the compiled modules' functions get
+    // names in /tmp/perf-<pid>.map (docs/BENCHMARKS.md, "Languages").
     if std::env::var_os("EPOCHD_PERFMAP").is_some() {
         c.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
@@ -158,6 +160,8 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
             // used beyond 8 idle ones, so about (concurrent runs + 8) slots
             // hold memory, not one per job ever run.
             .max_unused_warm_slots(8)
+            // On Linux 6.7 and later, ask the kernel which pages the run
+            // wrote and reset only those (else all that is kept resident).
             .pagemap_scan(wasmtime::Enabled::Auto);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
