@@ -436,6 +436,7 @@ void epochd_row_ids_read(epochd_row_ids *r, uint32_t first, uint32_t n, uint32_t
         }
         for (uint32_t i = 0; i < k; i++) {
             if (r->rows[i] >= end) return;
+            if (r->rows[i] < first) continue; /* only if the host failed the search */
             out[r->rows[i] - first] = r->dict_len >= 0 ? r->ids[i] : intern(r, index + i);
         }
         index += k;
