@@ -15,7 +15,7 @@
 //! resume position, and range queries always have them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,9 +28,17 @@ use tokio::sync::{broadcast, mpsc};
 use crate::pipeline::Registry;
 use crate::results::{Outcome, ResultRecord, Results};
 
+mod render_cache;
+use render_cache::RenderCache;
+
 /// A dc counts toward an epoch's completeness while it has committed here
 /// this recently.
 pub const ACTIVE_DC_WINDOW: Duration = Duration::from_secs(60);
+
+/// The rendered epochs kept for streams catching up and range queries, by
+/// their size as JSON: about 30 minutes of one job's epochs of a few KB,
+/// or a few minutes of each of many jobs.
+const RENDER_CACHE_BYTES: usize = 16 << 20;
 
 /// How the streams behave.
 #[derive(Debug, Clone)]
@@ -72,6 +80,17 @@ pub struct StreamEvent {
     pub json: String,
 }
 
+/// Epochs rendered for streams and range queries, since the node started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderStats {
+    /// Epochs rendered: each ran the job's merge over the epoch's results.
+    pub rendered: u64,
+    /// Renderings served from the cache instead.
+    pub cache_hits: u64,
+    /// Bytes (as JSON) of the renderings cached.
+    pub cache_bytes: usize,
+}
+
 /// A job's live channel and the last epoch sent on it.
 struct JobChannel {
     tx: broadcast::Sender<Arc<StreamEvent>>,
@@ -92,6 +111,11 @@ struct Inner {
     registry: Arc<Registry>,
     channels: Mutex<HashMap<String, JobChannel>>,
     subscribers: AtomicUsize,
+    /// Epochs rendered recently, for streams catching up and range queries.
+    rendered: Mutex<RenderCache<crate::pipeline::Job>>,
+    /// Epochs rendered (merges run), and renderings served from `rendered`.
+    renders: AtomicU64,
+    render_hits: AtomicU64,
 }
 
 /// A processed commit, as the assembler learns of it.
@@ -156,6 +180,9 @@ impl Streams {
                 registry,
                 channels: Mutex::new(channels),
                 subscribers: AtomicUsize::new(0),
+                rendered: Mutex::new(RenderCache::new(RENDER_CACHE_BYTES)),
+                renders: AtomicU64::new(0),
+                render_hits: AtomicU64::new(0),
             }),
             done,
         };
@@ -202,9 +229,19 @@ impl Streams {
     }
 
     /// The epoch-results object of `records` (one job, one epoch), with
-    /// their merge when the job exports one.
-    pub async fn render(&self, job: &str, epoch: u64, records: Vec<ResultRecord>) -> Value {
-        self.inner.render(job, epoch, records).await
+    /// their merge when the job exports one. A job's epoch rendered from
+    /// the same records before, and still in the cache, is not merged again.
+    pub async fn render(&self, job: &str, epoch: u64, records: Vec<ResultRecord>) -> Arc<Value> {
+        Inner::render(&self.inner, job, epoch, records, Cache::Use).await
+    }
+
+    /// How rendering went since the node started.
+    pub fn renders(&self) -> RenderStats {
+        RenderStats {
+            rendered: self.inner.renders.load(Ordering::Relaxed),
+            cache_hits: self.inner.render_hits.load(Ordering::Relaxed),
+            cache_bytes: self.inner.rendered.lock().bytes(),
+        }
     }
 
     /// The results of a job's epochs `from..=to`, grouped by epoch (blocking
@@ -219,13 +256,54 @@ impl Streams {
     }
 }
 
+/// Whether a rendering goes through the cache: not for a late result alone,
+/// which is not the epoch's whole set of records.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cache {
+    Use,
+    Bypass,
+}
+
 impl Inner {
-    async fn render(&self, job: &str, epoch: u64, records: Vec<ResultRecord>) -> Value {
-        let registry = self.registry.clone();
+    async fn render(
+        inner: &Arc<Inner>,
+        job: &str,
+        epoch: u64,
+        records: Vec<ResultRecord>,
+        cache: Cache,
+    ) -> Arc<Value> {
+        let inner = inner.clone();
         let job = job.to_owned();
-        tokio::task::spawn_blocking(move || render(&registry, &job, epoch, &records))
+        tokio::task::spawn_blocking(move || inner.render_now(&job, epoch, &records, cache))
             .await
             .expect("rendering does not panic")
+    }
+
+    fn render_now(
+        &self,
+        name: &str,
+        epoch: u64,
+        records: &[ResultRecord],
+        cache: Cache,
+    ) -> Arc<Value> {
+        let key = match (cache, self.registry.get(name)) {
+            (Cache::Use, Some(job)) => Some((job, render_cache::fingerprint(records))),
+            _ => None,
+        };
+        if let Some((job, fingerprint)) = &key {
+            if let Some(value) = self.rendered.lock().get(name, epoch, job, *fingerprint) {
+                self.render_hits.fetch_add(1, Ordering::Relaxed);
+                return value;
+            }
+        }
+        let value = Arc::new(render(&self.registry, name, epoch, records));
+        self.renders.fetch_add(1, Ordering::Relaxed);
+        if let Some((job, fingerprint)) = key {
+            let bytes = serde_json::to_vec(&*value).map_or(usize::MAX, |b| b.len());
+            let mut rendered = self.rendered.lock();
+            rendered.put(name, epoch, &job, fingerprint, value.clone(), bytes);
+        }
+        value
     }
 
     fn stored(
@@ -455,8 +533,8 @@ impl Assembler {
         for record in late {
             let job = record.job.clone();
             let epoch = record.epoch;
-            let data = self.inner.render(&job, epoch, vec![record]).await;
-            self.publish(&job, EventKind::Late, epoch, data);
+            let data = Inner::render(&self.inner, &job, epoch, vec![record], Cache::Bypass).await;
+            self.publish(&job, EventKind::Late, epoch, &data);
         }
     }
 
@@ -502,8 +580,9 @@ impl Assembler {
                 match records {
                     Ok(mut found) => {
                         let records = found.pop().map(|(_, r)| r).unwrap_or_default();
-                        let data = self.inner.render(&job, epoch, records).await;
-                        self.publish(&job, EventKind::Epoch, epoch, data);
+                        let data =
+                            Inner::render(&self.inner, &job, epoch, records, Cache::Use).await;
+                        self.publish(&job, EventKind::Epoch, epoch, &data);
                     }
                     Err(e) => {
                         tracing::error!(%job, epoch, error = %e, "results of an epoch could not be read for its stream; it is skipped (range queries still have it)");
@@ -525,7 +604,8 @@ impl Assembler {
         });
     }
 
-    fn publish(&self, job: &str, kind: EventKind, epoch: u64, mut data: Value) {
+    fn publish(&self, job: &str, kind: EventKind, epoch: u64, data: &Value) {
+        let mut data = data.clone();
         data["emitted_at_ms"] = json!(now_ms());
         let event = Arc::new(StreamEvent {
             kind,

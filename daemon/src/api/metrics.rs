@@ -175,6 +175,28 @@ fn write_daemon(out: &mut String, daemon: &Daemon) {
         "Live result streams (SSE and NDJSON).",
         &[("", daemon.streams.subscribers() as f64)],
     );
+    let renders = daemon.streams.renders();
+    metric(
+        out,
+        "epochd_daemon_epoch_renders_total",
+        "counter",
+        "Epochs of a job rendered for its streams and range queries (each runs the job's merge).",
+        &[("", renders.rendered as f64)],
+    );
+    metric(
+        out,
+        "epochd_daemon_epoch_render_cache_hits_total",
+        "counter",
+        "Renderings served from the cache of rendered epochs instead (no merge run).",
+        &[("", renders.cache_hits as f64)],
+    );
+    metric(
+        out,
+        "epochd_daemon_epoch_render_cache_bytes",
+        "gauge",
+        "Bytes (as JSON) of the rendered epochs cached.",
+        &[("", renders.cache_bytes as f64)],
+    );
     let jobs = daemon.registry.list();
     let labels: Vec<String> = jobs
         .iter()

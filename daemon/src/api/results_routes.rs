@@ -77,7 +77,9 @@ pub async fn range(
     }
     let mut epochs = Vec::with_capacity(stored.len());
     for (epoch, records) in stored {
-        epochs.push(daemon.streams.render(&name, epoch, records).await);
+        epochs.push(Value::clone(
+            &*daemon.streams.render(&name, epoch, records).await,
+        ));
     }
     Ok(Json(json!({"job": name, "from": q.from, "to": q.to, "epochs": epochs})).into_response())
 }

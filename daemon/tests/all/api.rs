@@ -655,3 +655,88 @@ fn a_slow_subscriber_is_cut_off_without_slowing_the_others_and_resumes_without_l
         assert_eq!(again.next_epoch().id, Some(epoch));
     }
 }
+
+/// A value of the node's /metrics, read with the read token.
+fn read_metric(url: &str, name: &str) -> f64 {
+    let text = client()
+        .get(format!("{url}/metrics"))
+        .bearer_auth(READ)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+#[test]
+fn subscribers_catching_up_over_the_same_epochs_merge_each_once_and_never_stale() {
+    let n = node(&[]);
+    let (status, job) = submit(&n.url, Some(ADMIN), &manifest("count"), &wasm("count"));
+    assert_eq!(status, 201, "{job}");
+    let first = now() - 600;
+    let posted = ingest(&n.url, first..first + 8, 300);
+    let stream = format!("{}/v1/jobs/count/results/stream?from={first}", n.url);
+    // The live stream has rendered the epochs once they were complete.
+    let renders = "epochd_daemon_epoch_renders_total";
+    let hits = "epochd_daemon_epoch_render_cache_hits_total";
+    wait_until(20, "the live stream's renderings", || {
+        read_metric(&n.url, renders) >= posted.len() as f64
+    });
+    let (renders0, hits0) = (read_metric(&n.url, renders), read_metric(&n.url, hits));
+
+    // Five subscribers catch up over the same stored epochs: the same
+    // bytes for each, from the cache.
+    let mut seen: Vec<Vec<Value>> = Vec::new();
+    for _ in 0..5 {
+        let mut sse = Sse::open(&stream, READ, None);
+        seen.push(
+            (0..posted.len())
+                .map(|_| {
+                    let mut e = sse.next_epoch().data;
+                    e.as_object_mut().unwrap().remove("emitted_at_ms");
+                    e
+                })
+                .collect(),
+        );
+    }
+    for epochs in &seen[1..] {
+        assert_eq!(epochs, &seen[0]);
+    }
+    for (e, (epoch, events)) in seen[0].iter().zip(&posted) {
+        assert_eq!(e["epoch"], *epoch);
+        assert_eq!(e["merged"]["events"], *events, "{e}");
+    }
+    let served = read_metric(&n.url, hits) - hits0;
+    assert!(
+        read_metric(&n.url, renders) - renders0 <= posted.len() as f64,
+        "{} renders for {} epochs",
+        read_metric(&n.url, renders) - renders0,
+        posted.len()
+    );
+    assert!(served >= 4.0 * posted.len() as f64, "{served} cache hits");
+
+    // The job deleted and another module submitted under its name: its
+    // merge, not the cached one, renders the stored results.
+    let deleted = client()
+        .delete(format!("{}/v1/jobs/count", n.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap();
+    assert!(deleted.status().is_success());
+    let (status, job) = submit(&n.url, Some(ADMIN), &manifest("count"), &wasm("latency"));
+    assert_eq!(status, 201, "{job}");
+    let (status, range) = get(
+        &format!("{}/v1/jobs/count/results?from={first}&to={first}", n.url),
+        Some(READ),
+    );
+    assert_eq!(status, 200, "{range}");
+    let again = &range["epochs"][0];
+    assert_eq!(
+        again["results"], seen[0][0]["results"],
+        "the stored results"
+    );
+    assert_ne!(again["merged"], seen[0][0]["merged"], "{again}");
+    assert!(again["merged_error"].is_string(), "{again}");
+}
