@@ -64,6 +64,15 @@ impl Commit {
         }
     }
 
+    /// The commit's (epoch, dc) as the decoder takes it (seq 0).
+    pub fn meta(&self) -> epochd_decode::EpochMeta {
+        epochd_decode::EpochMeta {
+            epoch: self.epoch,
+            dc: self.dc.clone(),
+            seq: 0,
+        }
+    }
+
     /// The second.
     pub fn epoch(&self) -> u64 {
         self.epoch
@@ -155,4 +164,12 @@ pub struct CommitArgs {
     /// zstd level of the chunks (the store's default is 3).
     #[arg(long, default_value_t = 3)]
     pub level: i32,
+}
+
+impl CommitArgs {
+    /// The commit these arguments describe: second 1_700_000_000 in dc `ams4`
+    /// (not yet compressed: [`Commit::compress`] at `level`).
+    pub fn generate(&self) -> Commit {
+        Commit::generate(1_700_000_000, "ams4", self.events, self.chunk_bytes)
+    }
 }

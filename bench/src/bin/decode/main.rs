@@ -34,8 +34,7 @@ use clap::{Parser, ValueEnum};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use epochd_bench::stopwatch::timed;
-use epochd_bench::{cores, Commit, CommitArgs, MB};
-use epochd_decode::EpochMeta;
+use epochd_bench::{cores, CommitArgs, MB};
 use epochd_workload::WORKLOAD_VERSION;
 
 use crate::report::{Report, Rounds};
@@ -131,21 +130,12 @@ fn main() -> Result<()> {
 
     // Inputs, before anything is timed.
     let ((commit, blobs), took) = timed(|| {
-        let commit = Commit::generate(
-            1_700_000_000,
-            "ams4",
-            args.commit.events,
-            args.commit.chunk_bytes,
-        );
+        let commit = args.commit.generate();
         let blobs = commit.compress(args.commit.level);
         (commit, blobs)
     });
     let raws = commit.raws();
-    let meta = EpochMeta {
-        epoch: commit.epoch(),
-        dc: commit.dc().to_string(),
-        seq: 0,
-    };
+    let meta = commit.meta();
     let one = pool(1, "decode-1-")?;
     let many = threads.map(|t| pool(t, PARALLEL_PREFIX)).transpose()?;
     let compressed: usize = blobs.iter().map(Vec::len).sum();

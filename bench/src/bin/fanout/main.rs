@@ -44,8 +44,7 @@ use clap::Parser;
 use rayon::ThreadPoolBuilder;
 
 use epochd_bench::stopwatch::timed;
-use epochd_bench::{Commit, CommitArgs, MB};
-use epochd_decode::EpochMeta;
+use epochd_bench::{CommitArgs, MB};
 use epochd_jobs::{RunLimits, Runtime, RuntimeConfig};
 use epochd_workload::WORKLOAD_VERSION;
 
@@ -136,12 +135,7 @@ fn main() -> Result<()> {
 
     // Inputs, before anything is timed.
     let ((commit, blobs), took) = timed(|| {
-        let commit = Commit::generate(
-            1_700_000_000,
-            "ams4",
-            args.commit.events,
-            args.commit.chunk_bytes,
-        );
+        let commit = args.commit.generate();
         let blobs = commit.compress(args.commit.level);
         (commit, blobs)
     });
@@ -154,11 +148,7 @@ fn main() -> Result<()> {
         .build()
         .context("starting a one-thread pool")?;
     let inputs = Inputs {
-        meta: EpochMeta {
-            epoch: commit.epoch(),
-            dc: commit.dc().to_string(),
-            seq: 0,
-        },
+        meta: commit.meta(),
         blobs: &blobs,
         events: commit.events(),
         jobs: &jobs,

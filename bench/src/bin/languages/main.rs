@@ -44,8 +44,8 @@ use serde_json::Value;
 use epochd_bench::cpu::thread_time;
 use epochd_bench::stats::ByPath;
 use epochd_bench::stopwatch::timed;
-use epochd_bench::{median, Commit, CommitArgs, Stopwatch, MB};
-use epochd_decode::{EpochMeta, SharedEpoch};
+use epochd_bench::{median, CommitArgs, Stopwatch, MB};
+use epochd_decode::SharedEpoch;
 use epochd_jobs::{RunLimits, Runtime, RuntimeConfig};
 use epochd_workload::WORKLOAD_VERSION;
 
@@ -170,18 +170,9 @@ fn main() -> Result<()> {
 
     // Inputs, before anything is timed.
     let (epoch, took) = timed(|| -> Result<SharedEpoch> {
-        let commit = Commit::generate(
-            1_700_000_000,
-            "ams4",
-            args.commit.events,
-            args.commit.chunk_bytes,
-        );
+        let commit = args.commit.generate();
         let blobs = commit.compress(args.commit.level);
-        let meta = EpochMeta {
-            epoch: commit.epoch(),
-            dc: commit.dc().to_string(),
-            seq: 0,
-        };
+        let meta = commit.meta();
         epochd_decode::decode(meta, &blobs).context("decoding the commit")
     });
     let epoch = epoch?;

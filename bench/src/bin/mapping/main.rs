@@ -44,8 +44,8 @@ use clap::Parser;
 
 use epochd_bench::stats::ByPath;
 use epochd_bench::stopwatch::timed;
-use epochd_bench::{Commit, CommitArgs, MB};
-use epochd_decode::{EpochMeta, SharedEpoch};
+use epochd_bench::{CommitArgs, MB};
+use epochd_decode::SharedEpoch;
 use epochd_jobs::RunLimits;
 use epochd_workload::WORKLOAD_VERSION;
 
@@ -200,20 +200,9 @@ fn main() -> Result<()> {
     args.instances.dedup();
 
     // Inputs, before anything is timed.
-    let (commit, took) = timed(|| {
-        Commit::generate(
-            1_700_000_000,
-            "ams4",
-            args.commit.events,
-            args.commit.chunk_bytes,
-        )
-    });
+    let (commit, took) = timed(|| args.commit.generate());
     let blobs = commit.compress(args.commit.level);
-    let meta = EpochMeta {
-        epoch: commit.epoch(),
-        dc: commit.dc().to_string(),
-        seq: 0,
-    };
+    let meta = commit.meta();
     let epoch = epochd_decode::decode(meta, &blobs).context("decoding the commit")?;
     let column = IntColumn::find(&epoch, &args.column)?;
     eprintln!(
