@@ -8,6 +8,7 @@
 //! fingerprint, and misses). Entries go oldest first beyond a byte budget.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Weak};
 
 use serde_json::Value;
@@ -16,8 +17,9 @@ use crate::results::ResultRecord;
 
 /// A fingerprint of an epoch's records: every field of every record.
 pub(crate) fn fingerprint(records: &[ResultRecord]) -> u64 {
-    let bytes = serde_json::to_vec(records).expect("result records serialise");
-    xxhash_rust::xxh3::xxh3_64(&bytes)
+    let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
+    records.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// (job name, epoch).
