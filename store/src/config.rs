@@ -59,6 +59,14 @@ pub struct StoreConfig {
     pub chunk_file_secs: u64,
     /// How often the sealer looks for epochs to seal, in milliseconds. Default: 20.
     pub seal_tick_ms: u64,
+    /// Free disk space the store keeps for its commits and database: ingest
+    /// (both paths) is refused with a "disk full" error once a write would
+    /// leave less than this free under `data_dir`. Committing what is
+    /// buffered writes compressed chunks and frees the write-ahead log, so
+    /// the reserve lets a node near a full disk drain instead of failing in
+    /// the middle of a commit. 0 turns the check off (a full disk is then
+    /// met only by the write that fails). Default: 128 MiB.
+    pub disk_reserve_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -81,6 +89,7 @@ impl Default for StoreConfig {
             wal_segment_bytes: 64 << 20,
             chunk_file_secs: 60,
             seal_tick_ms: 20,
+            disk_reserve_bytes: 128 << 20,
         }
     }
 }

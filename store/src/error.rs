@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::health::Fault;
 use crate::key::{ChunkKey, ManifestKey};
 
 /// A name (dc, type, subtype, key) outside the accepted alphabet.
@@ -218,6 +219,34 @@ pub enum StoreError {
     /// Stored data that should be valid is not.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The disk under the data directory is full (or below the reserve the
+    /// store keeps for its commits). Nothing of the request was stored.
+    #[error("the disk under the data directory is full ({detail}); nothing of this request was stored: retry once space is freed (the store resumes by itself)")]
+    DiskFull {
+        /// What was found: free bytes and the reserve, or the failed write.
+        detail: String,
+    },
+    /// A passing fault (no file descriptor left, an I/O error on a write)
+    /// keeps the store from taking writes now; it resumes by itself.
+    #[error("the store cannot take writes for now ({detail}); nothing of this request was stored: retry in a moment (the store resumes by itself)")]
+    Unavailable {
+        /// What failed.
+        detail: String,
+    },
+    /// The store stopped after a fault it cannot get over alone (the
+    /// database's own log failed, or a sync of the write-ahead log failed).
+    #[error("the store stopped taking writes after a fault it cannot recover from while running ({reason}); restart it: the restart replays the write-ahead log and loses nothing acknowledged")]
+    Failed {
+        /// The fault.
+        reason: String,
+    },
+    /// The batch was written to the write-ahead log but the sync that makes
+    /// it durable failed: it may or may not be stored.
+    #[error("the batch was written but could not be made durable ({detail}): it may or may not be stored. Retry it with the same Idempotency-Key once the store is back, so it is stored exactly once")]
+    DurabilityUnknown {
+        /// The failed sync.
+        detail: String,
+    },
 }
 
 impl StoreError {
@@ -233,6 +262,38 @@ impl StoreError {
                 | StoreError::ChunkConflict(_)
                 | StoreError::BadChunk { .. }
         )
+    }
+
+    /// The passing fault behind this error, if it is one: a full disk, no
+    /// file descriptor left, or an I/O error on one of the store's own
+    /// files. `None` for everything else, the database's own I/O errors
+    /// included (sled stops for good after one, until it is reopened).
+    pub fn transient_fault(&self) -> Option<Fault> {
+        match self {
+            StoreError::Io { source, .. } => Fault::of(source),
+            StoreError::DiskFull { .. } => Some(Fault::DiskFull),
+            StoreError::Unavailable { .. } => Some(Fault::Io),
+            _ => None,
+        }
+    }
+
+    /// This error as a refusal of the passing fault behind it ([`StoreError::DiskFull`]
+    /// or [`StoreError::Unavailable`]), so a producer is told what is wrong
+    /// and that it may retry; any other error unchanged.
+    pub fn as_refusal(self) -> StoreError {
+        match self.transient_fault() {
+            Some(Fault::DiskFull) if !matches!(self, StoreError::DiskFull { .. }) => {
+                StoreError::DiskFull {
+                    detail: self.to_string(),
+                }
+            }
+            Some(Fault::NoDescriptors | Fault::Io) if matches!(self, StoreError::Io { .. }) => {
+                StoreError::Unavailable {
+                    detail: self.to_string(),
+                }
+            }
+            _ => self,
+        }
     }
 
     pub(crate) fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> StoreError {

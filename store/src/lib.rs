@@ -59,6 +59,7 @@ mod commit;
 mod config;
 mod crashpoint;
 mod error;
+mod health;
 mod json;
 mod key;
 mod manifest;
@@ -74,6 +75,7 @@ pub use chunk::{compress, decompress, split_events, Checksum, MAX_RAW_CHUNK_BYTE
 pub use commit::Committed;
 pub use config::StoreConfig;
 pub use error::{EventError, EventRejection, ManifestError, NameError, StoreError};
+pub use health::{Fault, StoreHealth};
 pub use key::{validate_dc, validate_type, ChunkKey, ManifestKey, NO_SUBTYPE};
 pub use manifest::{ChunkEntry, Manifest, MANIFEST_VERSION};
 pub use msgpack::{scan_event, value_len, EventHeader, MAX_DEPTH};

@@ -228,6 +228,35 @@ impl OpenEpochs {
         }
     }
 
+    /// Puts back epochs whose commit failed, ahead of any events of the
+    /// same (epoch, dc) that arrived since they were taken out: their
+    /// events are older in the WAL, so they must be committed first.
+    pub fn restore(&mut self, sealed: Vec<SealedEpoch>) {
+        for SealedEpoch {
+            id: (epoch, dc),
+            epoch: mut back,
+            ..
+        } in sealed
+        {
+            self.bytes += back.bytes;
+            let dcs = self.epochs.entry(epoch).or_default();
+            match dcs.remove(&dc) {
+                Some(newer) => {
+                    for (lane, chunks) in newer.lanes {
+                        back.lanes.entry(lane).or_default().extend(chunks);
+                    }
+                    back.first_lsn = back.first_lsn.min(newer.first_lsn);
+                    back.last_arrival = newer.last_arrival;
+                    back.last_insert = newer.last_insert;
+                    back.bytes += newer.bytes;
+                    back.events += newer.events;
+                }
+                None => self.count += 1,
+            }
+            dcs.insert(dc, back);
+        }
+    }
+
     /// Bytes buffered.
     pub fn bytes(&self) -> usize {
         self.bytes

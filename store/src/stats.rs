@@ -31,6 +31,8 @@ pub(crate) struct StoreStats {
     pub supplementary_commits: Counter,
     pub bytes_stored: Counter,
     pub epochs_swept: Counter,
+    pub writes_refused: Counter,
+    pub commit_faults: Counter,
 }
 
 /// A copy of the store's counters and gauges at one moment.
@@ -52,6 +54,12 @@ pub struct StoreStatsSnapshot {
     pub bytes_stored: u64,
     /// (epoch, dc, seq) commits deleted by retention.
     pub epochs_swept: u64,
+    /// Writes (batches, chunks, manifests) refused because of a passing
+    /// fault: a full disk or a disk below the reserve, no file descriptor
+    /// left, an I/O error, or commits failing on one of these.
+    pub writes_refused: u64,
+    /// Commits that failed on a passing fault and were tried again.
+    pub commit_faults: u64,
     /// Epochs accepting events, not sealed yet.
     pub open_epochs: usize,
     /// Bytes of events waiting to be sealed.
@@ -79,6 +87,8 @@ impl StoreStats {
             supplementary_commits: self.supplementary_commits.get(),
             bytes_stored: self.bytes_stored.get(),
             epochs_swept: self.epochs_swept.get(),
+            writes_refused: self.writes_refused.get(),
+            commit_faults: self.commit_faults.get(),
             open_epochs,
             buffered_bytes,
             hook_backlog,

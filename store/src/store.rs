@@ -19,10 +19,11 @@ use crate::chunk::{compress, decompress, split_events, Checksum};
 use crate::commit::{CommitTrees, Committed, CompressedChunk};
 use crate::config::StoreConfig;
 use crate::error::{EventRejection, ManifestError, StoreError};
+use crate::health::{check_room, free_bytes, Health, StoreHealth};
 use crate::key::{epoch_dc_prefix, ChunkKey, ManifestKey};
 use crate::manifest::Manifest;
 use crate::msgpack::scan_event;
-use crate::open::{EpochDc, OpenEpochs, SealPolicy, SealedEpoch};
+use crate::open::{EpochDc, LaneKey, OpenEpochs, RawChunk, SealPolicy, SealedEpoch};
 use crate::stats::{StoreStats, StoreStatsSnapshot};
 use crate::wal::{Lsn, Wal};
 
@@ -119,10 +120,10 @@ struct Inner {
     /// which parses large NDJSON bodies, so a burst of sealing does not
     /// queue in front of a producer's request (and the other way round).
     compressors: rayon::ThreadPool,
-    /// Set when a commit failed: the sealer stops and ingest refuses, since
-    /// committing later epochs of the same (epoch, dc) out of order could
-    /// make a replay skip events. A restart replays the WAL and recovers.
-    failed: Mutex<Option<String>>,
+    /// Whether writes are taken (see `health.rs`): a commit that fails on a
+    /// passing fault puts its epochs back and degrades the store until a
+    /// commit succeeds; one that fails otherwise stops it until a restart.
+    health: Health,
     stopping: AtomicBool,
     wake: (Mutex<()>, Condvar),
     stats: StoreStats,
@@ -132,6 +133,31 @@ struct Inner {
 pub struct Store {
     inner: Arc<Inner>,
     threads: Vec<JoinHandle<()>>,
+}
+
+/// Shortest and longest pause between tries of a commit that failed.
+const MIN_RETRY_PAUSE: Duration = Duration::from_millis(100);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+
+/// A write-ahead log segment all of whose records are committed is closed
+/// and deleted once it holds this much, instead of waiting to fill up.
+const WAL_ROTATE_WHEN_COMMITTED: u64 = 1 << 20;
+
+/// The highest WAL position any replay mark names (0 when none).
+fn highest_mark(marks: &sled::Tree) -> Result<Lsn, StoreError> {
+    let mut highest = 0;
+    for value in marks.iter().values() {
+        let value = value?;
+        let lsn = value
+            .as_ref()
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| {
+                StoreError::Corrupt(format!("a WAL mark has {} bytes, not 8", value.len()))
+            })?;
+        highest = highest.max(lsn);
+    }
+    Ok(highest)
 }
 
 fn unix_now() -> f64 {
@@ -171,6 +197,7 @@ impl Store {
         let wal = Wal::open(
             &config.data_dir.join("wal"),
             config.wal_segment_bytes,
+            highest_mark(&marks)? + 1,
             |lsn, payload| {
                 let batch = parse_batch(payload, Format::MsgPack, &replay_rules).map_err(|r| {
                     StoreError::Corrupt(format!(
@@ -231,7 +258,7 @@ impl Store {
                 .map_err(|e| {
                     StoreError::Config(format!("cannot start the compression threads: {e}"))
                 })?,
-            failed: Mutex::new(None),
+            health: Health::default(),
             stopping: AtomicBool::new(false),
             wake: (Mutex::new(()), Condvar::new()),
             stats: StoreStats::default(),
@@ -278,7 +305,10 @@ impl Store {
     /// invalid, nothing is stored and every problem is reported.
     pub fn ingest(&self, body: &[u8], format: Format) -> Result<IngestReceipt, StoreError> {
         let inner = &self.inner;
-        inner.check_healthy()?;
+        inner
+            .health
+            .check()
+            .inspect_err(|_| inner.stats.writes_refused.inc())?;
         let config = &inner.config;
         if body.len() > config.max_body_bytes {
             return Err(StoreError::BodyTooLarge {
@@ -314,10 +344,23 @@ impl Store {
         if batch.event_count() == 0 {
             return Ok(receipt);
         }
-        let lsn = inner.append(&batch)?;
+        let lsn = inner
+            .check_room(batch.byte_count() as u64)
+            .and_then(|()| inner.append(&batch))
+            .map_err(|e| inner.refusal(e))?;
         receipt.lsn = Some(lsn.0);
         receipt.epochs = lsn.1;
-        inner.wal.sync(lsn.0)?;
+        if let Err(e) = inner.wal.sync(lsn.0) {
+            // What the page cache held for this and earlier unsynced records
+            // may be gone: nothing more may be acknowledged behind them.
+            let detail = e.to_string();
+            tracing::error!(error = %detail, "the write-ahead log could not be synced; the store stops taking writes until it is restarted");
+            inner
+                .health
+                .fail(format!("syncing the write-ahead log failed: {detail}"));
+            inner.committed_cv.notify_all();
+            return Err(StoreError::DurabilityUnknown { detail });
+        }
         inner.stats.events_accepted.add(batch.event_count() as u64);
         inner.stats.bytes_accepted.add(batch.byte_count() as u64);
         Ok(receipt)
@@ -353,7 +396,10 @@ impl Store {
             if let Some(keys) = found {
                 return Ok(keys);
             }
-            inner.check_healthy()?;
+            // A passing fault only delays the commit; a stop ends the wait.
+            if inner.health.is_failed() {
+                inner.health.check()?;
+            }
             if inner.stopping.load(Ordering::Relaxed) {
                 return Err(StoreError::Closed);
             }
@@ -372,7 +418,10 @@ impl Store {
     /// immutable: the same bytes again are accepted, different bytes refused.
     /// A chunk is invisible to readers of commits until a manifest names it.
     pub fn put_chunk(&self, key: &ChunkKey, blob: &[u8]) -> Result<PutOutcome, StoreError> {
-        self.inner.check_healthy()?;
+        self.inner
+            .health
+            .check()
+            .inspect_err(|_| self.inner.stats.writes_refused.inc())?;
         key.validate()?;
         let raw = decompress(blob).map_err(|reason| StoreError::BadChunk {
             key: Box::new(key.clone()),
@@ -397,8 +446,11 @@ impl Store {
         if let Some(existing) = inner.chunks.get(&encoded)? {
             return same(&existing);
         }
-        let pointer = inner.files.append(key.epoch, blob)?;
-        inner.files.sync([pointer.bucket])?;
+        let pointer = inner
+            .check_room(blob.len() as u64)
+            .and_then(|()| inner.files.append(key.epoch, blob))
+            .and_then(|pointer| inner.files.sync([pointer.bucket]).map(|()| pointer))
+            .map_err(|e| inner.refusal(e))?;
         match inner.chunks.compare_and_swap(
             &encoded,
             None as Option<&[u8]>,
@@ -421,7 +473,10 @@ impl Store {
     /// conflict.
     pub fn put_manifest(&self, manifest: Manifest) -> Result<Committed, StoreError> {
         let inner = &self.inner;
-        inner.check_healthy()?;
+        inner
+            .health
+            .check()
+            .inspect_err(|_| inner.stats.writes_refused.inc())?;
         manifest.check()?;
         for entry in &manifest.chunks {
             inner.verify_entry(&manifest, entry)?;
@@ -537,6 +592,28 @@ impl Store {
         )
     }
 
+    /// Whether the store takes writes, and if not, why: a passing fault
+    /// (commits failing, or less free disk than the reserve) or a stop.
+    pub fn health(&self) -> StoreHealth {
+        let inner = &self.inner;
+        let health = inner.health.snapshot();
+        if health.is_ok() {
+            if let Err(e) = inner.check_room(0) {
+                return StoreHealth::Degraded {
+                    fault: crate::health::Fault::DiskFull.name(),
+                    detail: e.to_string(),
+                    for_secs: 0,
+                };
+            }
+        }
+        health
+    }
+
+    /// Bytes free on the file system of the data directory.
+    pub fn free_disk_bytes(&self) -> Result<u64, StoreError> {
+        free_bytes(&self.inner.config.data_dir)
+    }
+
     /// Bytes the database and the write-ahead log use on disk.
     pub fn disk_usage(&self) -> DiskUsage {
         let dir = &self.inner.config.data_dir;
@@ -613,13 +690,25 @@ impl Inner {
         }
     }
 
-    fn check_healthy(&self) -> Result<(), StoreError> {
-        match &*self.failed.lock() {
-            Some(reason) => Err(StoreError::Corrupt(format!(
-                "the store stopped committing after an error ({reason}); restart it to recover from its write-ahead log"
-            ))),
-            None => Ok(()),
+    /// Refuses a write of `incoming` bytes that would eat into the disk
+    /// reserve commits need.
+    fn check_room(&self, incoming: u64) -> Result<(), StoreError> {
+        check_room(
+            &self.config.data_dir,
+            self.config.disk_reserve_bytes,
+            incoming,
+        )
+    }
+
+    /// A write refused: a passing fault becomes a refusal that names it,
+    /// and is counted.
+    fn refusal(&self, e: StoreError) -> StoreError {
+        let e = e.as_refusal();
+        if e.transient_fault().is_some() {
+            self.stats.writes_refused.inc();
+            tracing::debug!(error = %e, "write refused");
         }
+        e
     }
 
     /// Appends the batch to the WAL and to the open epochs under one lock, so
@@ -660,9 +749,13 @@ impl Inner {
     fn run_sealer(&self) {
         let tick = Duration::from_millis(self.config.seal_tick_ms);
         let policy = self.policy();
+        // After a failed commit, the pause before the next try: it grows
+        // while the fault lasts, so a full disk is not hammered 50 times a
+        // second, and is reset by the first commit that succeeds.
+        let mut pause = tick;
         while !self.stopping.load(Ordering::Relaxed) {
-            self.sleep(tick);
-            if self.failed.lock().is_some() {
+            self.sleep(pause);
+            if self.health.is_failed() {
                 continue;
             }
             let _sealing = self.seal_lock.lock();
@@ -677,32 +770,38 @@ impl Inner {
             if sealed.is_empty() {
                 continue;
             }
-            if let Err(e) = self.commit_sealed(sealed) {
-                tracing::error!(error = %e, "commit failed; the store stops committing until it is restarted");
-                *self.failed.lock() = Some(e.to_string());
-                self.committed_cv.notify_all();
-            }
+            pause = match self.commit_sealed(sealed) {
+                Ok(_) => tick,
+                Err(_) => (pause * 2).clamp(MIN_RETRY_PAUSE, MAX_RETRY_PAUSE),
+            };
         }
     }
 
     /// Compresses the sealed epochs' chunks in parallel, commits each epoch,
     /// flushes once, then tells waiters and listeners, and frees WAL segments.
+    ///
+    /// If a commit fails, the epochs from it on go back into the open epochs
+    /// (their events are still in the WAL and must be committed before any
+    /// later part of the same (epoch, dc), or a replay would skip them), and
+    /// the store is degraded (a passing fault: it recovers with the next
+    /// commit that succeeds) or stopped (any other fault).
     fn commit_sealed(&self, sealed: Vec<SealedEpoch>) -> Result<Vec<Committed>, StoreError> {
         if sealed.is_empty() {
             return Ok(Vec::new());
         }
         let level = self.config.zstd_level;
-        let mut work = Vec::new();
-        let mut heads = Vec::with_capacity(sealed.len());
-        for (i, s) in sealed.into_iter().enumerate() {
-            heads.push((s.id, s.covered_lsn));
-            for (lane, chunks) in s.epoch.lanes {
-                for chunk in chunks {
-                    work.push((i, lane.clone(), chunk));
-                }
-            }
-        }
-        let mut compressed: Vec<Vec<CompressedChunk>> = heads.iter().map(|_| Vec::new()).collect();
+        // The raw chunks are borrowed, not moved: a failed commit puts them back.
+        let work: Vec<(usize, &LaneKey, &RawChunk)> = sealed
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| {
+                s.epoch
+                    .lanes
+                    .iter()
+                    .flat_map(move |(lane, chunks)| chunks.iter().map(move |c| (i, lane, c)))
+            })
+            .collect();
+        let mut compressed: Vec<Vec<CompressedChunk>> = sealed.iter().map(|_| Vec::new()).collect();
         let done: Vec<(usize, CompressedChunk)> = self.compressors.install(|| {
             work.into_par_iter()
                 .map(|(i, lane, chunk)| {
@@ -710,7 +809,7 @@ impl Inner {
                     (
                         i,
                         CompressedChunk {
-                            lane,
+                            lane: lane.clone(),
                             blob,
                             raw_bytes: chunk.raw.len() as u64,
                             events: chunk.events,
@@ -722,25 +821,89 @@ impl Inner {
         for (i, chunk) in done {
             compressed[i].push(chunk);
         }
-        let mut results = Vec::with_capacity(heads.len());
+        let mut results = Vec::with_capacity(sealed.len());
+        let mut failure = None;
         {
             let _guard = self.commit_lock.lock();
             let trees = self.trees();
-            for ((epoch, dc), covered) in &heads {
-                let chunks = std::mem::take(&mut compressed[results.len()]);
-                results.push(trees.commit_ingested(*epoch, dc, chunks, *covered)?);
+            for (s, chunks) in sealed.iter().zip(compressed) {
+                let (epoch, dc) = &s.id;
+                match trees.commit_ingested(*epoch, dc, chunks, s.covered_lsn) {
+                    Ok(c) => results.push(c),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
             }
         }
-        self.db.flush()?;
-        crate::crashpoint::crash_point("after-commit");
+        if !results.is_empty() {
+            if let Err(e) = self.db.flush() {
+                // sled refuses every write after an I/O error of its own.
+                return Err(self.stop(e.into()));
+            }
+            crate::crashpoint::crash_point("after-commit");
+        }
+        let mut sealed = sealed.into_iter();
+        let committed_heads: Vec<SealedEpoch> = sealed.by_ref().take(results.len()).collect();
+        self.record_commits(&committed_heads, &results);
+        if let Some(e) = failure {
+            let back: Vec<SealedEpoch> = sealed.collect();
+            let epochs = back.len();
+            self.open.lock().restore(back);
+            return Err(match e.transient_fault() {
+                Some(fault) => {
+                    self.stats.commit_faults.inc();
+                    if self.health.degrade(fault, e.to_string()) {
+                        tracing::warn!(error = %e, fault = fault.name(), epochs,
+                            "a commit failed on a passing fault; the store refuses writes and tries again until it succeeds");
+                    }
+                    e
+                }
+                None => self.stop(e),
+            });
+        }
+        if let Some(lasted) = self.health.recover() {
+            tracing::info!(
+                after_ms = lasted.as_millis() as u64,
+                "commits succeed again; the store takes writes"
+            );
+        }
+        let keep_from = {
+            let open = self.open.lock();
+            open.oldest_lsn().unwrap_or(self.wal.last_lsn() + 1)
+        };
+        if let Err(e) = self
+            .wal
+            .release_before(keep_from, WAL_ROTATE_WHEN_COMMITTED)
+        {
+            // The segments stay until the next commit frees them.
+            tracing::warn!(error = %e, "could not delete committed write-ahead log segments; will retry");
+        }
+        Ok(results)
+    }
+
+    /// Stops the store after a fault it cannot recover from while running.
+    fn stop(&self, e: StoreError) -> StoreError {
+        tracing::error!(error = %e, "a commit failed; the store stops taking writes until it is restarted (the restart replays the write-ahead log)");
+        self.health.fail(e.to_string());
+        self.committed_cv.notify_all();
+        e
+    }
+
+    /// Tells waiters and listeners about durable commits.
+    fn record_commits(&self, heads: &[SealedEpoch], results: &[Committed]) {
+        if results.is_empty() {
+            return;
+        }
         let notices: Vec<CommitNotice> = results.iter().filter_map(|c| c.notice.clone()).collect();
         {
             let mut committed = self.committed.lock();
-            for (((epoch, dc), covered), c) in heads.iter().zip(&results) {
+            for (s, c) in heads.iter().zip(results) {
                 committed
-                    .entry((*epoch, dc.clone()))
+                    .entry(s.id.clone())
                     .or_default()
-                    .push((*covered, c.manifest.seq));
+                    .push((s.covered_lsn, c.manifest.seq));
                 self.stats.commits.inc();
                 if c.manifest.seq > 0 {
                     self.stats.supplementary_commits.inc();
@@ -752,12 +915,6 @@ impl Inner {
         }
         self.committed_cv.notify_all();
         self.publish(&notices);
-        let keep_from = {
-            let open = self.open.lock();
-            open.oldest_lsn().unwrap_or(self.wal.last_lsn() + 1)
-        };
-        self.wal.release_before(keep_from)?;
-        Ok(results)
     }
 
     fn publish(&self, notices: &[CommitNotice]) {

@@ -9,10 +9,18 @@
 //! Record layout: `len: u32 BE | lsn: u64 BE | xxh3-64(lsn ++ payload): u64 BE | payload`.
 //! A torn or corrupt record ends the log: it and anything after it in that
 //! segment were never acknowledged (the sync did not return), so they are cut.
+//!
+//! That rule is only safe if nothing acknowledged can ever lie behind a torn
+//! record, so a failed append (a full disk mid-record) leaves the segment as
+//! if it never happened: records are written at an explicit offset, the
+//! segment is cut back to the end of the last whole record, and the next
+//! append starts there again. LSNs only grow, even across a cut tail:
+//! [`Wal::open`] starts above every LSN a replay mark already names.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,6 +44,8 @@ struct Segment {
 
 struct Writer {
     file: Arc<File>,
+    /// End of the last whole record in the current segment: where the next
+    /// record is written, whatever a failed write left beyond it.
     len: u64,
     next_lsn: Lsn,
     segments: VecDeque<Segment>,
@@ -64,10 +74,14 @@ fn checksum(lsn: Lsn, payload: &[u8]) -> u64 {
 
 impl Wal {
     /// Opens the log in `dir`, calling `replay` for every intact record in
-    /// order, and cuts a torn tail. New records go to a fresh segment.
+    /// order, and cuts a torn tail. New records go to a fresh segment, from
+    /// an LSN above both the last record kept and `min_next_lsn - 1` (the
+    /// highest LSN a replay mark names: a cut tail must not hand out LSNs
+    /// that a mark already claims as committed).
     pub fn open(
         dir: &Path,
         segment_bytes: u64,
+        min_next_lsn: Lsn,
         mut replay: impl FnMut(Lsn, &[u8]) -> Result<(), StoreError>,
     ) -> Result<Wal, StoreError> {
         fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
@@ -84,6 +98,8 @@ impl Wal {
             }
         }
         names.sort();
+        // An empty segment still tells where LSNs had got to.
+        let named = names.last().map_or(0, |(first, _)| *first);
         let mut segments = VecDeque::new();
         let mut last_lsn: Lsn = 0;
         for (first_lsn, path) in names {
@@ -100,11 +116,11 @@ impl Wal {
                 fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
             }
         }
-        let next_lsn = last_lsn + 1;
+        let next_lsn = (last_lsn + 1).max(min_next_lsn).max(named);
         let file = create_segment(dir, next_lsn)?;
         segments.push_back(Segment {
             first_lsn: next_lsn,
-            last_lsn,
+            last_lsn: next_lsn - 1,
             path: segment_path(dir, next_lsn),
         });
         Ok(Wal {
@@ -116,17 +132,26 @@ impl Wal {
                 next_lsn,
                 segments,
             }),
-            synced: Mutex::new(last_lsn),
+            synced: Mutex::new(next_lsn - 1),
         })
     }
 
     /// Appends one record, the concatenation of `parts`, and returns its
     /// LSN. Not yet durable: call [`Wal::sync`] before acknowledging.
+    ///
+    /// On an error (a full disk, say) the log is as if the append never
+    /// happened: the record's bytes are cut off again and its LSN is handed
+    /// to the next append, so no later record can land behind a torn one.
     pub fn append(&self, parts: &[&[u8]]) -> Result<Lsn, StoreError> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        let len = u32::try_from(total).map_err(|_| {
-            StoreError::Corrupt(format!("a WAL record of {total} bytes is too large"))
-        })?;
+        let len = u32::try_from(total)
+            .ok()
+            .filter(|&len| len as usize <= MAX_RECORD_BYTES)
+            .ok_or_else(|| {
+                StoreError::Config(format!(
+                    "a WAL record of {total} bytes is larger than {MAX_RECORD_BYTES}: lower max_body_bytes"
+                ))
+            })?;
         let mut w = self.writer.lock();
         if w.len >= self.segment_bytes {
             self.rotate(&mut w)?;
@@ -141,16 +166,30 @@ impl Wal {
         header[..4].copy_from_slice(&len.to_be_bytes());
         header[4..12].copy_from_slice(&lsn.to_be_bytes());
         header[12..].copy_from_slice(&hasher.digest().to_be_bytes());
-        let path = segment_path(
-            &self.dir,
-            w.segments.back().expect("current segment").first_lsn,
-        );
-        let mut file = &*w.file;
-        std::iter::once(&header[..])
+        let start = w.len;
+        let mut offset = start;
+        let written = std::iter::once(&header[..])
             .chain(parts.iter().copied())
-            .try_for_each(|bytes| file.write_all(bytes))
-            .map_err(|e| StoreError::io(&path, e))?;
-        w.len += (HEADER_LEN + total) as u64;
+            .try_for_each(|bytes| {
+                w.file.write_all_at(bytes, offset)?;
+                offset += bytes.len() as u64;
+                Ok(())
+            });
+        if let Err(e) = written {
+            let path = w.current_path(&self.dir);
+            // Cut what a short write left, so the segment ends at its last
+            // whole record. If even that fails, the bytes stay but harm
+            // nothing: the next record overwrites them from `start`, and
+            // replay stops at the first record that does not check out.
+            if offset > start {
+                if let Err(cut) = w.file.set_len(start) {
+                    tracing::warn!(path = %path.display(), error = %cut,
+                        "could not cut a failed append off the write-ahead log; the next append overwrites it");
+                }
+            }
+            return Err(StoreError::io(path, e));
+        }
+        w.len = offset;
         w.next_lsn += 1;
         w.segments.back_mut().expect("current segment").last_lsn = lsn;
         Ok(lsn)
@@ -177,13 +216,21 @@ impl Wal {
     }
 
     /// Deletes the segments all of whose records have LSN < `lsn`: their
-    /// events are committed. The current segment is kept.
-    pub fn release_before(&self, lsn: Lsn) -> Result<usize, StoreError> {
+    /// events are committed. When the current segment is wholly committed
+    /// too and holds at least `rotate_at` bytes, a new one is started so it
+    /// can go as well: otherwise a quiet or refused producer would leave up
+    /// to a whole segment of committed bytes on a disk that may be full.
+    pub fn release_before(&self, lsn: Lsn, rotate_at: u64) -> Result<usize, StoreError> {
         let mut w = self.writer.lock();
+        let current = w.segments.back().expect("current segment");
+        if current.last_lsn < lsn && current.last_lsn >= current.first_lsn && w.len >= rotate_at {
+            self.rotate(&mut w)?;
+        }
         let mut removed = 0;
         while w.segments.len() > 1 && w.segments.front().is_some_and(|s| s.last_lsn < lsn) {
-            let segment = w.segments.pop_front().expect("checked above");
+            let segment = w.segments.front().expect("checked above");
             fs::remove_file(&segment.path).map_err(|e| StoreError::io(&segment.path, e))?;
+            w.segments.pop_front();
             removed += 1;
         }
         Ok(removed)
@@ -192,6 +239,12 @@ impl Wal {
     /// Segments on disk (for tests and metrics).
     pub fn segment_count(&self) -> usize {
         self.writer.lock().segments.len()
+    }
+
+    /// Bytes of the current segment.
+    #[cfg(test)]
+    pub fn current_segment_bytes(&self) -> u64 {
+        self.writer.lock().len
     }
 
     fn rotate(&self, w: &mut Writer) -> Result<(), StoreError> {
@@ -209,6 +262,15 @@ impl Wal {
             path: segment_path(&self.dir, first),
         });
         Ok(())
+    }
+}
+
+impl Writer {
+    fn current_path(&self, dir: &Path) -> PathBuf {
+        segment_path(
+            dir,
+            self.segments.back().expect("current segment").first_lsn,
+        )
     }
 }
 
@@ -277,7 +339,7 @@ mod tests {
 
     fn collect(dir: &Path) -> (Wal, Vec<(Lsn, Vec<u8>)>) {
         let mut seen = Vec::new();
-        let wal = Wal::open(dir, 64, |lsn, p| {
+        let wal = Wal::open(dir, 64, 0, |lsn, p| {
             seen.push((lsn, p.to_vec()));
             Ok(())
         })
@@ -335,11 +397,47 @@ mod tests {
         }
         wal.sync(6).unwrap();
         let before = wal.segment_count();
-        wal.release_before(4).unwrap();
+        wal.release_before(4, u64::MAX).unwrap();
         assert!(wal.segment_count() < before);
         drop(wal);
         let (_wal, seen) = collect(dir.path());
         assert!(seen.iter().all(|(lsn, _)| *lsn >= 4), "{seen:?}");
         assert!(seen.iter().any(|(lsn, _)| *lsn == 6));
+    }
+
+    #[test]
+    fn lsns_start_above_the_highest_replay_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), 1 << 20, 100, |_, _| Ok(())).unwrap();
+        assert_eq!(wal.append(&[b"a"]).unwrap(), 100);
+        wal.sync(100).unwrap();
+        drop(wal);
+        let (wal, seen) = collect(dir.path());
+        assert_eq!(seen, vec![(100, b"a".to_vec())]);
+        assert_eq!(wal.append(&[b"b"]).unwrap(), 101);
+    }
+
+    #[test]
+    fn a_wholly_committed_segment_is_closed_and_deleted_once_big_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), 1 << 20, 0, |_, _| Ok(())).unwrap();
+        for i in 0..4u8 {
+            wal.append(&[&[i; 100]]).unwrap();
+        }
+        wal.sync(4).unwrap();
+        assert_eq!(wal.release_before(5, 1 << 20).unwrap(), 0, "below the size");
+        assert!(wal.current_segment_bytes() > 0);
+        assert_eq!(
+            wal.release_before(4, 100).unwrap(),
+            0,
+            "record 4 is not committed"
+        );
+        assert_eq!(wal.release_before(5, 100).unwrap(), 1);
+        assert_eq!(wal.segment_count(), 1);
+        assert_eq!(wal.current_segment_bytes(), 0);
+        drop(wal);
+        let (wal, seen) = collect(dir.path());
+        assert!(seen.is_empty(), "{seen:?}");
+        assert_eq!(wal.append(&[b"next"]).unwrap(), 5, "LSNs go on");
     }
 }

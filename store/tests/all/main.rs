@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod crash;
+mod faults;
 mod ingest;
 mod low_level;
 mod replay;

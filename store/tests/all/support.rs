@@ -108,3 +108,58 @@ pub fn assert_contains(error: &dyn std::error::Error, needle: &str) {
         "{text:?} does not contain {needle:?}"
     );
 }
+
+/// A tmpfs of a fixed size mounted for one test (the tests run as root), so
+/// a full disk is a real one. Unmounted when dropped.
+pub struct Tmpfs {
+    path: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts `bytes` of tmpfs at `path` (created if missing).
+    pub fn mount(path: &Path, bytes: u64) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("running mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs at {} failed (the fault tests run as root): {status}",
+            path.display()
+        );
+        Tmpfs {
+            path: path.to_owned(),
+        }
+    }
+
+    /// Fills the file system with a file `filler` until a write fails,
+    /// then frees `leave` bytes of it. Returns the filler's path.
+    pub fn fill(&self, leave: u64) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0xa5u8; 64 << 10];
+        let mut len = 0u64;
+        loop {
+            match file.write(&block) {
+                Ok(0) => break,
+                Ok(n) => len += n as u64,
+                Err(e) if e.raw_os_error() == Some(28) => break,
+                Err(e) => panic!("filling {}: {e}", self.path.display()),
+            }
+        }
+        file.set_len(len.saturating_sub(leave)).unwrap();
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
