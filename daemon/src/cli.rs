@@ -36,6 +36,9 @@ pub enum Command {
         /// Daemon settings.
         #[command(flatten)]
         daemon: DaemonArgs,
+        /// HTTP server limits.
+        #[command(flatten)]
+        http: HttpArgs,
     },
     /// Run the store and its HTTP API; commit notices go to a daemon over a Unix socket.
     Store {
@@ -45,15 +48,27 @@ pub enum Command {
         /// Tokens.
         #[command(flatten)]
         auth: AuthArgs,
-        /// Unix socket the daemon connects to.
+        /// Unix socket the daemon connects to (created with mode 0600).
         #[arg(long, default_value = "epochd-hooks.sock")]
         hook_socket: PathBuf,
+        /// File holding the secret the daemon must prove it knows; created (random, mode
+        /// 0600) if absent. Default: the hook socket's path with `.secret` appended.
+        #[arg(long)]
+        hook_secret_file: Option<PathBuf>,
+        /// HTTP server limits.
+        #[command(flatten)]
+        http: HttpArgs,
     },
     /// Run the companion daemon: receive the store's commit notices over its Unix socket.
     Daemon {
         /// Unix socket of the store.
         #[arg(long, default_value = "epochd-hooks.sock")]
         hook_socket: PathBuf,
+        /// The store's hook secret file (`epochd store --hook-secret-file`), read to
+        /// prove to the store that this is its daemon. Default: the hook socket's path
+        /// with `.secret` appended, where the store creates it by default.
+        #[arg(long)]
+        hook_secret_file: Option<PathBuf>,
         /// The store's HTTP API, to read commits from.
         #[arg(long, default_value = "http://127.0.0.1:8790")]
         store_url: String,
@@ -75,6 +90,9 @@ pub enum Command {
         /// Daemon settings.
         #[command(flatten)]
         daemon: DaemonArgs,
+        /// HTTP server limits.
+        #[command(flatten)]
+        http: HttpArgs,
     },
     /// Send generated Booking-like events to a node, in real time.
     Gen(GenArgs),
@@ -317,6 +335,10 @@ pub struct NodeArgs {
     /// Largest ingest request body, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_body_bytes: usize,
+    /// Free disk space kept for commits: ingest is refused (507) once a
+    /// write would leave less free under the data directory. 0 turns it off.
+    #[arg(long, default_value_t = 128 << 20)]
+    pub disk_reserve_bytes: u64,
 }
 
 impl NodeArgs {
@@ -330,9 +352,50 @@ impl NodeArgs {
         config.grace_ms = self.grace_ms;
         config.retention_secs = self.retention_secs;
         config.max_body_bytes = self.max_body_bytes;
+        config.disk_reserve_bytes = self.disk_reserve_bytes;
         // One event can never be larger than the body that carries it.
         config.max_event_bytes = config.max_event_bytes.min(self.max_body_bytes);
         config
+    }
+}
+
+/// Limits of the HTTP server (docs/API.md, "Limits").
+#[derive(Debug, Args)]
+#[command(next_help_heading = "HTTP limits")]
+pub struct HttpArgs {
+    /// Connections served at once; one more is answered 503 and closed.
+    /// Lowered at start to leave 256 file descriptors for the node itself.
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Milliseconds a connection may take to send a request's headers,
+    /// counted from when it connected or got its previous answer (so also
+    /// the idle timeout of keep-alive connections).
+    #[arg(long, default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Milliseconds a request body may take to arrive (408 after).
+    #[arg(long, default_value_t = 60_000)]
+    pub body_timeout_ms: u64,
+}
+
+impl HttpArgs {
+    /// The limits these flags describe. Raises the process's open-file
+    /// limit to its maximum first, and fits the connection cap under it.
+    pub fn limits(&self) -> crate::connections::HttpLimits {
+        let fd_limit = crate::connections::raise_fd_limit();
+        let cap = crate::connections::connection_cap(self.max_connections, fd_limit);
+        if cap < self.max_connections {
+            tracing::info!(
+                configured = self.max_connections,
+                cap,
+                fd_limit,
+                "connection cap lowered to leave file descriptors for the node"
+            );
+        }
+        crate::connections::HttpLimits {
+            max_connections: cap,
+            header_timeout: Duration::from_millis(self.header_timeout_ms.max(1)),
+            body_timeout: Duration::from_millis(self.body_timeout_ms.max(1)),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod alloc;
 pub mod api;
 pub mod cli;
 pub mod client;
+pub mod connections;
 pub mod demo;
 pub mod gen;
 pub mod node;
@@ -32,21 +33,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             auth,
             demo_rate,
             daemon,
+            http,
         } => {
             let options = daemon.options(&node.data);
             let auth = auth.auth(node.listen)?;
-            node::serve(node.store_config(), node.listen, auth, demo_rate, options).await
+            node::serve(
+                node.store_config(),
+                node.listen,
+                auth,
+                demo_rate,
+                options,
+                http.limits(),
+            )
+            .await
         }
         Command::Store {
             node,
             auth,
             hook_socket,
+            hook_secret_file,
+            http,
         } => {
             let auth = auth.auth(node.listen)?;
-            node::store(node.store_config(), node.listen, auth, hook_socket).await
+            let hook = node::HookSocket {
+                socket: hook_socket,
+                secret_file: hook_secret_file,
+            };
+            node::store(node.store_config(), node.listen, auth, hook, http.limits()).await
         }
         Command::Daemon {
             hook_socket,
+            hook_secret_file,
             store_url,
             store_token,
             listen,
@@ -54,14 +71,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             node,
             data,
             daemon,
+            http,
         } => {
             let auth = auth.auth(listen)?;
             let store = node::StoreLink {
-                socket: hook_socket,
+                hook: node::HookSocket {
+                    socket: hook_socket,
+                    secret_file: hook_secret_file,
+                },
                 url: store_url,
                 token: store_token,
             };
-            node::daemon(store, node, listen, auth, daemon.options(&data)).await
+            node::daemon(
+                store,
+                node,
+                listen,
+                auth,
+                daemon.options(&data),
+                http.limits(),
+            )
+            .await
         }
         Command::Gen(args) => {
             let report = gen::run(args.options()).await?;

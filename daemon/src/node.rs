@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use epochd_hooks::{ConnectOptions, DispatchOptions, Wake};
 use epochd_store::{Store, StoreConfig};
 use tokio::net::{TcpListener, TcpSocket};
 
 use crate::api::{router, AppState, Auth};
+use crate::connections::{self, HttpLimits};
 use crate::demo::DemoTraffic;
 use crate::pipeline::{load_jobs_dir, Daemon, DaemonConfig, Source};
 use crate::results::{Outcome, ResultRecord};
@@ -51,44 +51,40 @@ async fn bind(listen: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
 /// memory per connection; ample for answers on a LAN.
 const SEND_BUFFER_BYTES: usize = 256 << 10;
 
-/// Serves the API on `listener` until `shutdown` resolves; then live
-/// streams are told to end (`stop`), and open connections get a few
-/// seconds to finish.
+/// Serves the API on `listener` until `shutdown` resolves, within
+/// `limits` (connection cap, header and idle timeout); then live streams
+/// are told to end (`stop`), and open connections get a few seconds to
+/// finish.
 async fn serve_http(
     listener: TcpListener,
     state: AppState,
     stop: tokio::sync::watch::Sender<bool>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: HttpLimits,
 ) -> anyhow::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-        if let Err(e) = rustix::net::sockopt::set_socket_send_buffer_size(&*tcp, SEND_BUFFER_BYTES)
-        {
-            tracing::debug!(error = %e, "could not bound a connection's send buffer");
-        }
-    });
-    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+    let stats = state.connections.clone();
+    let shutdown = async move {
         shutdown.await;
         let _ = stop.send(true);
-        let _ = stopped_tx.send(());
-    });
-    let server = tokio::spawn(std::future::IntoFuture::into_future(server));
-    tokio::pin!(server);
-    tokio::select! {
-        done = &mut server => return done.context("the HTTP server task failed")?.context("serving HTTP"),
-        _ = stopped_rx => {}
-    }
-    match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
-        Ok(done) => done
-            .context("the HTTP server task failed")?
-            .context("serving HTTP"),
-        Err(_) => {
-            tracing::warn!("connections still open 5 s after shutdown began; closing them");
-            server.abort();
-            Ok(())
-        }
-    }
+    };
+    connections::serve(
+        listener,
+        router(state),
+        limits,
+        stats,
+        shutdown,
+        Duration::from_secs(5),
+        |tcp| {
+            let _ = tcp.set_nodelay(true);
+            if let Err(e) =
+                rustix::net::sockopt::set_socket_send_buffer_size(tcp, SEND_BUFFER_BYTES)
+            {
+                tracing::debug!(error = %e, "could not bound a connection's send buffer");
+            }
+        },
+    )
+    .await;
+    Ok(())
 }
 
 /// The API's state and the switch that ends its live streams.
@@ -104,12 +100,13 @@ async fn listen_and_serve(
     listen: SocketAddr,
     state: AppState,
     stop: tokio::sync::watch::Sender<bool>,
+    limits: HttpLimits,
 ) -> anyhow::Result<()> {
     let (listener, local) = bind(listen).await?;
     // The first line on stdout: scripts and tests read the address from it.
     println!("epochd: listening on http://{local}");
     tracing::info!(%local, "HTTP API listening");
-    serve_http(listener, state, stop, shutdown_signal()).await
+    serve_http(listener, state, stop, shutdown_signal(), limits).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -151,11 +148,21 @@ pub struct DaemonOptions {
     pub max_job_bytes: usize,
 }
 
+/// The hook socket of split mode, as both processes are told about it.
+#[derive(Debug, Clone)]
+pub struct HookSocket {
+    /// The store's hook socket.
+    pub socket: PathBuf,
+    /// The hook secret file; `None` for the default, the socket's path with `.secret`
+    /// appended (the store creates it, the daemon reads it).
+    pub secret_file: Option<PathBuf>,
+}
+
 /// How a split-mode daemon reaches its store.
 #[derive(Debug, Clone)]
 pub struct StoreLink {
-    /// The store's hook socket.
-    pub socket: PathBuf,
+    /// The store's hook socket and secret.
+    pub hook: HookSocket,
     /// The store's HTTP API, to read commits from.
     pub url: String,
     /// The store's admin token, if it has tokens.
@@ -212,6 +219,7 @@ pub async fn serve(
     auth: Auth,
     demo_rate: u32,
     options: DaemonOptions,
+    limits: HttpLimits,
 ) -> anyhow::Result<()> {
     let node = config.node.clone();
     let (store, wake) = open_store(config)?;
@@ -233,11 +241,13 @@ pub async fn serve(
         auth: Arc::new(auth),
         max_job_bytes,
         stopping,
+        connections: Default::default(),
+        body_timeout: limits.body_timeout,
     };
     let dispatch = tokio::spawn(dispatcher.run());
     let consumer = tokio::spawn(daemon.run(receiver));
     let demo = (demo_rate > 0).then(|| DemoTraffic::start(store.clone(), demo_rate));
-    let result = listen_and_serve(listen, state, stop).await;
+    let result = listen_and_serve(listen, state, stop, limits).await;
     drop(demo);
     dispatch.abort();
     consumer.abort();
@@ -248,14 +258,17 @@ pub async fn serve(
 }
 
 /// Split mode, store side: the store and its HTTP API; commit notices go to
-/// whichever daemon connects to `socket`.
+/// the daemon that connects to the hook socket and proves it holds the hook
+/// secret.
 pub async fn store(
     config: StoreConfig,
     listen: SocketAddr,
     auth: Auth,
-    socket: PathBuf,
+    hook: HookSocket,
+    limits: HttpLimits,
 ) -> anyhow::Result<()> {
     let node = config.node.clone();
+    let socket = hook.socket;
     let (store, wake) = open_store(config)?;
     let dispatcher = epochd_hooks::listen(
         &socket,
@@ -263,6 +276,7 @@ pub async fn store(
         wake,
         DispatchOptions {
             node,
+            secret_file: hook.secret_file,
             ..DispatchOptions::default()
         },
     )
@@ -276,9 +290,11 @@ pub async fn store(
         auth: Arc::new(auth),
         max_job_bytes: 0,
         stopping,
+        connections: Default::default(),
+        body_timeout: limits.body_timeout,
     };
     let dispatch = tokio::spawn(dispatcher.run());
-    let result = listen_and_serve(listen, state, stop).await;
+    let result = listen_and_serve(listen, state, stop, limits).await;
     dispatch.abort();
     let _ = dispatch.await;
     close(store)?;
@@ -295,8 +311,10 @@ pub async fn daemon(
     listen: SocketAddr,
     auth: Auth,
     options: DaemonOptions,
+    limits: HttpLimits,
 ) -> anyhow::Result<()> {
-    let socket = store.socket;
+    let socket = store.hook.socket;
+    let secret_file = store.hook.secret_file;
     let source = Source::Http {
         url: store.url.trim_end_matches('/').to_owned(),
         client: reqwest::Client::builder()
@@ -314,13 +332,22 @@ pub async fn daemon(
         auth: Arc::new(auth),
         max_job_bytes,
         stopping,
+        connections: Default::default(),
+        body_timeout: limits.body_timeout,
     };
     let (listener, local) = bind(listen).await?;
-    let http = tokio::spawn(serve_http(listener, state, stop, std::future::pending()));
+    let http = tokio::spawn(serve_http(
+        listener,
+        state,
+        stop,
+        std::future::pending(),
+        limits,
+    ));
     let receiver = epochd_hooks::connect(
         &socket,
         ConnectOptions {
             node,
+            secret_file,
             ..ConnectOptions::default()
         },
     )

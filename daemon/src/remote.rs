@@ -494,6 +494,7 @@ fn jobs_table(jobs: &[Value]) -> Vec<String> {
         "CPU S".to_owned(),
         "LAST EPOCH".to_owned(),
         "LAG".to_owned(),
+        "WAITING".to_owned(),
     ]];
     for job in jobs {
         let stats = &job["stats"];
@@ -507,9 +508,10 @@ fn jobs_table(jobs: &[Value]) -> Vec<String> {
                 .map_or_else(|| "-".to_owned(), |s| format!("{s:.3}")),
             num(&stats["last_epoch"]),
             num(&stats["lag_epochs"]),
+            num(&stats["commits_waiting"]),
         ]);
     }
-    let mut widths = [0usize; 7];
+    let mut widths = [0usize; 8];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -592,6 +594,13 @@ fn job_block(job: &Value) -> Vec<String> {
             Some(l) => format!("{l} epochs"),
             None => "-".to_owned(),
         },
+    ));
+    rows.push((
+        "waiting",
+        format!(
+            "{} commits received, not yet done",
+            num(&s["commits_waiting"])
+        ),
     ));
     if job["backfill"].is_object() {
         rows.push(("backfill", backfill_text(&job["backfill"])));

@@ -23,7 +23,7 @@ pub enum Outcome {
     },
     /// The run failed; the reason is recorded instead of a result.
     Error {
-        /// A short machine-readable kind (`trap`, `deadline`, `memory`, `result_too_large`, `failed`, ...).
+        /// A short machine-readable kind (`trap`, `deadline`, `memory`, `result_size`, `failed`, `corrupt`, `decode`, ...).
         kind: String,
         /// What happened, for a person.
         message: String,

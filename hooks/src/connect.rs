@@ -11,10 +11,10 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
+use crate::handshake::{self, Key};
 use crate::receiver::{AckLink, Incoming, Reply};
-use crate::socket::read_hello;
-use crate::wire::{write_frame, FrameReader, Role, WireMessage};
-use crate::{HookError, Receiver};
+use crate::wire::{write_frame, FrameReader, WireMessage};
+use crate::{HookError, HookSecret, Receiver};
 
 /// Options of the daemon's connection to its store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,8 +28,14 @@ pub struct ConnectOptions {
     /// Upper bound of the retry delay, in milliseconds. Default 2000; at least
     /// `backoff_initial_ms`.
     pub backoff_max_ms: u64,
-    /// Milliseconds the store has to answer the handshake. Default 5000; at least 1.
+    /// Milliseconds the store has to complete the handshake. Default 5000; at least 1.
     pub handshake_timeout_ms: u64,
+    /// The file holding the hook secret shared with the store, read before each
+    /// connection attempt (so a daemon may start before its store has created it).
+    /// Default `None`: the socket's path with `.secret` appended
+    /// ([`crate::HookSecret::default_path`]), where [`crate::listen`] creates it by
+    /// default.
+    pub secret_file: Option<PathBuf>,
 }
 
 impl Default for ConnectOptions {
@@ -39,6 +45,7 @@ impl Default for ConnectOptions {
             backoff_initial_ms: 50,
             backoff_max_ms: 2000,
             handshake_timeout_ms: 5000,
+            secret_file: None,
         }
     }
 }
@@ -79,6 +86,12 @@ impl ConnectOptions {
 /// receiver lives. Each new connection starts a session in which the store sends every
 /// unacknowledged commit again, oldest first; notices of the previous connection that
 /// the daemon has not taken yet are discarded in favour of the new session's.
+///
+/// Each connection starts with a handshake in which the daemon proves that it holds the
+/// hook secret of [`ConnectOptions::secret_file`] and the store proves the same, before
+/// any notice is taken. A missing secret file or a refused proof is retried like a
+/// store that is down (the store creates the file when it starts; an operator may fix
+/// a wrong one), with a warning that names the file.
 ///
 /// It gives up only when retrying cannot help: the store speaks another protocol or
 /// notice version, or the path is not a store's socket. Then [`Receiver::recv`] returns
@@ -128,6 +141,9 @@ impl Connector {
         let max = Duration::from_millis(self.opts.backoff_max_ms);
         let mut backoff = initial;
         let mut failures = 0u32;
+        // The last failure warned about: a new reason is warned about again (a missing
+        // secret file, then a refused proof, must both reach the operator).
+        let mut warned: Option<String> = None;
         let mut generation = 0u64;
         loop {
             let attempt = tokio::select! {
@@ -159,12 +175,16 @@ impl Connector {
                 End::Lost(None) => {
                     tracing::warn!(path = %self.path.display(), "the store closed the commit hook connection; reconnecting");
                     failures = 0;
+                    warned = None;
                     backoff = initial;
                 }
                 End::Lost(Some(error)) => {
                     failures += 1;
-                    // One warning per outage; the retries after it are routine.
-                    if failures == 1 {
+                    // One warning per outage and reason; the retries after it are
+                    // routine.
+                    let reason = error.to_string();
+                    if failures == 1 || warned.as_ref() != Some(&reason) {
+                        warned = Some(reason);
                         tracing::warn!(%error, path = %self.path.display(), "commit hook connection failed; retrying with backoff");
                     } else {
                         tracing::debug!(%error, failures, "commit hook connection retry failed");
@@ -179,22 +199,31 @@ impl Connector {
         }
     }
 
-    /// Connects and exchanges `Hello`s.
+    /// Reads the secret, connects, and runs the handshake (hellos, challenges, proofs)
+    /// within the handshake timeout.
     async fn handshake(
         &self,
     ) -> Result<(FrameReader<OwnedReadHalf>, OwnedWriteHalf, String), HookError> {
+        let file = self
+            .opts
+            .secret_file
+            .clone()
+            .unwrap_or_else(|| HookSecret::default_path(&self.path));
+        let key = Key {
+            secret: HookSecret::load(&file)?,
+            file,
+        };
         let stream = UnixStream::connect(&self.path)
             .await
             .map_err(|e| HookError::io("connecting to the store's hook socket", &self.path, e))?;
         let (rd, mut wr) = stream.into_split();
-        write_frame(&mut wr, &WireMessage::hello(&self.opts.node, Role::Daemon)).await?;
         let mut reader = FrameReader::new(rd);
         let timeout = Duration::from_millis(self.opts.handshake_timeout_ms);
-        match read_hello(&mut reader, timeout).await? {
-            (store, Role::Store) => Ok((reader, wr, store)),
-            (_, theirs) => Err(HookError::WrongRole {
-                expected: Role::Store,
-                theirs,
+        let exchange = handshake::as_daemon(&mut reader, &mut wr, &self.opts.node, &key);
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(store) => Ok((reader, wr, store?)),
+            Err(_) => Err(HookError::HandshakeTimeout {
+                after_ms: timeout.as_millis() as u64,
             }),
         }
     }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,11 +56,18 @@ pub struct DispatchOptions {
     /// safety net for a missed [`Wake::wake`], not the delivery path. Default 1000;
     /// 0 turns it off.
     pub poll_interval_ms: u64,
-    /// Milliseconds a connecting daemon has to say hello (socket mode). Default 5000;
-    /// at least 1.
+    /// Milliseconds a connecting daemon has to complete the handshake, proof of the
+    /// secret included (socket mode). Each connection has its own: handshakes run side
+    /// by side, so silent connections cannot delay a real daemon. Default 5000; at
+    /// least 1.
     pub handshake_timeout_ms: u64,
     /// This node's name, sent in the handshake and logged. Default empty.
     pub node: String,
+    /// The file holding the hook secret that a daemon must prove it holds (socket
+    /// mode; the embedded hook needs none). Created, random and mode 0600, if absent.
+    /// Default `None`: the socket's path with `.secret` appended
+    /// ([`crate::HookSecret::default_path`]), where [`crate::connect`] looks by default.
+    pub secret_file: Option<PathBuf>,
 }
 
 impl Default for DispatchOptions {
@@ -69,6 +77,7 @@ impl Default for DispatchOptions {
             poll_interval_ms: 1000,
             handshake_timeout_ms: 5000,
             node: String::new(),
+            secret_file: None,
         }
     }
 }

@@ -158,6 +158,54 @@ pub enum HookError {
         path: PathBuf,
     },
 
+    /// The hook secret file could not be read or created.
+    #[error("{action} the hook secret file {}: {source}; the store creates it (mode 0600) when it starts listening, and its daemon must read the same file (`--hook-secret-file`; by default both use the hook socket's path with `.secret` appended)", path.display())]
+    SecretFile {
+        /// What was being done ("reading", "creating", ...).
+        action: &'static str,
+        /// The secret file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The hook secret file exists but cannot be trusted or used (wrong owner, open to
+    /// other users, not 64 hex digits). It is left alone.
+    #[error("the hook secret file {} is refused: {reason}", path.display())]
+    BadSecretFile {
+        /// The secret file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+
+    /// The operating system's random number generator failed (nonces, new secrets).
+    #[error("the operating system's random number generator failed: {reason}")]
+    Random {
+        /// The generator's error.
+        reason: String,
+    },
+
+    /// The peer on the hook socket did not prove that it holds this side's hook secret.
+    /// It received no commit notice and no ack of it counted.
+    #[error("the hook peer did not prove that it holds the hook secret of {}: {reason}; the store and its daemon must use the same secret file (`--hook-secret-file`; by default both use the hook socket's path with `.secret` appended)", secret_file.display())]
+    Unauthenticated {
+        /// What the peer did wrong.
+        reason: String,
+        /// The secret file this side reads.
+        secret_file: PathBuf,
+    },
+
+    /// A process of another user connected to the hook socket.
+    #[error("a process of uid {theirs} connected to the hook socket, which serves only processes of uid {ours} (the store's user): run the daemon as the store's user")]
+    PeerUid {
+        /// The peer's uid.
+        theirs: u32,
+        /// The store's (effective) uid.
+        ours: u32,
+    },
+
     /// An option is out of its valid range.
     #[error("invalid hook option `{field}`: {reason}")]
     InvalidOption {

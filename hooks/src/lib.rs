@@ -33,6 +33,27 @@
 //! (re)connecting to the store's socket. [`Receiver::recv`] yields [`Delivery`]s; ack
 //! each one from any task once the commit is fully processed.
 //!
+//! # The hook socket
+//!
+//! In split mode only the configured daemon may receive notices or ack them, since an
+//! ack deletes a notice for good:
+//!
+//! - The socket file has mode 0600 from the moment it exists, and peers of another uid
+//!   are refused (`SO_PEERCRED`): store and daemon run as one user.
+//! - Both ends share a [`HookSecret`] kept in a file (64 hex digits, mode 0600), by
+//!   default the socket's path with `.secret` appended; [`listen`] creates it if absent,
+//!   [`connect`] reads it before each attempt ([`DispatchOptions::secret_file`],
+//!   [`ConnectOptions::secret_file`] to choose another). In the handshake each side
+//!   answers the other's random nonce with an HMAC of both nonces keyed with the
+//!   secret ([`WireMessage`] describes the frames); the secret never crosses the
+//!   socket. A daemon without the right proof gets an `Error` naming the store's
+//!   secret file and is closed before any notice is sent.
+//! - Handshakes run side by side, each bounded by
+//!   [`DispatchOptions::handshake_timeout_ms`], so connections that stay silent cannot
+//!   hold up the real daemon.
+//!
+//! The in-process hook ([`local`]) has no socket and needs no secret.
+//!
 //! # Example
 //!
 //! ```
@@ -84,10 +105,12 @@
 mod connect;
 mod dispatch;
 mod error;
+mod handshake;
 mod local;
 mod notice;
 mod outbox;
 mod receiver;
+mod secret;
 mod socket;
 mod stats;
 mod wire;
@@ -99,6 +122,7 @@ pub use local::local;
 pub use notice::{CommitNotice, NOTICE_VERSION};
 pub use outbox::{Outbox, Pending};
 pub use receiver::{Delivery, Receiver};
+pub use secret::{HookSecret, NONCE_LEN, SECRET_LEN};
 pub use socket::listen;
 pub use stats::{DispatchStats, StatsSnapshot};
 pub use wire::{

@@ -4,12 +4,26 @@
 //! encoded with rmp-serde (named fields). Bodies over [`MAX_FRAME_LEN`] are refused
 //! before any memory is reserved for them.
 //!
-//! A session: on connect both sides send [`WireMessage::Hello`] at once; each checks
-//! the other's version and role. The store may then refuse with
-//! [`WireMessage::Error`] and close. Otherwise the store sends
-//! [`WireMessage::Notice`]s and the daemon answers with [`WireMessage::Ack`] (the
-//! commit is fully processed: remove it) or [`WireMessage::Release`] (the daemon dropped
-//! it unprocessed: free its window slot, keep it in the outbox).
+//! A session (version 2):
+//!
+//! 1. On connect both sides send [`WireMessage::Hello`] and then
+//!    [`WireMessage::Challenge`] (a fresh random nonce) at once; each checks the other's
+//!    version and role.
+//! 2. The daemon answers the store's challenge with [`WireMessage::Proof`]: an
+//!    HMAC-SHA256 of both nonces keyed with the hook secret
+//!    ([`crate::HookSecret::proof`]). The store checks it in constant time; a wrong or
+//!    missing proof gets [`WireMessage::Error`] (naming the store's secret file) and the
+//!    connection is closed before any notice is sent.
+//! 3. The store answers with its own `Proof`, which the daemon checks before it takes
+//!    any notice, so that a process squatting the socket path cannot feed it notices.
+//! 4. The store may still refuse with `Error` and close (it already has a daemon).
+//!    Otherwise it sends [`WireMessage::Notice`]s and the daemon answers with
+//!    [`WireMessage::Ack`] (the commit is fully processed: remove it) or
+//!    [`WireMessage::Release`] (the daemon dropped it unprocessed: free its window
+//!    slot, keep it in the outbox).
+//!
+//! The secret never crosses the socket, and the store never sends its proof to a peer
+//! that has not proven itself.
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -17,9 +31,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::{CommitNotice, HookError};
 
 /// The hook protocol version this build speaks. Bumped with any change of
-/// [`WireMessage`] or of [`CommitNotice`]. `Hello` stays the first variant with the same
-/// fields forever, so that any two versions can tell each other apart.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// [`WireMessage`] or of [`CommitNotice`] (2: the handshake proves the hook secret).
+/// `Hello` stays the first variant with the same fields forever, so that any two
+/// versions can tell each other apart.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The largest frame body accepted or sent, in bytes (16 MiB). Real messages are a few
 /// hundred bytes; anything near this is a broken or foreign peer.
@@ -35,6 +50,12 @@ pub enum Role {
 }
 
 /// One message of the hook protocol.
+///
+/// A session (version 2): each side sends `Hello` and `Challenge` at once; the daemon
+/// sends its `Proof` for both nonces; the store checks it (an `Error` and a close if it
+/// is wrong or missing) and sends its own `Proof`, which the daemon checks; then the
+/// store sends `Notice`s and the daemon answers each with `Ack` or `Release`. Either
+/// side may send `Error` and close at any point.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WireMessage {
     /// First message of each side.
@@ -45,6 +66,19 @@ pub enum WireMessage {
         node: String,
         /// The sender's role.
         role: Role,
+    },
+    /// Each side, right after its `Hello`: a fresh random nonce of
+    /// [`crate::NONCE_LEN`] bytes that the other side's [`WireMessage::Proof`] must cover.
+    Challenge {
+        /// The nonce.
+        nonce: Vec<u8>,
+    },
+    /// The sender's proof that it holds the hook secret: [`crate::HookSecret::proof`]
+    /// for the sender's role and both sides' nonces. The daemon sends it after reading
+    /// the store's challenge; the store sends it once the daemon's proof checked out.
+    Proof {
+        /// HMAC-SHA256, [`crate::NONCE_LEN`] bytes.
+        mac: Vec<u8>,
     },
     /// Store to daemon: a commit to process.
     Notice(CommitNotice),
@@ -72,6 +106,8 @@ impl WireMessage {
     pub fn kind(&self) -> &'static str {
         match self {
             WireMessage::Hello { .. } => "Hello",
+            WireMessage::Challenge { .. } => "Challenge",
+            WireMessage::Proof { .. } => "Proof",
             WireMessage::Notice(_) => "Notice",
             WireMessage::Ack { .. } => "Ack",
             WireMessage::Release { .. } => "Release",

@@ -163,18 +163,43 @@ impl BlobFiles {
     }
 
     /// Reads a chunk's bytes and checks them against their checksum.
+    ///
+    /// Bytes that are wrong are [`StoreError::Corrupt`], saying what is
+    /// wrong: a checksum mismatch, a file that ends before the chunk
+    /// (truncated), a missing file. Reading them again gives the same
+    /// answer. Any other failure to open or read the file (EIO, EMFILE,
+    /// ENFILE) is [`StoreError::Io`], which may pass: a reader tries again.
     pub fn read(&self, r: &BlobRef) -> Result<Vec<u8>, StoreError> {
         let path = || bucket_path(&self.dir, r.bucket);
-        let file = self.bucket(r.bucket, false).map_err(|_| {
-            StoreError::Corrupt(format!("bucket file {} is missing", path().display()))
+        let file = self.bucket(r.bucket, false).map_err(|e| match e {
+            StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                StoreError::Corrupt(format!("bucket file {} is missing", path().display()))
+            }
+            other => other,
         })?;
         let mut bytes = vec![0u8; r.len as usize];
-        file.file
-            .read_exact_at(&mut bytes, r.offset)
-            .map_err(|e| StoreError::io(path(), e))?;
-        if Checksum::of(&bytes) != r.checksum {
+        if let Err(e) = file.file.read_exact_at(&mut bytes, r.offset) {
+            if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                return Err(StoreError::io(path(), e));
+            }
+            let size = file
+                .file
+                .metadata()
+                .map_or_else(|_| "fewer".to_owned(), |m| m.len().to_string());
             return Err(StoreError::Corrupt(format!(
-                "{} bytes at offset {} of {} fail their checksum",
+                "truncated file: {} has {size} bytes, the chunk's {} bytes at offset {} end at {}",
+                path().display(),
+                r.len,
+                r.offset,
+                r.offset + u64::from(r.len)
+            )));
+        }
+        let actual = Checksum::of(&bytes);
+        if actual != r.checksum {
+            return Err(StoreError::Corrupt(format!(
+                "checksum mismatch: expected {}, actual {} ({} bytes at offset {} of {})",
+                r.checksum,
+                actual,
                 r.len,
                 r.offset,
                 path().display()

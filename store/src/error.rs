@@ -247,6 +247,17 @@ pub enum StoreError {
         /// The failed sync.
         detail: String,
     },
+    /// A committed chunk's bytes are wrong: they fail their checksum, the
+    /// bucket file ends before them, or the file is gone. Reading again
+    /// gives the same answer, unlike an I/O error ([`StoreError::Io`]), which
+    /// may pass.
+    #[error("chunk {key} is corrupt: {reason}")]
+    CorruptChunk {
+        /// The chunk.
+        key: Box<ChunkKey>,
+        /// What is wrong, e.g. "checksum mismatch: expected ..., actual ...".
+        reason: String,
+    },
 }
 
 impl StoreError {

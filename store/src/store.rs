@@ -504,6 +504,10 @@ impl Store {
     }
 
     /// The stored bytes of one chunk, checked against their checksum.
+    /// `None` when there is no such chunk (never stored, or deleted by
+    /// retention). Bytes that are wrong (checksum mismatch, truncated or
+    /// missing bucket file) are [`StoreError::CorruptChunk`], which reading
+    /// again does not cure; an I/O error ([`StoreError::Io`]) may pass.
     pub fn chunk(&self, key: &ChunkKey) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.chunk(key)
     }
@@ -684,9 +688,22 @@ impl Inner {
     }
 
     fn chunk(&self, key: &ChunkKey) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.chunks.get(key.encode())? {
-            Some(pointer) => Ok(Some(self.files.read(&BlobRef::decode(&pointer)?)?)),
-            None => Ok(None),
+        let encoded = key.encode();
+        let Some(pointer) = self.chunks.get(&encoded)? else {
+            return Ok(None);
+        };
+        match BlobRef::decode(&pointer).and_then(|r| self.files.read(&r)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            // Retention deletes the pointer, then the file: a chunk whose
+            // pointer went meanwhile is gone, not corrupt.
+            Err(StoreError::Corrupt(_)) if !self.chunks.contains_key(&encoded)? => Ok(None),
+            // Named with its key, so that a reader can record which chunk
+            // is damaged instead of trying it again forever.
+            Err(StoreError::Corrupt(reason)) => Err(StoreError::CorruptChunk {
+                key: Box::new(key.clone()),
+                reason,
+            }),
+            Err(e) => Err(e),
         }
     }
 

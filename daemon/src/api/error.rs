@@ -51,6 +51,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// Its machine-readable code and its message.
+    pub fn code_and_message(&self) -> (&'static str, &str) {
+        (self.code, &self.message)
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -87,6 +92,20 @@ impl From<StoreError> for ApiError {
             StoreError::CommitWaitTimeout(_) => {
                 ApiError::client(StatusCode::ACCEPTED, "commit_pending", message)
             }
+            StoreError::DiskFull { .. } => {
+                ApiError::client(StatusCode::INSUFFICIENT_STORAGE, "disk_full", message)
+            }
+            StoreError::Unavailable { .. } => {
+                ApiError::client(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+            }
+            StoreError::Failed { .. } => {
+                ApiError::client(StatusCode::SERVICE_UNAVAILABLE, "store_failed", message)
+            }
+            StoreError::DurabilityUnknown { .. } => ApiError::client(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "durability_unknown",
+                message,
+            ),
             StoreError::Closed => {
                 ApiError::client(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
             }
@@ -102,10 +121,16 @@ impl IntoResponse for ApiError {
             body["details"] = details;
         }
         let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        // A passing fault: tell well-behaved producers when to come back.
+        let retry_after = match self.status {
+            StatusCode::SERVICE_UNAVAILABLE => Some("1"),
+            StatusCode::INSUFFICIENT_STORAGE => Some("5"),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
         }
         response
     }

@@ -79,6 +79,7 @@ pub(super) fn job_json(daemon: &Daemon, job: &Job) -> Value {
             "cpu_seconds": job.stats.cpu_us.load(Ordering::Relaxed) as f64 / 1e6,
             "last_epoch": (runs > 0).then_some(last_epoch),
             "lag_epochs": (runs > 0).then(|| newest.saturating_sub(last_epoch)),
+            "commits_waiting": daemon.stats.waiting.load(Ordering::Relaxed),
         },
         "backfill": *job.backfill.lock(),
     })

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 
 use std::sync::atomic::Ordering;
 
-use epochd_store::{DiskUsage, StoreStatsSnapshot};
+use epochd_store::{DiskUsage, StoreHealth, StoreStatsSnapshot};
 
 use super::AppState;
 use crate::pipeline::{Daemon, Job};
@@ -18,12 +18,20 @@ use crate::pipeline::{Daemon, Job};
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     if let Some(store) = state.store.clone() {
-        let (stats, disk) =
-            tokio::task::spawn_blocking(move || (store.stats(), store.disk_usage()))
-                .await
-                .expect("metrics task does not panic");
+        let (stats, disk, health, free) = tokio::task::spawn_blocking(move || {
+            (
+                store.stats(),
+                store.disk_usage(),
+                store.health(),
+                store.free_disk_bytes().ok(),
+            )
+        })
+        .await
+        .expect("metrics task does not panic");
         write_store(&mut out, &stats, &disk);
+        write_store_health(&mut out, &health, free);
     }
+    write_connections(&mut out, &state.connections);
     if let Some(hooks) = &state.hooks {
         hooks.snapshot().write_prometheus(&mut out);
     }
@@ -34,7 +42,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 fn write_store(out: &mut String, stats: &StoreStatsSnapshot, disk: &DiskUsage) {
-    let rows: [(&str, &str, &str, u64); 14] = [
+    let rows: [(&str, &str, &str, u64); 16] = [
         (
             "epochd_store_events_accepted_total",
             "counter",
@@ -58,6 +66,18 @@ fn write_store(out: &mut String, stats: &StoreStatsSnapshot, disk: &DiskUsage) {
             "counter",
             "Ingest batches refused (invalid or overloaded).",
             stats.batches_refused,
+        ),
+        (
+            "epochd_store_writes_refused_total",
+            "counter",
+            "Writes refused on a passing fault (full disk or below the reserve, no file descriptor, I/O error).",
+            stats.writes_refused,
+        ),
+        (
+            "epochd_store_commit_faults_total",
+            "counter",
+            "Commits that failed on a passing fault and were tried again.",
+            stats.commit_faults,
         ),
         (
             "epochd_store_commits_total",
@@ -125,6 +145,72 @@ fn write_store(out: &mut String, stats: &StoreStatsSnapshot, disk: &DiskUsage) {
     }
 }
 
+/// The HTTP server's connections and its cap.
+fn write_connections(out: &mut String, c: &crate::connections::ConnectionStats) {
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let rows = [
+        (
+            "epochd_http_connections_open",
+            "gauge",
+            "HTTP connections being served.",
+            get(&c.open),
+        ),
+        (
+            "epochd_http_connection_cap",
+            "gauge",
+            "HTTP connections served at most at once.",
+            get(&c.cap),
+        ),
+        (
+            "epochd_http_connections_accepted_total",
+            "counter",
+            "HTTP connections accepted.",
+            get(&c.accepted),
+        ),
+        (
+            "epochd_http_connections_refused_total",
+            "counter",
+            "HTTP connections answered 503 at the cap.",
+            get(&c.refused),
+        ),
+        (
+            "epochd_http_connections_evicted_total",
+            "counter",
+            "Silent HTTP connections closed at the cap to make room.",
+            get(&c.evicted),
+        ),
+    ];
+    for (name, kind, help, value) in rows {
+        metric(out, name, kind, help, &[("", value)]);
+    }
+}
+
+/// Whether the store takes writes: 1 for the state it is in (ok, degraded
+/// with its fault, failed), and the free disk bytes under its data directory.
+fn write_store_health(out: &mut String, health: &StoreHealth, free: Option<u64>) {
+    let labels = match health {
+        StoreHealth::Ok => "state=\"ok\"".to_owned(),
+        StoreHealth::Degraded { fault, .. } => format!("state=\"degraded\",fault=\"{fault}\""),
+        StoreHealth::Failed { .. } => "state=\"failed\"".to_owned(),
+    };
+    metric(
+        out,
+        "epochd_store_health",
+        "gauge",
+        "1 for the store's state: ok, degraded (a passing fault; it recovers by itself) or failed (needs a restart).",
+        &[(&labels, 1.0)],
+    );
+    if let Some(free) = free {
+        metric(
+            out,
+            "epochd_store_disk_free_bytes",
+            "gauge",
+            "Bytes free on the file system of the data directory.",
+            &[("", free as f64)],
+        );
+    }
+}
+
 /// One metric: its help and type, then one sample per label set
 /// (`labels` is the text inside the braces, or empty).
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, f64)]) {
@@ -167,6 +253,34 @@ fn write_daemon(out: &mut String, daemon: &Daemon) {
         "gauge",
         "Epoch of the newest commit received.",
         &[("", daemon.newest_epoch.load(Ordering::Relaxed) as f64)],
+    );
+    metric(
+        out,
+        "epochd_daemon_commits_waiting",
+        "gauge",
+        "Commits received and not yet done (acknowledged): waiting for a worker, in flight, or waiting to be tried again.",
+        &[("", stats.waiting.load(Ordering::Relaxed) as f64)],
+    );
+    metric(
+        out,
+        "epochd_daemon_commits_in_flight",
+        "gauge",
+        "Commits being read, decoded or run now.",
+        &[("", stats.in_flight.load(Ordering::Relaxed) as f64)],
+    );
+    metric(
+        out,
+        "epochd_daemon_commits_retrying",
+        "gauge",
+        "Commits waiting to be tried again after a failure that may pass (the store unreachable, an I/O error).",
+        &[("", stats.retrying.load(Ordering::Relaxed) as f64)],
+    );
+    metric(
+        out,
+        "epochd_daemon_commits_corrupt_total",
+        "counter",
+        "Commits with a corrupt chunk, recorded as an error of kind corrupt for each matching job.",
+        &[("", stats.corrupt.load(Ordering::Relaxed) as f64)],
     );
     metric(
         out,

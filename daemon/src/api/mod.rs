@@ -15,6 +15,7 @@ mod web;
 
 use std::sync::Arc;
 
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use epochd_hooks::DispatchStats;
@@ -44,6 +45,10 @@ pub struct AppState {
     pub max_job_bytes: usize,
     /// Turns true when the process is shutting down: live streams end.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The HTTP server's connection counters.
+    pub connections: Arc<crate::connections::ConnectionStats>,
+    /// Longest a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Every route of the API: the method and path templates, as routed.
@@ -75,12 +80,33 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/jobs/{name}/results/stream"),
 ];
 
+/// `GET /healthz`: `ok` (200) while the node takes writes; otherwise 503
+/// with the store's state as JSON (`degraded` with the passing fault, which
+/// ends by itself, or `failed`, which needs a restart), so a load balancer
+/// or supervisor sees what is wrong.
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let Some(store) = state.store.clone() else {
+        return "ok\n".into_response();
+    };
+    let health = tokio::task::spawn_blocking(move || store.health())
+        .await
+        .expect("health task does not panic");
+    if health.is_ok() {
+        return "ok\n".into_response();
+    }
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(serde_json::json!({"store": health})),
+    )
+        .into_response()
+}
+
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
     let auth = state.auth.clone();
     let max_job_bytes = state.max_job_bytes;
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/", get(web::index))
         .route("/ui/{file}", get(web::file))
@@ -129,5 +155,9 @@ pub fn router(state: AppState) -> Router {
         // Ingest bodies are read with the store's own limit, to answer with
         // a clear error; job submissions have theirs above.
         .layer(axum::extract::DefaultBodyLimit::disable())
+        // A body that trickles in (slowloris) ends with an error after this.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.body_timeout,
+        ))
         .with_state(state)
 }

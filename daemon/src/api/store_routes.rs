@@ -27,28 +27,50 @@ fn the_store(state: &AppState) -> Result<&std::sync::Arc<epochd_store::Store>, A
 /// How long `?wait=commit` waits at most before answering 202.
 const COMMIT_WAIT: Duration = Duration::from_secs(30);
 
-/// Reads the whole body, refusing it with 413 past `limit` bytes.
+/// Reads the whole body, refusing it with 413 past `limit` bytes, and with
+/// 408 if it does not arrive within the server's body timeout.
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit.saturating_add(1))
+    let bytes = axum::body::to_bytes(body, limit.saturating_add(1))
         .await
-        .map_err(|_| {
-            ApiError::client(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("body exceeds the limit of {limit} bytes: split it into smaller batches"),
-            )
-        })
-        .and_then(|bytes| {
-            if bytes.len() > limit {
-                Err(StoreError::BodyTooLarge {
-                    size: bytes.len(),
-                    limit,
-                }
-                .into())
-            } else {
-                Ok(bytes)
-            }
-        })
+        .map_err(|e| body_error(&e, limit))?;
+    if bytes.len() > limit {
+        return Err(StoreError::BodyTooLarge {
+            size: bytes.len(),
+            limit,
+        }
+        .into());
+    }
+    Ok(bytes)
+}
+
+/// Why a body could not be read: too large, too slow, or cut off.
+fn body_error(e: &axum::Error, limit: usize) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cause) = source {
+        if cause.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::client(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body did not arrive in time; nothing was stored: send it at once, or in smaller batches",
+            );
+        }
+        if cause.is::<http_body_util::LengthLimitError>() {
+            break;
+        }
+        source = cause.source();
+    }
+    if source.is_none() {
+        return ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "body_unreadable",
+            format!("the request body could not be read ({e}); nothing was stored"),
+        );
+    }
+    ApiError::client(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("body exceeds the limit of {limit} bytes: split it into smaller batches"),
+    )
 }
 
 /// Runs blocking store work off the async threads.
@@ -125,8 +147,20 @@ pub async fn ingest(
     if wait_commit {
         let store = the_store(&state)?.clone();
         let waited = receipt.clone();
-        let commits = blocking(move || store.wait_committed(&waited, COMMIT_WAIT)).await?;
-        answer["commits"] = commits.iter().map(commit_json).collect();
+        match blocking(move || store.wait_committed(&waited, COMMIT_WAIT)).await {
+            Ok(commits) => answer["commits"] = commits.iter().map(commit_json).collect(),
+            // The events are durable whatever became of the wait: say so
+            // (202, `durable: true`), so the producer does not send them
+            // again, and say why the commit is not confirmed.
+            Err(e) => {
+                let (code, message) = e.code_and_message();
+                answer["error"] = json!(code);
+                answer["message"] = json!(format!(
+                    "the events are stored (durable) but their commit is not confirmed: {message}"
+                ));
+                return Ok((StatusCode::ACCEPTED, Json(answer)).into_response());
+            }
+        }
     }
     Ok((StatusCode::OK, Json(answer)).into_response())
 }
@@ -185,13 +219,31 @@ pub async fn get_chunk(
     let key = path.key()?;
     let store = the_store(&state)?.clone();
     let shown = key.to_string();
-    match blocking(move || store.chunk(&key)).await? {
-        Some(bytes) => Ok(([(header::CONTENT_TYPE, "application/zstd")], bytes).into_response()),
-        None => Err(ApiError::client(
+    let read = tokio::task::spawn_blocking(move || store.chunk(&key))
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("store task failed: {e}")))?;
+    match read {
+        Ok(Some(bytes)) => {
+            Ok(([(header::CONTENT_TYPE, "application/zstd")], bytes).into_response())
+        }
+        Ok(None) => Err(ApiError::client(
             StatusCode::NOT_FOUND,
             "no_such_chunk",
             format!("chunk {shown} is not in this store (never stored, or deleted by retention)"),
         )),
+        // The store's fault, so a 500, but not the generic one: its own
+        // code and the detail tell a reader (the split-mode daemon) that
+        // asking again will not help, unlike `internal` or a 503.
+        Err(StoreError::CorruptChunk { key, reason }) => {
+            tracing::error!(chunk = %key, %reason, "a stored chunk is corrupt");
+            Err(ApiError::client(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "corrupt_chunk",
+                format!("chunk {key} is corrupt: {reason}"),
+            )
+            .with_details(json!({"chunk": key.to_string(), "reason": reason})))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -2,15 +2,22 @@
 //! matching job on the shared epoch (each on a job thread inside its own
 //! cgroup), store the results, and only then acknowledge the notice.
 
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use epochd_decode::{EpochMeta, SharedEpoch};
+use epochd_decode::{DecodeError, EpochMeta, SharedEpoch};
 use epochd_hooks::{CommitNotice, Delivery};
-use tokio::sync::oneshot;
+use epochd_store::Manifest;
+use futures_util::FutureExt;
+use parking_lot::Mutex;
+use tokio::sync::{oneshot, Semaphore};
 
 use super::registry::Job;
-use super::source::CommitData;
+use super::source::{CommitData, SourceError};
 use super::workers::thread_cpu_time;
 use super::Daemon;
 use crate::results::{Outcome, ResultRecord};
@@ -25,7 +32,107 @@ pub enum Processed {
 }
 
 /// Error kinds that are not the job's doing.
-const NOT_JOB_FAULTS: [&str; 4] = ["instantiate", "busy", "no_merge", "decode"];
+const NOT_JOB_FAULTS: [&str; 5] = ["instantiate", "busy", "no_merge", "decode", "corrupt"];
+
+/// The pause before a commit that failed for a passing reason is tried
+/// again; it doubles on each failure, up to [`MAX_RETRY_PAUSE`].
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// The longest pause between two tries of a commit.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(30);
+
+/// The commits received and not yet acknowledged, and the order in which
+/// the workers take them.
+pub(crate) struct Backlog {
+    /// Each waiting commit's deliveries, by commit id. A commit delivered
+    /// again while it waits (a new hook session resends everything not yet
+    /// acknowledged) joins the delivery already here: it is processed once,
+    /// then every delivery of it is acknowledged.
+    deliveries: Mutex<HashMap<u64, Vec<Delivery>>>,
+    /// Commits to try, in commit order; a retry goes first.
+    queue: Mutex<VecDeque<Attempt>>,
+    /// One permit per attempt in `queue`.
+    queued: Semaphore,
+}
+
+/// One commit to try.
+struct Attempt {
+    notice: CommitNotice,
+    /// How long to wait before the next try if this one fails.
+    pause: Duration,
+}
+
+impl Backlog {
+    pub(crate) fn new() -> Backlog {
+        Backlog {
+            deliveries: Mutex::new(HashMap::new()),
+            queue: Mutex::new(VecDeque::new()),
+            queued: Semaphore::new(0),
+        }
+    }
+
+    /// Takes a delivery; false when its commit was already waiting.
+    fn add(&self, delivery: Delivery) -> bool {
+        let notice = delivery.notice().clone();
+        match self.deliveries.lock().entry(notice.commit_id) {
+            Entry::Occupied(mut e) => {
+                e.get_mut().push(delivery);
+                return false;
+            }
+            Entry::Vacant(e) => {
+                e.insert(vec![delivery]);
+            }
+        }
+        self.push(
+            Attempt {
+                notice,
+                pause: FIRST_RETRY_PAUSE,
+            },
+            false,
+        );
+        true
+    }
+
+    fn push(&self, attempt: Attempt, first: bool) {
+        let mut queue = self.queue.lock();
+        if first {
+            queue.push_front(attempt);
+        } else {
+            queue.push_back(attempt);
+        }
+        self.queued.add_permits(1);
+    }
+
+    /// The next commit to try; waits for one.
+    async fn next(&self) -> Attempt {
+        self.queued
+            .acquire()
+            .await
+            .expect("the backlog's semaphore is never closed")
+            .forget();
+        self.queue
+            .lock()
+            .pop_front()
+            .expect("one permit per queued attempt")
+    }
+
+    /// The deliveries of a commit that is done.
+    fn done(&self, commit_id: u64) -> Vec<Delivery> {
+        self.deliveries
+            .lock()
+            .remove(&commit_id)
+            .unwrap_or_default()
+    }
+}
+
+/// Why the chunks of a commit did not decode.
+enum Undecodable {
+    /// A chunk's bytes are wrong: it is named, and what is wrong said.
+    Corrupt(String),
+    /// The commit is valid but does not fit the decoded format.
+    Other(String),
+    /// A passing failure (no memory or descriptor for the shared memory).
+    Passing(DecodeError),
+}
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -50,37 +157,69 @@ pub(crate) fn log_received(notice: &CommitNotice) {
 }
 
 impl Daemon {
-    /// Handles one delivery: processes it, acknowledges it when done. When
-    /// the commit cannot be read or its results not stored, it is tried
-    /// again with a growing pause (up to 30 s), holding the delivery, so a
-    /// passing failure delays a commit but never skips it.
-    pub async fn handle(self: Arc<Self>, delivery: Delivery) {
-        let notice = delivery.notice().clone();
+    /// Takes one delivery from the hook: the commit now counts as received
+    /// (the newest epoch, the commits waiting) and waits its turn.
+    pub(crate) fn receive(&self, delivery: Delivery, backlog: &Backlog) {
+        log_received(delivery.notice());
         self.newest_epoch
-            .fetch_max(notice.epoch, std::sync::atomic::Ordering::Relaxed);
-        let mut pause = std::time::Duration::from_millis(200);
+            .fetch_max(delivery.notice().epoch, Ordering::Relaxed);
+        if backlog.add(delivery) {
+            self.stats.waiting.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One of the `commits_in_flight` workers: takes the backlog's commits
+    /// in order, processes each, and acknowledges it once done. A commit
+    /// that cannot be read or whose results cannot be stored now (the store
+    /// unreachable, an I/O error) is tried again after a growing pause (up
+    /// to 30 s): delayed, never skipped. It waits for its next try without
+    /// holding the worker, so it does not hold back the commits behind it.
+    /// A corrupt commit is not retried: it is processed into recorded
+    /// errors (see [`Daemon::process`]).
+    pub(crate) async fn work(self: Arc<Self>, backlog: Arc<Backlog>) {
         loop {
-            match self.process(&notice).await {
+            let Attempt { notice, pause } = backlog.next().await;
+            self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+            // A panic (a bug) must not take the worker with it: the commit
+            // is tried again later like any other failure.
+            let outcome = AssertUnwindSafe(self.process(&notice))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("processing the commit panicked")));
+            self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+            match outcome {
                 Ok(processed) => {
-                    delivery.ack();
+                    for delivery in backlog.done(notice.commit_id) {
+                        delivery.ack();
+                    }
+                    self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
                     let records = match &processed {
                         Processed::Done(records) => &records[..],
                         Processed::Gone => &[],
                     };
                     self.streams.commit_done(&notice, records);
-                    return;
                 }
                 Err(e) => {
-                    tracing::error!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq, error = %e,
+                    tracing::error!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq, error = %format!("{e:#}"),
                         retry_in_ms = pause.as_millis() as u64, "commit not processed; trying again");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(std::time::Duration::from_secs(30));
+                    self.stats.retrying.fetch_add(1, Ordering::Relaxed);
+                    let daemon = self.clone();
+                    let backlog = backlog.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(pause).await;
+                        daemon.stats.retrying.fetch_sub(1, Ordering::Relaxed);
+                        let pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                        backlog.push(Attempt { notice, pause }, true);
+                    });
                 }
             }
         }
     }
 
-    /// Reads, decodes and runs the jobs of one commit, and stores their results.
+    /// Reads, decodes and runs the jobs of one commit, and stores their
+    /// results. A commit with a corrupt chunk (stored bytes that are wrong)
+    /// is done too: each matching job gets a recorded error of kind
+    /// `corrupt` naming the chunk. `Err` only for what may pass.
     pub async fn process(&self, notice: &CommitNotice) -> anyhow::Result<Processed> {
         let jobs = self.registry.list();
         self.process_for(notice, jobs).await
@@ -96,12 +235,43 @@ impl Daemon {
             // No job would run: nothing to read.
             return Ok(Processed::Done(Vec::new()));
         }
-        let Some(data) = self.source.read(notice).await? else {
-            tracing::warn!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq,
-                "commit is gone from the store (retention?); nothing to run");
-            return Ok(Processed::Gone);
-        };
-        self.run_on(notice, data, jobs).await
+        match self.source.read(notice).await {
+            Ok(Some(data)) => self.run_on(notice, data, jobs).await,
+            Ok(None) => {
+                tracing::warn!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq,
+                    "commit is gone from the store (retention?); nothing to run");
+                Ok(Processed::Gone)
+            }
+            Err(SourceError::Corrupt {
+                manifest,
+                chunk,
+                reason,
+            }) => {
+                let jobs = matching(jobs, notice, &manifest);
+                let message = format!("chunk {chunk} is corrupt: {reason}");
+                self.record_corrupt(notice, jobs, &message).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records a corrupt commit as an error of kind `corrupt` for each of
+    /// `jobs`: reading it again would give the same bytes, so it is not
+    /// retried.
+    async fn record_corrupt(
+        &self,
+        notice: &CommitNotice,
+        jobs: Vec<Arc<Job>>,
+        message: &str,
+    ) -> anyhow::Result<Processed> {
+        tracing::error!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq, %message, jobs = jobs.len(),
+            "commit is corrupt: recorded as an error of each matching job, not tried again");
+        self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+        let records = jobs
+            .iter()
+            .map(|job| error_record(job, notice, "corrupt", message))
+            .collect();
+        self.store_records(notice, &jobs, records).await
     }
 
     /// Decodes a commit already read and runs `jobs` (those not paused whose
@@ -112,10 +282,7 @@ impl Daemon {
         data: CommitData,
         jobs: Vec<Arc<Job>>,
     ) -> anyhow::Result<Processed> {
-        let jobs: Vec<Arc<Job>> = jobs
-            .into_iter()
-            .filter(|j| j.paused().is_none() && j.manifest.matches(notice, &data.manifest))
-            .collect();
+        let jobs = matching(jobs, notice, &data.manifest);
         if jobs.is_empty() {
             return Ok(Processed::Done(Vec::new()));
         }
@@ -127,29 +294,39 @@ impl Daemon {
             seq: notice.seq,
         };
         let started = Instant::now();
-        let decoded =
-            tokio::task::spawn_blocking(move || epochd_decode::decode(meta, &data.blobs)).await?;
-        self.stats.decode_us.fetch_add(
-            started.elapsed().as_micros() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        let decoded = tokio::task::spawn_blocking(move || {
+            epochd_decode::decode(meta.clone(), &data.blobs)
+                .map_err(|e| undecodable(e, &meta, &data))
+        })
+        .await?;
         self.stats
-            .decoded
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut records = match decoded {
+            .decode_us
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        self.stats.decoded.fetch_add(1, Ordering::Relaxed);
+        let records = match decoded {
             Ok(epoch) => self.run_jobs(&jobs, epoch).await,
-            Err(e) => jobs
+            Err(Undecodable::Corrupt(message)) => {
+                return self.record_corrupt(notice, jobs, &message).await
+            }
+            Err(Undecodable::Other(message)) => jobs
                 .iter()
-                .map(|job| {
-                    error_record(
-                        job,
-                        notice,
-                        "decode",
-                        &format!("the commit could not be decoded: {e}"),
-                    )
-                })
+                .map(|job| error_record(job, notice, "decode", &message))
                 .collect(),
+            Err(Undecodable::Passing(e)) => {
+                return Err(anyhow::Error::new(e).context("decoding the commit"))
+            }
         };
+        self.store_records(notice, &jobs, records).await
+    }
+
+    /// Counts each record against its job (pausing a job that failed too
+    /// often), stores the records and flushes them.
+    async fn store_records(
+        &self,
+        notice: &CommitNotice,
+        jobs: &[Arc<Job>],
+        mut records: Vec<ResultRecord>,
+    ) -> anyhow::Result<Processed> {
         for record in &mut records {
             record.committed_at_ms = notice.committed_at_ms;
             let job = jobs
@@ -240,6 +417,46 @@ fn run_one(job: &Job, epoch: &SharedEpoch, caps: bool, idle: &super::Idle) -> Re
     }
 }
 
+/// The jobs of `jobs` that are not paused and whose manifest matches the commit.
+fn matching(jobs: Vec<Arc<Job>>, notice: &CommitNotice, manifest: &Manifest) -> Vec<Arc<Job>> {
+    jobs.into_iter()
+        .filter(|j| j.paused().is_none() && j.manifest.matches(notice, manifest))
+        .collect()
+}
+
+/// Why a commit's chunks did not decode. A chunk that is not a zstd frame
+/// or whose events are not MessagePack maps is corrupt: it is found by
+/// decoding the chunks one by one (on this failure only), so that the
+/// error names it.
+fn undecodable(e: DecodeError, meta: &EpochMeta, data: &CommitData) -> Undecodable {
+    match e {
+        DecodeError::Shared(_) => return Undecodable::Passing(e),
+        DecodeError::Chunk { .. } | DecodeError::Malformed(_) => {}
+        other => return Undecodable::Other(format!("the commit could not be decoded: {other}")),
+    }
+    for (entry, blob) in data.manifest.chunks.iter().zip(&data.blobs) {
+        let key = data.manifest.chunk_key(entry);
+        let raw = match epochd_store::decompress(blob) {
+            Ok(raw) => raw,
+            Err(reason) => {
+                return Undecodable::Corrupt(format!(
+                    "chunk {key} is corrupt: undecodable zstd: {reason}"
+                ))
+            }
+        };
+        if let Err(DecodeError::Malformed(reason)) =
+            epochd_decode::decode_raw(meta.clone(), std::slice::from_ref(&raw))
+        {
+            return Undecodable::Corrupt(format!(
+                "chunk {key} is corrupt: undecodable MessagePack: {reason}"
+            ));
+        }
+    }
+    Undecodable::Corrupt(format!(
+        "the commit's chunks are corrupt: {e} (no single chunk fails alone)"
+    ))
+}
+
 fn error_record(job: &Job, notice: &CommitNotice, kind: &str, message: &str) -> ResultRecord {
     ResultRecord {
         job: job.manifest.name.clone(),
@@ -254,5 +471,93 @@ fn error_record(job: &Job, notice: &CommitNotice, kind: &str, message: &str) -> 
         cpu_us: 0,
         stored_at_ms: now_ms(),
         committed_at_ms: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use epochd_store::{Checksum, ChunkEntry, Manifest, MANIFEST_VERSION};
+
+    use super::*;
+
+    /// A commit of 1700000000/ams4/0 whose chunks are `blobs`, as WEB/app/0, WEB/app/1, ...
+    fn commit(blobs: Vec<Vec<u8>>) -> CommitData {
+        let chunks = blobs
+            .iter()
+            .enumerate()
+            .map(|(i, b)| ChunkEntry {
+                event_type: "WEB".into(),
+                subtype: Some("app".into()),
+                chunk: i as u32,
+                bytes: b.len() as u64,
+                raw_bytes: 0,
+                events: 1,
+                checksum: Checksum::of(b),
+            })
+            .collect();
+        CommitData {
+            manifest: Manifest {
+                version: MANIFEST_VERSION,
+                epoch: 1_700_000_000,
+                dc: "ams4".into(),
+                seq: 0,
+                events: 2,
+                chunks,
+            },
+            blobs,
+        }
+    }
+
+    fn explain(blobs: Vec<Vec<u8>>) -> String {
+        let data = commit(blobs);
+        let meta = EpochMeta {
+            epoch: 1_700_000_000,
+            dc: "ams4".into(),
+            seq: 0,
+        };
+        let e = epochd_decode::decode(meta.clone(), &data.blobs)
+            .err()
+            .expect("the commit does not decode");
+        match undecodable(e, &meta, &data) {
+            Undecodable::Corrupt(message) => message,
+            Undecodable::Other(m) => panic!("not corrupt: {m}"),
+            Undecodable::Passing(e) => panic!("a passing failure: {e}"),
+        }
+    }
+
+    /// One valid event: `{"timestamp": 1700000000.5, "type": "WEB"}`.
+    fn event() -> Vec<u8> {
+        let mut raw = vec![0x82, 0xa9];
+        raw.extend_from_slice(b"timestamp");
+        raw.push(0xcb);
+        raw.extend_from_slice(&1_700_000_000.5f64.to_be_bytes());
+        raw.push(0xa4);
+        raw.extend_from_slice(b"type");
+        raw.push(0xa3);
+        raw.extend_from_slice(b"WEB");
+        raw
+    }
+
+    #[test]
+    fn a_chunk_that_is_not_zstd_is_named_as_corrupt() {
+        let good = epochd_store::compress(&event(), 3);
+        let message = explain(vec![good, b"not a zstd frame at all".to_vec()]);
+        assert!(
+            message.starts_with("chunk 1700000000/ams4/WEB/app/1 is corrupt: undecodable zstd: "),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_chunk_whose_events_are_not_messagepack_maps_is_named_as_corrupt() {
+        let good = epochd_store::compress(&event(), 3);
+        let bad = epochd_store::compress(&[0xc1, 0x00, 0x01], 3);
+        let message = explain(vec![bad, good]);
+        assert!(
+            message.starts_with(
+                "chunk 1700000000/ams4/WEB/app/0 is corrupt: undecodable MessagePack: "
+            ),
+            "{message}"
+        );
     }
 }

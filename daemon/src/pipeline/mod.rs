@@ -18,7 +18,6 @@ use anyhow::Context;
 use epochd_cgroups::{CpuCapConfig, CpuCaps};
 use epochd_hooks::Receiver;
 use epochd_jobs::{Runtime, RuntimeConfig};
-use tokio::sync::Semaphore;
 
 pub use budget::Budget;
 pub use fanout::Processed;
@@ -78,6 +77,15 @@ pub struct PipelineStats {
     pub decoded: AtomicU64,
     /// Time spent decoding, microseconds.
     pub decode_us: AtomicU64,
+    /// Commits received from the hook and not yet acknowledged: waiting
+    /// for a worker, being processed, or waiting to be tried again.
+    pub waiting: AtomicU64,
+    /// Of which being read, decoded or run now.
+    pub in_flight: AtomicU64,
+    /// Of which waiting to be tried again after a failure that may pass.
+    pub retrying: AtomicU64,
+    /// Commits recorded as corrupt (a chunk's stored bytes are wrong).
+    pub corrupt: AtomicU64,
 }
 
 /// Moves a job thread back to the idle cgroup after a run.
@@ -156,7 +164,8 @@ pub struct Daemon {
     pub results: Results,
     /// Their results, per epoch, for subscribers.
     pub streams: Streams,
-    /// The newest epoch of a commit received.
+    /// The newest epoch of a commit received from the hook (processed or
+    /// not: a job's lag is measured against it).
     pub newest_epoch: AtomicU64,
     workers: Workers,
     idle: Idle,
@@ -236,18 +245,24 @@ impl Daemon {
     }
 
     /// Takes deliveries until the receiver ends, processing up to
-    /// `commits_in_flight` at once.
+    /// `commits_in_flight` at once, in commit order.
+    ///
+    /// Every delivery is taken as it comes (at most the hook's window, the
+    /// rest waits in the store's outbox), so that what waits is counted
+    /// (`stats.waiting`, each job's lag); the workers take them in order.
+    /// Ending (or dropping this future) stops the workers; what was not
+    /// acknowledged is delivered again.
     pub async fn run(self: Arc<Self>, mut receiver: Receiver) -> Option<String> {
-        let slots = Arc::new(Semaphore::new(self.config.commits_in_flight.max(1)));
-        while let Some(delivery) = receiver.recv().await {
-            fanout::log_received(delivery.notice());
-            let slot = slots.clone().acquire_owned().await.expect("never closed");
-            let daemon = self.clone();
-            tokio::spawn(async move {
-                daemon.handle(delivery).await;
-                drop(slot);
-            });
+        let backlog = Arc::new(fanout::Backlog::new());
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..self.config.commits_in_flight.max(1) {
+            workers.spawn(self.clone().work(backlog.clone()));
         }
+        while let Some(delivery) = receiver.recv().await {
+            self.receive(delivery, &backlog);
+        }
+        // `workers` is dropped on return, which aborts them: with the
+        // receiver gone, their acks could not reach the store anyway.
         receiver.error().map(ToString::to_string)
     }
 }

@@ -10,12 +10,26 @@ use epochd_store::{CommitSummary, Manifest, ManifestKey, Store};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
-    /// The store failed.
+    /// The store failed; it may pass (an I/O error, no file descriptor
+    /// left): try again later.
     #[error("reading the commit from the store: {0}")]
     Store(#[from] epochd_store::StoreError),
-    /// The store process did not answer as expected.
+    /// The store process did not answer as expected; it may pass (it is
+    /// unreachable, restarting, or answered 5xx): try again later.
     #[error("reading the commit over HTTP: {0}")]
     Http(String),
+    /// A chunk of the commit is stored, but its bytes are wrong (checksum
+    /// mismatch, truncated or missing bucket file): reading it again gives
+    /// the same answer, so the commit is recorded as an error, not retried.
+    #[error("chunk {chunk} is corrupt: {reason}")]
+    Corrupt {
+        /// The commit's manifest, read fine: which jobs the commit was for.
+        manifest: Box<Manifest>,
+        /// The first damaged chunk's key.
+        chunk: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// A commit's manifest and its chunk blobs, in manifest order.
@@ -51,8 +65,16 @@ impl Source {
             dc: notice.dc.clone(),
             seq: notice.seq,
         };
-        let data = self.read_key(key).await?;
-        Ok(data.filter(|d| d.manifest.digest() == notice.manifest_digest))
+        match self.read_key(key).await {
+            Ok(data) => Ok(data.filter(|d| d.manifest.digest() == notice.manifest_digest)),
+            // Damaged chunks of another commit than the notice's: that one is gone.
+            Err(SourceError::Corrupt { manifest, .. })
+                if manifest.digest() != notice.manifest_digest =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Reads the commit stored under `key`, whichever it is. `None` when
@@ -133,12 +155,30 @@ fn read_local(store: &Store, key: &ManifestKey) -> Result<Option<CommitData>, So
     };
     let mut blobs = Vec::with_capacity(manifest.chunks.len());
     for entry in &manifest.chunks {
-        match store.chunk(&manifest.chunk_key(entry))? {
-            Some(blob) => blobs.push(blob),
-            None => return Ok(None),
+        match store.chunk(&manifest.chunk_key(entry)) {
+            Ok(Some(blob)) => blobs.push(blob),
+            Ok(None) => return Ok(None),
+            Err(epochd_store::StoreError::CorruptChunk { key, reason }) => {
+                return Err(SourceError::Corrupt {
+                    manifest: Box::new(manifest),
+                    chunk: key.to_string(),
+                    reason,
+                })
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(Some(CommitData { manifest, blobs }))
+}
+
+/// The JSON error body of the store's API.
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    error: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    details: serde_json::Value,
 }
 
 async fn read_http(
@@ -163,13 +203,35 @@ async fn read_http(
         .map_err(http)?;
     let mut blobs = Vec::with_capacity(manifest.chunks.len());
     for entry in &manifest.chunks {
+        let chunk = manifest.chunk_key(entry);
         let answer = client
-            .get(format!("{url}/v1/chunks/{}", manifest.chunk_key(entry)))
+            .get(format!("{url}/v1/chunks/{chunk}"))
             .send()
             .await
             .map_err(http)?;
         if answer.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
+        }
+        if answer.status() == reqwest::StatusCode::INTERNAL_SERVER_ERROR {
+            // 500 `corrupt_chunk` (docs/API.md) is damage that asking again
+            // will not cure; any other 5xx, or a body that is not the
+            // store's JSON, may pass.
+            let status = answer.status();
+            let body = answer.bytes().await.map_err(http)?;
+            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(e) if e.error == "corrupt_chunk" => SourceError::Corrupt {
+                    manifest: Box::new(manifest),
+                    chunk: chunk.to_string(),
+                    reason: e.details["reason"]
+                        .as_str()
+                        .map_or(e.message, str::to_owned),
+                },
+                Ok(e) => SourceError::Http(format!(
+                    "GET chunk {chunk}: {status} {}: {}",
+                    e.error, e.message
+                )),
+                Err(_) => SourceError::Http(format!("GET chunk {chunk}: {status}")),
+            });
         }
         blobs.push(
             answer

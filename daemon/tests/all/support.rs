@@ -32,12 +32,27 @@ pub struct Proc {
 impl Proc {
     /// Starts `epochd ARGS`, logging to `log`, and waits for its first stdout line.
     pub fn start(args: &[&str], log: &Path) -> (Proc, String) {
+        Proc::start_under(&[], args, log)
+    }
+
+    /// [`Proc::start`] under a wrapper command (`wrapper` then the binary
+    /// and `args`), e.g. `prlimit --nofile=1024:1024 --`.
+    pub fn start_under(wrapper: &[&str], args: &[&str], log: &Path) -> (Proc, String) {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_epochd"))
+        let binary = env!("CARGO_BIN_EXE_epochd");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args(args)
             .env("EPOCHD_LOG", "info")
             .stdout(Stdio::piped())

@@ -2,5 +2,7 @@
 
 mod local;
 mod outbox;
+mod peer;
 mod socket;
+mod socket_guard;
 mod support;

@@ -4,19 +4,19 @@ use std::path::Path;
 use std::time::Duration;
 
 use epochd_hooks::{
-    connect, listen, ConnectOptions, FrameReader, HookError, Receiver, Role, WireMessage,
+    connect, listen, ConnectOptions, HookError, HookSecret, Receiver, Role, WireMessage,
     MAX_FRAME_LEN, PROTOCOL_VERSION,
 };
 use tokio::io::AsyncWriteExt;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
 
+use crate::peer::{authenticated_daemon, fake_store_handshake, hello_as_daemon, store_secret};
 use crate::support::{
     assert_contains, assert_nothing_for, eventually, ids, opts, pending_ids, recv, recv_n,
     socket_path, within, Running, StoreDb,
 };
 
-fn copts() -> ConnectOptions {
+pub fn copts() -> ConnectOptions {
     ConnectOptions {
         node: "node-1".into(),
         backoff_initial_ms: 10,
@@ -25,59 +25,12 @@ fn copts() -> ConnectOptions {
     }
 }
 
-async fn daemon(path: &Path) -> Receiver {
+pub async fn daemon(path: &Path) -> Receiver {
     connect(path, copts()).await
 }
 
-fn serve(s: &StoreDb, path: &Path) -> Running {
+pub fn serve(s: &StoreDb, path: &Path) -> Running {
     Running::spawn(listen(path, s.outbox.clone(), s.wake.clone(), opts(1024)).unwrap())
-}
-
-/// A hand-driven peer: connects and says hello with `version` and `role`.
-async fn raw_peer(
-    path: &Path,
-    version: u16,
-    role: Role,
-) -> (FrameReader<OwnedReadHalf>, OwnedWriteHalf) {
-    let stream = UnixStream::connect(path).await.unwrap();
-    let (rd, mut wr) = stream.into_split();
-    let hello = WireMessage::Hello {
-        protocol_version: version,
-        node: "raw".into(),
-        role,
-    };
-    epochd_hooks::write_frame(&mut wr, &hello).await.unwrap();
-    (FrameReader::new(rd), wr)
-}
-
-async fn next(reader: &mut FrameReader<OwnedReadHalf>) -> Option<WireMessage> {
-    within("a frame", reader.next()).await.unwrap()
-}
-
-async fn expect_store_hello(reader: &mut FrameReader<OwnedReadHalf>) {
-    match next(reader).await {
-        Some(WireMessage::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            role: Role::Store,
-            ..
-        }) => {}
-        other => panic!("expected the store's Hello, got {other:?}"),
-    }
-}
-
-async fn expect_error(reader: &mut FrameReader<OwnedReadHalf>) -> String {
-    match next(reader).await {
-        Some(WireMessage::Error { message }) => message,
-        other => panic!("expected an Error frame, got {other:?}"),
-    }
-}
-
-/// Reads until the store closes the connection (notices may come first).
-async fn expect_closed(reader: &mut FrameReader<OwnedReadHalf>) {
-    within("the store to close the connection", async {
-        while let Ok(Some(_)) = reader.next().await {}
-    })
-    .await;
 }
 
 #[tokio::test]
@@ -212,15 +165,15 @@ async fn a_second_daemon_is_refused_with_a_clear_error_and_gets_in_later() {
     let mut first = daemon(&path).await;
     let held = recv(&mut first).await;
 
-    let (mut reader, _writer) = raw_peer(&path, PROTOCOL_VERSION, Role::Daemon).await;
-    expect_store_hello(&mut reader).await;
-    let message = expect_error(&mut reader).await;
+    // A second daemon that holds the secret: authenticated, then refused.
+    let mut other = authenticated_daemon(&path, &store_secret(&path)).await;
+    let message = other.expect_error().await;
     assert!(
         message.contains("already delivers its commits to daemon"),
         "{message}"
     );
     assert!(message.contains("one daemon at a time"), "{message}");
-    expect_closed(&mut reader).await;
+    assert_eq!(other.until_closed().await, []);
 
     let mut second = daemon(&path).await;
     assert_nothing_for(&mut second, Duration::from_millis(200)).await;
@@ -238,14 +191,17 @@ async fn the_store_refuses_a_daemon_of_another_protocol_version() {
     let store = serve(&s, &path);
     s.stage([1]);
 
-    let (mut reader, _writer) = raw_peer(&path, PROTOCOL_VERSION + 98, Role::Daemon).await;
-    expect_store_hello(&mut reader).await;
-    let message = expect_error(&mut reader).await;
+    let mut peer = hello_as_daemon(&path, PROTOCOL_VERSION + 98).await;
+    peer.expect_store_hello_and_challenge().await;
+    let message = peer.expect_error().await;
     assert!(
-        message.contains("version 1") && message.contains("version 99"),
+        message.contains(&format!(
+            "this side speaks version {PROTOCOL_VERSION}, the peer speaks version {}",
+            PROTOCOL_VERSION + 98
+        )),
         "{message}"
     );
-    expect_closed(&mut reader).await;
+    assert_eq!(peer.until_closed().await, []);
 
     // The store is unharmed and serves a compatible daemon.
     let mut rx = daemon(&path).await;
@@ -257,6 +213,7 @@ async fn the_store_refuses_a_daemon_of_another_protocol_version() {
 async fn a_daemon_facing_a_store_of_another_protocol_version_stops_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket_path(dir.path());
+    HookSecret::load_or_create(&HookSecret::default_path(&path)).unwrap();
     let listener = UnixListener::bind(&path).unwrap();
     let fake_store = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
@@ -267,7 +224,7 @@ async fn a_daemon_facing_a_store_of_another_protocol_version_stops_with_a_clear_
             role: Role::Store,
         };
         epochd_hooks::write_frame(&mut wr, &hello).await.unwrap();
-        let mut reader = FrameReader::new(rd);
+        let mut reader = epochd_hooks::FrameReader::new(rd);
         let _ = reader.next().await;
         // Keep the connection open: the daemon must give up on its own.
         tokio::time::sleep(Duration::from_secs(30)).await;
@@ -285,7 +242,7 @@ async fn a_daemon_facing_a_store_of_another_protocol_version_stops_with_a_clear_
     ));
     assert_contains(
         err,
-        "this side speaks version 1, the peer speaks version 99",
+        &format!("this side speaks version {PROTOCOL_VERSION}, the peer speaks version 99"),
     );
     fake_store.abort();
 }
@@ -298,23 +255,19 @@ async fn the_store_drops_a_daemon_that_sends_an_oversized_frame() {
     let store = serve(&s, &path);
     s.stage([1]);
 
-    let (mut reader, mut writer) = raw_peer(&path, PROTOCOL_VERSION, Role::Daemon).await;
-    expect_store_hello(&mut reader).await;
-    assert!(matches!(
-        next(&mut reader).await,
-        Some(WireMessage::Notice(_))
-    ));
+    let mut peer = authenticated_daemon(&path, &store_secret(&path)).await;
+    assert!(matches!(peer.next().await, Some(WireMessage::Notice(_))));
     // A header announcing one byte more than the limit; no body needed.
-    writer
+    peer.writer
         .write_all(&(MAX_FRAME_LEN + 1).to_be_bytes())
         .await
         .unwrap();
-    let message = expect_error(&mut reader).await;
+    let message = peer.expect_error().await;
     assert!(
         message.contains("exceeds the limit of 16777216 bytes"),
         "{message}"
     );
-    expect_closed(&mut reader).await;
+    assert_eq!(peer.until_closed().await, []);
 
     let mut rx = daemon(&path).await;
     assert_eq!(recv(&mut rx).await.commit_id(), 1);
@@ -325,33 +278,24 @@ async fn the_store_drops_a_daemon_that_sends_an_oversized_frame() {
 async fn the_daemon_drops_a_store_that_sends_an_oversized_frame_and_reconnects() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket_path(dir.path());
+    let secret = HookSecret::load_or_create(&HookSecret::default_path(&path)).unwrap();
     let listener = UnixListener::bind(&path).unwrap();
     let fake_store = tokio::spawn(async move {
-        let hello = WireMessage::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            node: "fake".into(),
-            role: Role::Store,
-        };
         // First connection: an oversized frame after the handshake.
         let (stream, _) = listener.accept().await.unwrap();
-        let (rd, mut wr) = stream.into_split();
-        epochd_hooks::write_frame(&mut wr, &hello).await.unwrap();
-        let mut reader = FrameReader::new(rd);
-        let _ = reader.next().await;
-        wr.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
-        // The daemon must close it and come back.
-        assert!(reader.next().await.unwrap_or(None).is_none());
-        let (stream, _) = listener.accept().await.unwrap();
-        let (rd, mut wr) = stream.into_split();
-        epochd_hooks::write_frame(&mut wr, &hello).await.unwrap();
-        let mut reader = FrameReader::new(rd);
-        let _ = reader.next().await;
-        let notice = crate::support::notice(7);
-        epochd_hooks::write_frame(&mut wr, &WireMessage::Notice(notice))
+        let mut peer = fake_store_handshake(stream, &secret).await;
+        peer.writer
+            .write_all(&u32::MAX.to_be_bytes())
             .await
             .unwrap();
+        // The daemon must close it and come back.
+        assert!(peer.reader.next().await.unwrap_or(None).is_none());
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut peer = fake_store_handshake(stream, &secret).await;
+        peer.send(&WireMessage::Notice(crate::support::notice(7)))
+            .await;
         // Wait for the ack.
-        reader.next().await.unwrap()
+        peer.reader.next().await.unwrap()
     });
 
     let mut rx = daemon(&path).await;
