@@ -861,6 +861,16 @@ impl Inner {
             }
             crate::crashpoint::crash_point("after-commit");
         }
+        // Healthy again before anyone hears of these commits, so a waiter
+        // woken by them finds the store taking writes.
+        if failure.is_none() {
+            if let Some(lasted) = self.health.recover() {
+                tracing::info!(
+                    after_ms = lasted.as_millis() as u64,
+                    "commits succeed again; the store takes writes"
+                );
+            }
+        }
         let mut sealed = sealed.into_iter();
         let committed_heads: Vec<SealedEpoch> = sealed.by_ref().take(results.len()).collect();
         self.record_commits(&committed_heads, &results);
@@ -879,12 +889,6 @@ impl Inner {
                 }
                 None => self.stop(e),
             });
-        }
-        if let Some(lasted) = self.health.recover() {
-            tracing::info!(
-                after_ms = lasted.as_millis() as u64,
-                "commits succeed again; the store takes writes"
-            );
         }
         let keep_from = {
             let open = self.open.lock();

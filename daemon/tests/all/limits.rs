@@ -33,28 +33,17 @@ fn two_thousand_idle_connections_do_not_stop_ingest() {
     raise_own_fd_limit();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (node, url) = Proc::start_under(
+    let (node, url) = Proc::serve_under(
         &["prlimit", "--nofile=1024:1024", "--"],
+        dir.path(),
         &[
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--no-cgroups",
-            "--no-auth",
             "--grace-ms",
             "0",
             // Long enough that the idle connections stay for the whole test.
             "--header-timeout-ms",
             "300000",
         ],
-        &dir.path().join("serve.log"),
     );
-    let url = url
-        .strip_prefix("epochd: listening on ")
-        .unwrap()
-        .to_owned();
     let addr = url.strip_prefix("http://").unwrap().to_owned();
     let cap = metric(&url, "epochd_http_connection_cap").unwrap();
     assert_eq!(

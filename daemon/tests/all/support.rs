@@ -75,6 +75,11 @@ impl Proc {
     /// Starts a node (`serve` or `store`) and returns it with its base URL.
     /// Without tokens in `args`, it runs with `--no-auth` (on loopback).
     pub fn node(args: &[&str], log: &Path) -> (Proc, String) {
+        Proc::node_under(&[], args, log)
+    }
+
+    /// [`Proc::node`] under a wrapper command (see [`Proc::start_under`]).
+    pub fn node_under(wrapper: &[&str], args: &[&str], log: &Path) -> (Proc, String) {
         let mut args = args.to_vec();
         if !args
             .iter()
@@ -82,7 +87,7 @@ impl Proc {
         {
             args.push("--no-auth");
         }
-        let (proc, line) = Proc::start(&args, log);
+        let (proc, line) = Proc::start_under(wrapper, &args, log);
         let url = line
             .strip_prefix("epochd: listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
@@ -93,6 +98,11 @@ impl Proc {
     /// Starts `epochd serve` keeping its data and log in `dir`, on a free
     /// loopback port, without CPU caps, with `extra` flags.
     pub fn serve(dir: &Path, extra: &[&str]) -> (Proc, String) {
+        Proc::serve_under(&[], dir, extra)
+    }
+
+    /// [`Proc::serve`] under a wrapper command (see [`Proc::start_under`]).
+    pub fn serve_under(wrapper: &[&str], dir: &Path, extra: &[&str]) -> (Proc, String) {
         let data = dir.join("data");
         let mut args = vec![
             "serve",
@@ -103,7 +113,7 @@ impl Proc {
             "--no-cgroups",
         ];
         args.extend_from_slice(extra);
-        Proc::node(&args, &dir.join("serve.log"))
+        Proc::node_under(wrapper, &args, &dir.join("serve.log"))
     }
 
     /// Starts `epochd daemon` on the store's hook `socket`, reading commits

@@ -4,7 +4,6 @@
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use epochd_store::{ChunkKey, Fault, Format, ManifestKey, Store, StoreError};
 use epochd_workload::Format as WorkloadFormat;
@@ -185,24 +184,8 @@ fn a_chunk_read_without_file_descriptors_is_a_passing_io_error_not_corruption() 
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "corrupt::a_chunk_read_without_file_descriptors_is_a_passing_io_error_not_corruption",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR, dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "the child failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains("1 passed"),
-        "the child ran the test"
+    run_in_child(
+        "corrupt::a_chunk_read_without_file_descriptors_is_a_passing_io_error_not_corruption",
+        (CHILD_DIR, dir.path()),
     );
 }

@@ -3,7 +3,6 @@
 //! recovers by itself when the resource comes back, and loses nothing it
 //! acknowledged.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use epochd_store::{Format, Store, StoreConfig, StoreError, StoreHealth};
@@ -246,24 +245,8 @@ fn a_store_out_of_file_descriptors_refuses_writes_then_recovers_without_a_restar
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "faults::a_store_out_of_file_descriptors_refuses_writes_then_recovers_without_a_restart",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR, dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "the child failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains("1 passed"),
-        "the child ran the test"
+    run_in_child(
+        "faults::a_store_out_of_file_descriptors_refuses_writes_then_recovers_without_a_restart",
+        (CHILD_DIR, dir.path()),
     );
 }

@@ -109,6 +109,28 @@ pub fn assert_contains(error: &dyn std::error::Error, needle: &str) {
     );
 }
 
+/// Runs `test` (its full name) again in a child process of this test
+/// binary, with `env` set so it takes its child branch, and asserts that the
+/// child ran it and it passed. For faults that are per process, such as a
+/// lowered file-descriptor limit.
+pub fn run_in_child(test: &str, env: (&str, &Path)) {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(env.0, env.1)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the child failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+        "the child ran the test"
+    );
+}
+
 /// A tmpfs of a fixed size mounted for one test (the tests run as root), so
 /// a full disk is a real one. Unmounted when dropped.
 pub struct Tmpfs {
