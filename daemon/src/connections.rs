@@ -181,8 +181,12 @@ pub async fn serve(
         let service = {
             let silent = silent.clone();
             let app = TowerToHyperService::new(app.clone());
+            // Only the first request takes the shared lock.
+            let spoke = std::cell::Cell::new(false);
             hyper::service::service_fn(move |request| {
-                silent.spoke(id);
+                if !spoke.replace(true) {
+                    silent.spoke(id);
+                }
                 hyper::service::Service::call(&app, request)
             })
         };

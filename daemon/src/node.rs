@@ -61,7 +61,7 @@ async fn serve_http(
     stop: tokio::sync::watch::Sender<bool>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     limits: HttpLimits,
-) -> anyhow::Result<()> {
+) {
     let stats = state.connections.clone();
     let shutdown = async move {
         shutdown.await;
@@ -84,7 +84,6 @@ async fn serve_http(
         },
     )
     .await;
-    Ok(())
 }
 
 /// The API's state and the switch that ends its live streams.
@@ -106,7 +105,8 @@ async fn listen_and_serve(
     // The first line on stdout: scripts and tests read the address from it.
     println!("epochd: listening on http://{local}");
     tracing::info!(%local, "HTTP API listening");
-    serve_http(listener, state, stop, shutdown_signal(), limits).await
+    serve_http(listener, state, stop, shutdown_signal(), limits).await;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

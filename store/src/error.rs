@@ -292,18 +292,17 @@ impl StoreError {
     /// or [`StoreError::Unavailable`]), so a producer is told what is wrong
     /// and that it may retry; any other error unchanged.
     pub fn as_refusal(self) -> StoreError {
-        match self.transient_fault() {
-            Some(Fault::DiskFull) if !matches!(self, StoreError::DiskFull { .. }) => {
-                StoreError::DiskFull {
-                    detail: self.to_string(),
-                }
-            }
-            Some(Fault::NoDescriptors | Fault::Io) if matches!(self, StoreError::Io { .. }) => {
-                StoreError::Unavailable {
-                    detail: self.to_string(),
-                }
-            }
-            _ => self,
+        let StoreError::Io { source, .. } = &self else {
+            return self;
+        };
+        match Fault::of(source) {
+            Some(Fault::DiskFull) => StoreError::DiskFull {
+                detail: self.to_string(),
+            },
+            Some(Fault::NoDescriptors | Fault::Io) => StoreError::Unavailable {
+                detail: self.to_string(),
+            },
+            None => self,
         }
     }
 

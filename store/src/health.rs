@@ -40,15 +40,11 @@ pub enum Fault {
 impl Fault {
     /// The passing fault an I/O error stands for, if any.
     pub fn of(error: &std::io::Error) -> Option<Fault> {
-        const ENOSPC: i32 = 28;
-        const EDQUOT: i32 = 122;
-        const EMFILE: i32 = 24;
-        const ENFILE: i32 = 23;
-        const EIO: i32 = 5;
-        match error.raw_os_error()? {
-            ENOSPC | EDQUOT => Some(Fault::DiskFull),
-            EMFILE | ENFILE => Some(Fault::NoDescriptors),
-            EIO => Some(Fault::Io),
+        use rustix::io::Errno;
+        match Errno::from_io_error(error)? {
+            Errno::NOSPC | Errno::DQUOT => Some(Fault::DiskFull),
+            Errno::MFILE | Errno::NFILE => Some(Fault::NoDescriptors),
+            Errno::IO => Some(Fault::Io),
             _ => None,
         }
     }

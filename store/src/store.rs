@@ -305,10 +305,7 @@ impl Store {
     /// invalid, nothing is stored and every problem is reported.
     pub fn ingest(&self, body: &[u8], format: Format) -> Result<IngestReceipt, StoreError> {
         let inner = &self.inner;
-        inner
-            .health
-            .check()
-            .inspect_err(|_| inner.stats.writes_refused.inc())?;
+        inner.check_writable()?;
         let config = &inner.config;
         if body.len() > config.max_body_bytes {
             return Err(StoreError::BodyTooLarge {
@@ -353,13 +350,10 @@ impl Store {
         if let Err(e) = inner.wal.sync(lsn.0) {
             // What the page cache held for this and earlier unsynced records
             // may be gone: nothing more may be acknowledged behind them.
-            let detail = e.to_string();
-            tracing::error!(error = %detail, "the write-ahead log could not be synced; the store stops taking writes until it is restarted");
-            inner
-                .health
-                .fail(format!("syncing the write-ahead log failed: {detail}"));
-            inner.committed_cv.notify_all();
-            return Err(StoreError::DurabilityUnknown { detail });
+            let e = inner.stop("syncing the write-ahead log", e);
+            return Err(StoreError::DurabilityUnknown {
+                detail: e.to_string(),
+            });
         }
         inner.stats.events_accepted.add(batch.event_count() as u64);
         inner.stats.bytes_accepted.add(batch.byte_count() as u64);
@@ -418,10 +412,7 @@ impl Store {
     /// immutable: the same bytes again are accepted, different bytes refused.
     /// A chunk is invisible to readers of commits until a manifest names it.
     pub fn put_chunk(&self, key: &ChunkKey, blob: &[u8]) -> Result<PutOutcome, StoreError> {
-        self.inner
-            .health
-            .check()
-            .inspect_err(|_| self.inner.stats.writes_refused.inc())?;
+        self.inner.check_writable()?;
         key.validate()?;
         let raw = decompress(blob).map_err(|reason| StoreError::BadChunk {
             key: Box::new(key.clone()),
@@ -473,10 +464,7 @@ impl Store {
     /// conflict.
     pub fn put_manifest(&self, manifest: Manifest) -> Result<Committed, StoreError> {
         let inner = &self.inner;
-        inner
-            .health
-            .check()
-            .inspect_err(|_| inner.stats.writes_refused.inc())?;
+        inner.check_writable()?;
         manifest.check()?;
         for entry in &manifest.chunks {
             inner.verify_entry(&manifest, entry)?;
@@ -707,6 +695,13 @@ impl Inner {
         }
     }
 
+    /// Refuses a write while the store is degraded or stopped, and counts it.
+    fn check_writable(&self) -> Result<(), StoreError> {
+        self.health
+            .check()
+            .inspect_err(|_| self.stats.writes_refused.inc())
+    }
+
     /// Refuses a write of `incoming` bytes that would eat into the disk
     /// reserve commits need.
     fn check_room(&self, incoming: u64) -> Result<(), StoreError> {
@@ -857,7 +852,7 @@ impl Inner {
         if !results.is_empty() {
             if let Err(e) = self.db.flush() {
                 // sled refuses every write after an I/O error of its own.
-                return Err(self.stop(e.into()));
+                return Err(self.stop("flushing the database", e.into()));
             }
             crate::crashpoint::crash_point("after-commit");
         }
@@ -887,7 +882,7 @@ impl Inner {
                     }
                     e
                 }
-                None => self.stop(e),
+                None => self.stop("a commit", e),
             });
         }
         let keep_from = {
@@ -904,10 +899,11 @@ impl Inner {
         Ok(results)
     }
 
-    /// Stops the store after a fault it cannot recover from while running.
-    fn stop(&self, e: StoreError) -> StoreError {
-        tracing::error!(error = %e, "a commit failed; the store stops taking writes until it is restarted (the restart replays the write-ahead log)");
-        self.health.fail(e.to_string());
+    /// Stops the store after `what` failed on a fault it cannot recover
+    /// from while running; waiters are woken to hear it.
+    fn stop(&self, what: &str, e: StoreError) -> StoreError {
+        tracing::error!(error = %e, "{what} failed; the store stops taking writes until it is restarted (the restart replays the write-ahead log)");
+        self.health.fail(format!("{what} failed: {e}"));
         self.committed_cv.notify_all();
         e
     }

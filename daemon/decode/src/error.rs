@@ -8,10 +8,18 @@ pub enum DecodeError {
     #[error("malformed chunk data: {0}")]
     Malformed(String),
     /// A chunk is not a valid zstd frame.
-    #[error("chunk {chunk} does not decompress: {reason}")]
+    #[error("chunk #{index} does not decompress: {reason}")]
     Chunk {
-        /// The chunk's key.
-        chunk: String,
+        /// The chunk's position among the commit's chunks (manifest order).
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A chunk's bytes are not valid MessagePack events.
+    #[error("chunk #{index} holds malformed data: {reason}")]
+    MalformedChunk {
+        /// The chunk's position among the commit's chunks (manifest order).
+        index: usize,
         /// Why.
         reason: String,
     },

@@ -61,10 +61,8 @@ pub fn decode(
         .par_iter()
         .enumerate()
         .map(|(i, blob)| {
-            epochd_store::decompress(blob.as_ref()).map_err(|reason| DecodeError::Chunk {
-                chunk: format!("#{i} of {}/{}/{}", meta.epoch, meta.dc, meta.seq),
-                reason,
-            })
+            epochd_store::decompress(blob.as_ref())
+                .map_err(|reason| DecodeError::Chunk { index: i, reason })
         })
         .collect::<Result<_, _>>()?;
     decode_raw(meta, &raws)
@@ -77,7 +75,14 @@ pub fn decode_raw(
 ) -> Result<SharedEpoch, DecodeError> {
     let chunks = raws
         .par_iter()
-        .map(|raw| chunk::ChunkColumns::decode(raw.as_ref()))
+        .enumerate()
+        .map(|(index, raw)| {
+            chunk::ChunkColumns::decode(raw.as_ref()).map_err(|e| match e {
+                // Which chunk is bad, so that its key can be named.
+                DecodeError::Malformed(reason) => DecodeError::MalformedChunk { index, reason },
+                other => other,
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let merged = merge::merge(chunks)?;
     write::write(meta, &merged)

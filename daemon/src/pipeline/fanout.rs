@@ -295,8 +295,7 @@ impl Daemon {
         };
         let started = Instant::now();
         let decoded = tokio::task::spawn_blocking(move || {
-            epochd_decode::decode(meta.clone(), &data.blobs)
-                .map_err(|e| undecodable(e, &meta, &data))
+            epochd_decode::decode(meta, &data.blobs).map_err(|e| undecodable(e, &data.manifest))
         })
         .await?;
         self.stats
@@ -425,36 +424,30 @@ fn matching(jobs: Vec<Arc<Job>>, notice: &CommitNotice, manifest: &Manifest) -> 
 }
 
 /// Why a commit's chunks did not decode. A chunk that is not a zstd frame
-/// or whose events are not MessagePack maps is corrupt: it is found by
-/// decoding the chunks one by one (on this failure only), so that the
-/// error names it.
-fn undecodable(e: DecodeError, meta: &EpochMeta, data: &CommitData) -> Undecodable {
+/// or whose events are not MessagePack maps is corrupt, and named by its
+/// key (the decoder says which one it was).
+fn undecodable(e: DecodeError, manifest: &Manifest) -> Undecodable {
+    let key = |index: usize| {
+        manifest.chunks.get(index).map_or_else(
+            || format!("#{index}"),
+            |entry| manifest.chunk_key(entry).to_string(),
+        )
+    };
     match e {
-        DecodeError::Shared(_) => return Undecodable::Passing(e),
-        DecodeError::Chunk { .. } | DecodeError::Malformed(_) => {}
-        other => return Undecodable::Other(format!("the commit could not be decoded: {other}")),
-    }
-    for (entry, blob) in data.manifest.chunks.iter().zip(&data.blobs) {
-        let key = data.manifest.chunk_key(entry);
-        let raw = match epochd_store::decompress(blob) {
-            Ok(raw) => raw,
-            Err(reason) => {
-                return Undecodable::Corrupt(format!(
-                    "chunk {key} is corrupt: undecodable zstd: {reason}"
-                ))
-            }
-        };
-        if let Err(DecodeError::Malformed(reason)) =
-            epochd_decode::decode_raw(meta.clone(), std::slice::from_ref(&raw))
-        {
-            return Undecodable::Corrupt(format!(
-                "chunk {key} is corrupt: undecodable MessagePack: {reason}"
-            ));
+        DecodeError::Shared(_) => Undecodable::Passing(e),
+        DecodeError::Chunk { index, reason } => Undecodable::Corrupt(format!(
+            "chunk {} is corrupt: undecodable zstd: {reason}",
+            key(index)
+        )),
+        DecodeError::MalformedChunk { index, reason } => Undecodable::Corrupt(format!(
+            "chunk {} is corrupt: undecodable MessagePack: {reason}",
+            key(index)
+        )),
+        DecodeError::Malformed(_) => {
+            Undecodable::Corrupt(format!("the commit's chunks are corrupt: {e}"))
         }
+        other => Undecodable::Other(format!("the commit could not be decoded: {other}")),
     }
-    Undecodable::Corrupt(format!(
-        "the commit's chunks are corrupt: {e} (no single chunk fails alone)"
-    ))
 }
 
 fn error_record(job: &Job, notice: &CommitNotice, kind: &str, message: &str) -> ResultRecord {
@@ -515,10 +508,10 @@ mod tests {
             dc: "ams4".into(),
             seq: 0,
         };
-        let e = epochd_decode::decode(meta.clone(), &data.blobs)
+        let e = epochd_decode::decode(meta, &data.blobs)
             .err()
             .expect("the commit does not decode");
-        match undecodable(e, &meta, &data) {
+        match undecodable(e, &data.manifest) {
             Undecodable::Corrupt(message) => message,
             Undecodable::Other(m) => panic!("not corrupt: {m}"),
             Undecodable::Passing(e) => panic!("a passing failure: {e}"),

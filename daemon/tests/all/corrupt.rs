@@ -155,31 +155,13 @@ fn daemon_process(dir: &Path, socket: &str, store_url: &str) -> (Proc, String) {
     let jobs = dir.join("jobs");
     std::fs::create_dir_all(&jobs).unwrap();
     std::fs::write(jobs.join("count.wasm"), wasm("count")).unwrap();
-    let (daemon, line) = Proc::start(
-        &[
-            "daemon",
-            "--hook-socket",
-            socket,
-            "--store-url",
-            store_url,
-            "--data",
-            dir.join("daemon").to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--jobs-dir",
-            jobs.to_str().unwrap(),
-            "--no-cgroups",
-            "--no-auth",
-        ],
+    Proc::daemon_with_url(
+        socket,
+        store_url,
+        &dir.join("daemon"),
+        &["--jobs-dir", jobs.to_str().unwrap(), "--no-cgroups"],
         &dir.join("daemon.log"),
-    );
-    let url = line
-        .split("its API on ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no API address in {line:?}"))
-        .trim()
-        .to_owned();
-    (daemon, url)
+    )
 }
 
 /// The `count` results of `from..=to`, by epoch: `ok`, or the error's kind

@@ -119,6 +119,17 @@ impl Proc {
     /// Starts `epochd daemon` on the store's hook `socket`, reading commits
     /// from `store_url`, keeping its data in `data`, with `extra` flags.
     pub fn daemon(socket: &str, store_url: &str, data: &Path, extra: &[&str], log: &Path) -> Proc {
+        Proc::daemon_with_url(socket, store_url, data, extra, log).0
+    }
+
+    /// [`Proc::daemon`], and the URL of the daemon's own API.
+    pub fn daemon_with_url(
+        socket: &str,
+        store_url: &str,
+        data: &Path,
+        extra: &[&str],
+        log: &Path,
+    ) -> (Proc, String) {
         let mut args = vec![
             "daemon",
             "--hook-socket",
@@ -137,7 +148,14 @@ impl Proc {
         {
             args.push("--no-auth");
         }
-        Proc::start(&args, log).0
+        let (daemon, line) = Proc::start(&args, log);
+        let url = line
+            .split("its API on ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no API address in {line:?}"))
+            .trim()
+            .to_owned();
+        (daemon, url)
     }
 
     /// SIGKILL, as a crash.
