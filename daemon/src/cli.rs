@@ -148,7 +148,7 @@ pub enum JobCommand {
     /// The manifest is the JSON of docs/API.md (Jobs); every flag sets its field, over the
     /// --manifest file's. The name defaults to the module's file stem.
     Submit(Box<SubmitArgs>),
-    /// List the jobs: state, runs, errors, CPU seconds, last epoch, lag.
+    /// List the jobs: state, runs, errors, CPU seconds, last epoch, lag, commits waiting.
     #[command(visible_alias = "list")]
     Ls {
         /// Print the API's JSON instead of a table.
