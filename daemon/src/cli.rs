@@ -405,12 +405,28 @@ pub struct DaemonArgs {
     /// Register every NAME.wasm of this directory at start (manifest from NAME.json if present).
     #[arg(long)]
     pub jobs_dir: Option<PathBuf>,
-    /// Threads running jobs (default: the number of cores).
+    /// Runs at once, each on its own job thread (default 64; without CPU
+    /// caps, at most the number of cores).
     #[arg(long)]
     pub job_threads: Option<usize>,
     /// Most bytes of decoded epochs held at once.
     #[arg(long, default_value_t = 1 << 30)]
     pub decode_budget_bytes: usize,
+    /// Most bytes of job memory caps held by runs at once (a run waits for
+    /// room; a job asking for more is refused).
+    #[arg(long, default_value_t = 2 << 30)]
+    pub run_memory_bytes: usize,
+    /// Pause a job whose oldest unfinished run has waited this long while
+    /// its own runs kept it busy, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub pause_behind_secs: u64,
+    /// Bytes of results each job may store per second, on average (bursts
+    /// of 10 s).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub job_results_bytes_per_sec: u64,
+    /// Bytes of results each job may have stored at once.
+    #[arg(long, default_value_t = 1 << 30)]
+    pub job_results_stored_bytes: u64,
     /// Run without CPU caps (cgroups), with deadlines only.
     #[arg(long)]
     pub no_cgroups: bool,
@@ -433,6 +449,12 @@ impl DaemonArgs {
             config.job_threads = n;
         }
         config.budget_bytes = self.decode_budget_bytes;
+        config.run_memory_bytes = self.run_memory_bytes;
+        config.lanes.pause_behind = Duration::from_secs(self.pause_behind_secs.max(1));
+        config.quotas = crate::pipeline::QuotaConfig {
+            bytes_per_sec: self.job_results_bytes_per_sec,
+            stored_bytes: self.job_results_stored_bytes,
+        };
         if self.no_cgroups {
             config.cgroups = None;
         }

@@ -6,8 +6,10 @@
 //! flushed, so a restart re-runs exactly the unfinished commits; re-running
 //! overwrites a result under the same key, never adds a second one.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -72,6 +74,9 @@ pub struct Results {
     db: sled::Db,
     tree: sled::Tree,
     published: broadcast::Sender<Arc<ResultRecord>>,
+    /// Bytes stored per job (encoded records), kept exact through puts,
+    /// overwrites and sweeps: what the per-job stored-bytes quota counts.
+    stored: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 /// Keys start with the epoch, so retention deletes a prefix; a job's range
@@ -95,23 +100,56 @@ fn epoch_job_prefix(epoch: u64, job: &str) -> Vec<u8> {
 impl Results {
     /// Opens the `results` tree of `db`. `buffer` bounds how many records a
     /// slow subscriber may lag behind before it misses some (it is told).
+    ///
+    /// Counts the bytes each job has stored (one pass over the results:
+    /// their total is bounded by the per-job quota and retention).
     pub fn open(db: &sled::Db, buffer: usize) -> Result<Results, ResultsError> {
         let (published, _) = broadcast::channel(buffer.max(1));
+        let tree = db.open_tree("results")?;
+        let mut stored: HashMap<String, u64> = HashMap::new();
+        for item in tree.iter() {
+            let (k, v) = item?;
+            if let Some(job) = job_of(&k) {
+                *stored.entry(job.to_owned()).or_default() += v.len() as u64;
+            }
+        }
         Ok(Results {
             db: db.clone(),
-            tree: db.open_tree("results")?,
+            tree,
             published,
+            stored: Arc::new(Mutex::new(stored)),
         })
+    }
+
+    /// The bytes a record takes in storage: what [`Results::put`] adds to
+    /// its job's stored bytes.
+    pub fn stored_size(record: &ResultRecord) -> Result<u64, ResultsError> {
+        Ok(encode(record)?.len() as u64)
     }
 
     /// Stores (or overwrites) a result; it is durable after [`Results::flush`].
     pub fn put(&self, record: ResultRecord) -> Result<(), ResultsError> {
         let k = key(&record.job, record.epoch, &record.dc, record.seq);
-        let v =
-            rmp_serde::to_vec_named(&record).map_err(|e| ResultsError::Corrupt(e.to_string()))?;
-        self.tree.insert(k, v)?;
+        let v = encode(&record)?;
+        let added = v.len() as u64;
+        let old = self.tree.insert(k, v)?;
+        {
+            let mut stored = self.stored.lock();
+            let total = stored.entry(record.job.clone()).or_default();
+            *total = (*total + added).saturating_sub(old.map_or(0, |o| o.len() as u64));
+        }
         let _ = self.published.send(Arc::new(record));
         Ok(())
+    }
+
+    /// Bytes of results stored for `job` (within retention).
+    pub fn stored_bytes(&self, job: &str) -> u64 {
+        self.stored.lock().get(job).copied().unwrap_or(0)
+    }
+
+    /// Bytes of results stored, per job.
+    pub fn stored_bytes_by_job(&self) -> HashMap<String, u64> {
+        self.stored.lock().clone()
     }
 
     /// Makes every stored result durable.
@@ -164,15 +202,11 @@ impl Results {
                 break;
             }
             let (k, _) = item?;
-            let Some((epoch, rest)) = k.split_first_chunk::<8>() else {
+            let (Some((epoch, _)), Some(job)) = (k.split_first_chunk::<8>(), job_of(&k)) else {
                 continue;
             };
-            let Some(end) = rest.iter().position(|b| *b == 0) else {
-                continue;
-            };
-            let job = String::from_utf8_lossy(&rest[..end]);
-            if jobs.iter().any(|j| *j == job) && !found.contains_key(job.as_ref()) {
-                found.insert(job.into_owned(), u64::from_be_bytes(*epoch));
+            if jobs.iter().any(|j| j == job) && !found.contains_key(job) {
+                found.insert(job.to_owned(), u64::from_be_bytes(*epoch));
             }
         }
         Ok(found)
@@ -183,23 +217,37 @@ impl Results {
         let end = epoch.to_be_bytes();
         let mut removed = 0;
         loop {
-            let keys: Vec<sled::IVec> = self
-                .tree
-                .range(..end)
-                .keys()
-                .take(256)
-                .collect::<Result<_, _>>()?;
-            if keys.is_empty() {
+            let items: Vec<(sled::IVec, sled::IVec)> =
+                self.tree.range(..end).take(256).collect::<Result<_, _>>()?;
+            if items.is_empty() {
                 return Ok(removed);
             }
             let mut batch = sled::Batch::default();
-            for k in &keys {
+            for (k, _) in &items {
                 batch.remove(k.clone());
             }
             self.tree.apply_batch(batch)?;
-            removed += keys.len();
+            let mut stored = self.stored.lock();
+            for (k, v) in &items {
+                if let Some(total) = job_of(k).and_then(|job| stored.get_mut(job)) {
+                    *total = total.saturating_sub(v.len() as u64);
+                }
+            }
+            stored.retain(|_, bytes| *bytes > 0);
+            removed += items.len();
         }
     }
+}
+
+/// The job a result's key is of (keys: epoch, job, 0, dc, 0, seq).
+fn job_of(key: &[u8]) -> Option<&str> {
+    let rest = key.get(8..)?;
+    let end = rest.iter().position(|b| *b == 0)?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+fn encode(record: &ResultRecord) -> Result<Vec<u8>, ResultsError> {
+    rmp_serde::to_vec_named(record).map_err(|e| ResultsError::Corrupt(e.to_string()))
 }
 
 fn decode(bytes: &[u8]) -> Result<ResultRecord, ResultsError> {
@@ -249,8 +297,19 @@ mod tests {
             [10, 20, 30],
             "a job's range does not see another job with a longer name"
         );
+        let one = Results::stored_size(&record("count", 10, "ams4")).unwrap();
+        assert_eq!(
+            results.stored_bytes("count"),
+            3 * one,
+            "an overwrite is not counted twice"
+        );
         assert_eq!(results.sweep_before(25).unwrap(), 4);
         assert_eq!(results.range("count", 0, 100).unwrap().len(), 1);
+        assert_eq!(results.stored_bytes("count"), one);
+        let other = Results::stored_size(&record("counter", 10, "ams4")).unwrap();
+        assert_eq!(results.stored_bytes("counter"), other);
+        let reopened = Results::open(&db, 16).unwrap();
+        assert_eq!(reopened.stored_bytes("count"), one, "counted again at open");
         assert!(results.get("count", 10, "ams4", 0).unwrap().is_none());
     }
 }

@@ -118,10 +118,10 @@ struct Inner {
     render_hits: AtomicU64,
 }
 
-/// A processed commit, as the assembler learns of it.
+/// A job's result of a commit, stored; or (`None`) the whole commit done.
 struct Done {
     notice: CommitNotice,
-    records: Vec<ResultRecord>,
+    record: Option<ResultRecord>,
 }
 
 /// A live subscription: events after `watermark` arrive on `rx`; epochs
@@ -202,12 +202,23 @@ impl Streams {
         streams
     }
 
-    /// Tells the assembler a commit's results are stored and flushed.
-    pub fn commit_done(&self, notice: &CommitNotice, records: &[ResultRecord]) {
+    /// Tells the assembler one job's result of a commit is stored and
+    /// flushed: the job's epoch may go out without waiting for the other
+    /// jobs of the commit.
+    pub fn job_done(&self, notice: &CommitNotice, record: &ResultRecord) {
         // The assembler lives as long as the runtime; after it, nobody listens.
         let _ = self.done.send(Done {
             notice: notice.clone(),
-            records: records.to_vec(),
+            record: Some(record.clone()),
+        });
+    }
+
+    /// Tells the assembler every job is done with a commit (those it did
+    /// not match included).
+    pub fn commit_done(&self, notice: &CommitNotice) {
+        let _ = self.done.send(Done {
+            notice: notice.clone(),
+            record: None,
         });
     }
 
@@ -458,15 +469,31 @@ fn merge(
     Some(Ok(acc))
 }
 
+/// Which dcs' primary commits of an epoch are done, for every job or for
+/// one job.
+struct EpochDcs {
+    /// When the epoch was first heard of.
+    first: Instant,
+    /// The dcs whose primary commit every job is done with.
+    all: HashSet<String>,
+    /// The dcs whose primary commit one job is done with.
+    by_job: HashMap<String, HashSet<String>>,
+}
+
+impl EpochDcs {
+    fn done(&self, job: &str, dc: &str) -> bool {
+        self.all.contains(dc) || self.by_job.get(job).is_some_and(|d| d.contains(dc))
+    }
+}
+
 /// Decides when each epoch is sent, and sends it: one task, so every job's
 /// events leave in epoch order.
 struct Assembler {
     inner: Arc<Inner>,
     /// When each dc first and last had a primary commit processed here.
     dcs: HashMap<String, (Instant, Instant)>,
-    /// Epochs not yet sent for every job: when first seen, and the dcs
-    /// whose primary commit is processed.
-    epochs: BTreeMap<u64, (Instant, HashSet<String>)>,
+    /// Epochs not yet sent for every job.
+    epochs: BTreeMap<u64, EpochDcs>,
     /// Per job, the epochs with results waiting to be sent.
     pending: HashMap<String, BTreeSet<u64>>,
 }
@@ -496,7 +523,8 @@ impl Assembler {
         }
     }
 
-    /// Notes a processed commit; sends late results at once.
+    /// Notes a job's stored result or a commit done; sends a late result at
+    /// once.
     async fn learn(&mut self, done: Done) {
         let now = Instant::now();
         let notice = done.notice;
@@ -506,56 +534,62 @@ impl Assembler {
                 .and_modify(|(_, last)| *last = now)
                 .or_insert((now, now));
         }
-        let mut late = Vec::new();
-        for record in done.records {
-            let emitted = self
-                .inner
-                .channels
-                .lock()
-                .get(&record.job)
-                .and_then(|c| c.emitted);
-            if emitted.is_some_and(|e| record.epoch <= e) {
-                late.push(record);
-            } else {
-                self.pending
-                    .entry(record.job.clone())
-                    .or_default()
-                    .insert(record.epoch);
+        let entry = self.epochs.entry(notice.epoch).or_insert_with(|| EpochDcs {
+            first: now,
+            all: HashSet::new(),
+            by_job: HashMap::new(),
+        });
+        let Some(record) = done.record else {
+            if notice.seq == 0 {
+                entry.all.insert(notice.dc);
             }
-        }
-        let entry = self
-            .epochs
-            .entry(notice.epoch)
-            .or_insert_with(|| (now, HashSet::new()));
+            return;
+        };
         if notice.seq == 0 {
-            entry.1.insert(notice.dc);
+            entry
+                .by_job
+                .entry(record.job.clone())
+                .or_default()
+                .insert(notice.dc);
         }
-        for record in late {
+        let emitted = self
+            .inner
+            .channels
+            .lock()
+            .get(&record.job)
+            .and_then(|c| c.emitted);
+        if emitted.is_some_and(|e| record.epoch <= e) {
             let job = record.job.clone();
             let epoch = record.epoch;
             let data = Inner::render(&self.inner, &job, epoch, vec![record], Cache::Bypass).await;
             self.publish(&job, EventKind::Late, epoch, &data);
+        } else {
+            self.pending
+                .entry(record.job)
+                .or_default()
+                .insert(record.epoch);
         }
     }
 
-    /// Whether the epoch has waited long enough, or every dc it should
-    /// hear from has its primary commit of the epoch processed: the dcs
-    /// known before the epoch's first commit and active recently. With none
-    /// known (the first epoch after a start) only waiting tells.
-    fn ready(&self, epoch: u64, now: Instant) -> bool {
-        let Some((first, dcs)) = self.epochs.get(&epoch) else {
+    /// Whether the job's epoch has waited long enough, or the job is done
+    /// with the primary commit of the epoch of every dc it should hear
+    /// from: the dcs known before the epoch's first commit and active
+    /// recently. With none known (the first epoch after a start) only
+    /// waiting tells.
+    fn ready(&self, job: &str, epoch: u64, now: Instant) -> bool {
+        let Some(dcs) = self.epochs.get(&epoch) else {
             return true;
         };
-        if now.duration_since(*first) >= self.inner.config.settle {
+        if now.duration_since(dcs.first) >= self.inner.config.settle {
             return true;
         }
         let mut expected = self.dcs.iter().filter(|(_, (known, last))| {
-            known < first && now.duration_since(*last) <= ACTIVE_DC_WINDOW
+            *known < dcs.first && now.duration_since(*last) <= ACTIVE_DC_WINDOW
         });
         let mut any = false;
         let all = expected.all(|(dc, _)| {
             any = true;
-            dcs.contains(dc)
+            dcs.done(job, dc)
         });
         any && all
     }
@@ -567,7 +601,7 @@ impl Assembler {
         let jobs: Vec<String> = self.pending.keys().cloned().collect();
         for job in jobs {
             while let Some(&epoch) = self.pending.get(&job).and_then(|p| p.first()) {
-                if !self.ready(epoch, now) {
+                if !self.ready(&job, epoch, now) {
                     break;
                 }
                 self.pending.get_mut(&job).map(|p| p.remove(&epoch));
@@ -599,8 +633,8 @@ impl Assembler {
             .min()
             .copied();
         let horizon = now.checked_sub(ACTIVE_DC_WINDOW);
-        self.epochs.retain(|epoch, (first, _)| {
-            oldest_pending.is_some_and(|o| *epoch >= o) || horizon.is_none_or(|h| *first > h)
+        self.epochs.retain(|epoch, dcs| {
+            oldest_pending.is_some_and(|o| *epoch >= o) || horizon.is_none_or(|h| dcs.first > h)
         });
     }
 

@@ -205,6 +205,14 @@ pub enum RunError {
         /// [`crate::RunLimits::deadline`].
         deadline: Duration,
     },
+    /// The run was stopped by its caller
+    /// ([`crate::JobModule::run_cancellable`]): the job was paused or
+    /// removed while it ran.
+    #[error("{entry} was stopped: the job was paused or removed while it ran")]
+    Cancelled {
+        /// Where.
+        entry: EntryPoint,
+    },
     /// The linear memory would have grown past the run's cap.
     #[error("{entry} asked for {requested} bytes of linear memory, more than the cap of {limit}")]
     OutOfMemory {
@@ -259,12 +267,13 @@ fn job_said(fail: &Option<String>) -> String {
 }
 
 impl RunError {
-    /// A short, stable label for metrics: `trap`, `deadline`, `memory`,
-    /// `result_size`, `failed`, `instantiate`, `busy`, `no_merge`.
+    /// A short, stable label for metrics: `trap`, `deadline`, `cancelled`,
+    /// `memory`, `result_size`, `failed`, `instantiate`, `busy`, `no_merge`.
     pub fn kind(&self) -> &'static str {
         match self {
             RunError::Trap { .. } => "trap",
             RunError::DeadlineExceeded { .. } => "deadline",
+            RunError::Cancelled { .. } => "cancelled",
             RunError::OutOfMemory { .. } => "memory",
             RunError::ResultTooLarge { .. } => "result_size",
             RunError::Failed { .. } => "failed",
@@ -276,11 +285,15 @@ impl RunError {
 
     /// True when the job itself is at fault (counts toward pausing it);
     /// false for [`RunError::Busy`] and [`RunError::Instantiate`], which
-    /// are the runtime's.
+    /// are the runtime's, and for [`RunError::Cancelled`], whose cause was
+    /// already counted when the caller decided to stop it.
     pub fn is_job_fault(&self) -> bool {
         !matches!(
             self,
-            RunError::Busy { .. } | RunError::Instantiate { .. } | RunError::NoMerge
+            RunError::Busy { .. }
+                | RunError::Instantiate { .. }
+                | RunError::NoMerge
+                | RunError::Cancelled { .. }
         )
     }
 }

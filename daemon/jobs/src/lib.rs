@@ -114,5 +114,5 @@ pub use config::{RunLimits, RuntimeConfig};
 pub use engine::Runtime;
 pub use error::{EntryPoint, JobError, RunError, SubmitError};
 pub use module::JobModule;
-pub use run::RunReport;
+pub use run::{CancelToken, RunReport, CANCEL_CHECK_TICKS};
 pub use state::{LogLevel, LogLine};

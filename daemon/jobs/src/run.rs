@@ -1,11 +1,14 @@
 //! Running a job: a fresh Store and instance per run, a deadline, a memory
 //! cap, and every way it can end turned into a [`RunReport`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use epochd_decode::{EpochMeta, SharedEpoch};
 use wasmtime::{
-    Extern, Instance, ModuleExport, PoolConcurrencyLimitError, Store, Trap, WasmBacktrace,
+    Extern, Instance, ModuleExport, PoolConcurrencyLimitError, Store, Trap, UpdateDeadline,
+    WasmBacktrace,
 };
 
 use crate::config::RunLimits;
@@ -61,7 +64,24 @@ impl JobModule {
     /// the job's cgroup for its CPU cap).
     pub fn run(&self, limits: &RunLimits, epoch: &SharedEpoch, config: &[u8]) -> RunReport {
         let state = self.state(limits, Some(epoch.clone()), epoch.meta().clone(), config);
-        self.execute(limits, state, EntryPoint::Run)
+        self.execute(limits, state, EntryPoint::Run, None)
+    }
+
+    /// [`JobModule::run`] that can also be stopped from another thread:
+    /// once `cancel` is cancelled the run ends within
+    /// [`CANCEL_CHECK_TICKS`] ticks with [`RunError::Cancelled`] (a host
+    /// call in progress finishes first). The daemon cancels the run of a
+    /// job it pauses, so a job stopped for falling behind does not keep its
+    /// thread, its memory and its epoch until the deadline.
+    pub fn run_cancellable(
+        &self,
+        limits: &RunLimits,
+        epoch: &SharedEpoch,
+        config: &[u8],
+        cancel: &CancelToken,
+    ) -> RunReport {
+        let state = self.state(limits, Some(epoch.clone()), epoch.meta().clone(), config);
+        self.execute(limits, state, EntryPoint::Run, Some(cancel))
     }
 
     /// Combines two results of the same epoch (other dcs, other nodes) with
@@ -83,7 +103,7 @@ impl JobModule {
         }
         let mut state = self.state(limits, None, meta.clone(), config);
         state.inputs = Some([a.to_vec(), b.to_vec()]);
-        self.execute(limits, state, EntryPoint::Merge)
+        self.execute(limits, state, EntryPoint::Merge, None)
     }
 
     fn state(
@@ -108,12 +128,22 @@ impl JobModule {
         )
     }
 
-    fn execute(&self, limits: &RunLimits, state: JobState, entry: EntryPoint) -> RunReport {
+    fn execute(
+        &self,
+        limits: &RunLimits,
+        state: JobState,
+        entry: EntryPoint,
+        cancel: Option<&CancelToken>,
+    ) -> RunReport {
         let rt = &self.inner.runtime;
         let started = Instant::now();
         let mut store = Store::new(&rt.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(deadline_ticks(limits.deadline, rt.config.tick()));
+        let ticks = deadline_ticks(limits.deadline, rt.config.tick());
+        match cancel {
+            None => store.set_epoch_deadline(ticks),
+            Some(cancel) => watch_cancel(&mut store, ticks, cancel.clone()),
+        }
         let instance = self.inner.pre.instantiate(&mut store);
         let instantiate = started.elapsed();
         let outcome = match instance {
@@ -196,6 +226,65 @@ fn entry_func(
         .ok()
 }
 
+/// How often, in ticks, a cancellable run checks whether it was cancelled.
+pub const CANCEL_CHECK_TICKS: u64 = 5;
+
+/// A switch another thread flips to stop a run
+/// ([`JobModule::run_cancellable`]). Cheap to clone; every clone is the
+/// same switch.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token not cancelled.
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    /// Stops the runs watching this token (and any later one).
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The error a cancelled run's epoch callback raises, told apart from the
+/// deadline's interrupt by [`classify`].
+#[derive(Debug)]
+struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the run was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// The deadline in steps of [`CANCEL_CHECK_TICKS`]: at each step the run
+/// stops if `cancel` was flipped, and at the last one it is interrupted as
+/// a plain deadline would (the same `ticks` in all).
+fn watch_cancel(store: &mut Store<JobState>, ticks: u64, cancel: CancelToken) {
+    let first = CANCEL_CHECK_TICKS.min(ticks).max(1);
+    let mut left = ticks.saturating_sub(first);
+    store.set_epoch_deadline(first);
+    store.epoch_deadline_callback(move |_| {
+        if cancel.is_cancelled() {
+            return Err(wasmtime::Error::new(Cancelled));
+        }
+        if left == 0 {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        let next = CANCEL_CHECK_TICKS.min(left);
+        left -= next;
+        Ok(UpdateDeadline::Continue(next))
+    });
+}
+
 /// Epoch ticks for a deadline: one more than the deadline's whole ticks, so
 /// the interrupt comes between `deadline` and `deadline + tick`, never
 /// before.
@@ -225,6 +314,9 @@ pub(crate) fn classify(
             requested,
             limit: state.limiter.memory_bytes,
         };
+    }
+    if error.is::<Cancelled>() {
+        return RunError::Cancelled { entry };
     }
     let trap = error.downcast_ref::<Trap>().copied();
     if trap == Some(Trap::Interrupt) {

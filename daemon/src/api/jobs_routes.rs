@@ -66,6 +66,7 @@ pub(super) fn job_json(daemon: &Daemon, job: &Job) -> Value {
     let last_epoch = job.stats.last_epoch.load(Ordering::Relaxed);
     let runs = job.stats.runs.load(Ordering::Relaxed);
     let newest = daemon.newest_epoch.load(Ordering::Relaxed);
+    let lane = daemon.lane(&job.manifest.name);
     json!({
         "name": job.manifest.name,
         "manifest": job.manifest,
@@ -80,6 +81,10 @@ pub(super) fn job_json(daemon: &Daemon, job: &Job) -> Value {
             "last_epoch": (runs > 0).then_some(last_epoch),
             "lag_epochs": (runs > 0).then(|| newest.saturating_sub(last_epoch)),
             "commits_waiting": daemon.stats.waiting.load(Ordering::Relaxed),
+            "runs_queued": lane.queued,
+            "lag_seconds": lane.lag_secs,
+            "results_refused": job.stats.results_refused.load(Ordering::Relaxed),
+            "results_stored_bytes": daemon.results.stored_bytes(&job.manifest.name),
         },
         "backfill": *job.backfill.lock(),
     })

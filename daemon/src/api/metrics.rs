@@ -247,6 +247,28 @@ fn write_daemon(out: &mut String, daemon: &Daemon) {
         "Bytes of the decode budget held by decoded epochs (raw size of the commits in flight).",
         &[("", daemon.budget_held() as f64)],
     );
+    let room = daemon.run_room();
+    metric(
+        out,
+        "epochd_daemon_run_memory_held_bytes",
+        "gauge",
+        "Bytes of the run memory budget held by runs (the sum of the running jobs' memory caps).",
+        &[("", room.memory_held() as f64)],
+    );
+    metric(
+        out,
+        "epochd_daemon_run_memory_budget_bytes",
+        "gauge",
+        "The run memory budget: the sum of the running jobs' memory caps stays within it.",
+        &[("", room.memory_total() as f64)],
+    );
+    metric(
+        out,
+        "epochd_daemon_runs_in_progress",
+        "gauge",
+        "Runs holding a job thread (running, or about to).",
+        &[("", room.running() as f64)],
+    );
     metric(
         out,
         "epochd_daemon_newest_epoch",
@@ -349,5 +371,34 @@ fn write_daemon(out: &mut String, daemon: &Daemon) {
         "gauge",
         "1 while the job is paused.",
         &per_job(&|j| f64::from(u8::from(j.paused().is_some()))),
+    );
+    metric(
+        out,
+        "epochd_job_runs_queued",
+        "gauge",
+        "Runs of each job waiting in its lane, the one in progress included.",
+        &per_job(&|j| daemon.lane(&j.manifest.name).queued as f64),
+    );
+    metric(
+        out,
+        "epochd_job_lag_seconds",
+        "gauge",
+        "How long each job's oldest unfinished run has waited (a job that falls behind is paused).",
+        &per_job(&|j| daemon.lane(&j.manifest.name).lag_secs),
+    );
+    metric(
+        out,
+        "epochd_job_results_refused_total",
+        "counter",
+        "Results of each job not stored because of its quotas (results_rate, results_quota).",
+        &per_job(&|j| j.stats.results_refused.load(Ordering::Relaxed) as f64),
+    );
+    let stored = daemon.results.stored_bytes_by_job();
+    metric(
+        out,
+        "epochd_job_results_stored_bytes",
+        "gauge",
+        "Bytes of each job's results stored (within results retention; the per-job quota bounds it).",
+        &per_job(&|j| stored.get(&j.manifest.name).copied().unwrap_or(0) as f64),
     );
 }

@@ -78,7 +78,10 @@ impl Daemon {
                     chunks: data.manifest.chunks.len() as u32,
                     committed_at_ms: 0,
                 };
-                self.run_on(&notice, data, vec![job.clone()]).await?;
+                self.launch_on(&notice, data, vec![job.clone()], false, None)
+                    .await?
+                    .finished()
+                    .await?;
             }
             if let Some(status) = job.backfill.lock().as_mut() {
                 status.done += 1;

@@ -57,3 +57,61 @@ impl Budget {
         self.units as usize * UNIT
     }
 }
+
+/// What runs of jobs may hold at once: the sum of their memory caps fits
+/// `memory`, and at most `slots` run at a time (the job threads, each run
+/// on one). A run waits for both before it starts, in the order runs ask:
+/// the node never overcommits its memory to a burst of runs.
+#[derive(Clone)]
+pub struct RunRoom {
+    memory: Budget,
+    slots: Arc<Semaphore>,
+    slot_count: usize,
+}
+
+/// Room held by one run; given back on drop.
+pub struct RunPermit {
+    _memory: Reservation,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl RunRoom {
+    /// Room for runs whose memory caps sum to at most `memory_bytes`, at
+    /// most `slots` of them at once.
+    pub fn new(memory_bytes: usize, slots: usize) -> RunRoom {
+        RunRoom {
+            memory: Budget::new(memory_bytes),
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            slot_count: slots.max(1),
+        }
+    }
+
+    /// Waits for a slot, then for `memory_cap` bytes of the memory budget.
+    pub async fn reserve(&self, memory_cap: usize) -> RunPermit {
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the run slots' semaphore is never closed");
+        RunPermit {
+            _memory: self.memory.reserve(memory_cap).await,
+            _slot: slot,
+        }
+    }
+
+    /// Bytes of the memory budget.
+    pub fn memory_total(&self) -> usize {
+        self.memory.total()
+    }
+
+    /// Bytes of the memory budget held by runs now.
+    pub fn memory_held(&self) -> usize {
+        self.memory.total() - self.memory.available()
+    }
+
+    /// Runs holding room now.
+    pub fn running(&self) -> usize {
+        self.slot_count - self.slots.available_permits()
+    }
+}

@@ -1,26 +1,38 @@
-//! One commit through the daemon: read it, decode it once, run every
-//! matching job on the shared epoch (each on a job thread inside its own
-//! cgroup), store the results, and only then acknowledge the notice.
+//! One commit through the daemon: read it, decode it once, queue a run of
+//! every matching job on the shared epoch in that job's lane (see
+//! `lanes`), and acknowledge the notice once every run's record is stored
+//! (see `completer`).
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use epochd_decode::{DecodeError, EpochMeta, SharedEpoch};
+use anyhow::Context;
+use epochd_decode::{DecodeError, EpochMeta};
 use epochd_hooks::{CommitNotice, Delivery};
 use epochd_store::Manifest;
 use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, Semaphore};
 
+use super::lanes::{CommitRuns, Run};
 use super::registry::Job;
+use super::run::now_ms;
 use super::source::{CommitData, SourceError};
-use super::workers::thread_cpu_time;
+use super::turnstile::{Ticket, Turnstile};
 use super::Daemon;
 use crate::results::{Outcome, ResultRecord};
+
+/// What launching a commit gave.
+pub(crate) enum Launched {
+    /// Nothing to run, or nothing left to run: done now.
+    Done(Processed),
+    /// Runs were queued (or errors recorded); their records, once stored.
+    Running(oneshot::Receiver<Vec<ResultRecord>>),
+}
 
 /// What became of one commit.
 #[derive(Debug)]
@@ -30,9 +42,6 @@ pub enum Processed {
     /// The commit is no longer in the store (retention) or changed.
     Gone,
 }
-
-/// Error kinds that are not the job's doing.
-const NOT_JOB_FAULTS: [&str; 5] = ["instantiate", "busy", "no_merge", "decode", "corrupt"];
 
 /// The pause before a commit that failed for a passing reason is tried
 /// again; it doubles on each failure, up to [`MAX_RETRY_PAUSE`].
@@ -52,6 +61,8 @@ pub(crate) struct Backlog {
     queue: Mutex<VecDeque<Attempt>>,
     /// One permit per attempt in `queue`.
     queued: Semaphore,
+    /// Keeps the runs of the commits taken in the order they were taken.
+    turnstile: Turnstile,
 }
 
 /// One commit to try.
@@ -67,6 +78,7 @@ impl Backlog {
             deliveries: Mutex::new(HashMap::new()),
             queue: Mutex::new(VecDeque::new()),
             queued: Semaphore::new(0),
+            turnstile: Turnstile::default(),
         }
     }
 
@@ -102,17 +114,17 @@ impl Backlog {
         self.queued.add_permits(1);
     }
 
-    /// The next commit to try; waits for one.
-    async fn next(&self) -> Attempt {
+    /// The next commit to try, with its ticket (its runs are queued after
+    /// those of the commits taken before it); waits for one.
+    async fn next(&self) -> (Attempt, Ticket<'_>) {
         self.queued
             .acquire()
             .await
             .expect("the backlog's semaphore is never closed")
             .forget();
-        self.queue
-            .lock()
-            .pop_front()
-            .expect("one permit per queued attempt")
+        let mut queue = self.queue.lock();
+        let attempt = queue.pop_front().expect("one permit per queued attempt");
+        (attempt, self.turnstile.ticket())
     }
 
     /// The deliveries of a commit that is done.
@@ -132,13 +144,6 @@ enum Undecodable {
     Other(String),
     /// A passing failure (no memory or descriptor for the shared memory).
     Passing(DecodeError),
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Logs a notice as it arrives (in delivery order: commit order).
@@ -169,37 +174,42 @@ impl Daemon {
     }
 
     /// One of the `commits_in_flight` workers: takes the backlog's commits
-    /// in order, processes each, and acknowledges it once done. A commit
-    /// that cannot be read or whose results cannot be stored now (the store
-    /// unreachable, an I/O error) is tried again after a growing pause (up
-    /// to 30 s): delayed, never skipped. It waits for its next try without
-    /// holding the worker, so it does not hold back the commits behind it.
-    /// A corrupt commit is not retried: it is processed into recorded
+    /// in order, reads and decodes each and hands its runs to the jobs'
+    /// lanes, then takes the next one: it does not wait for the runs. A
+    /// commit is acknowledged once every run has its record stored.
+    ///
+    /// A commit that cannot be read or decoded now (the store unreachable,
+    /// no memory for the shared epoch) is tried again after a growing
+    /// pause (up to 30 s): delayed, never skipped. It waits for its next
+    /// try without holding the worker, so it does not hold back the commits
+    /// behind it. A corrupt commit is not retried: it becomes recorded
     /// errors (see [`Daemon::process`]).
     pub(crate) async fn work(self: Arc<Self>, backlog: Arc<Backlog>) {
         loop {
-            let Attempt { notice, pause } = backlog.next().await;
+            let (Attempt { notice, pause }, ticket) = backlog.next().await;
             self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
             // A panic (a bug) must not take the worker with it: the commit
             // is tried again later like any other failure.
-            let outcome = AssertUnwindSafe(self.process(&notice))
+            let jobs = self.registry.list();
+            let launched = AssertUnwindSafe(self.launch(&notice, jobs, true, Some(&ticket)))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("processing the commit panicked")));
-            self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-            match outcome {
-                Ok(processed) => {
-                    for delivery in backlog.done(notice.commit_id) {
-                        delivery.ack();
-                    }
-                    self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
-                    let records = match &processed {
-                        Processed::Done(records) => &records[..],
-                        Processed::Gone => &[],
-                    };
-                    self.streams.commit_done(&notice, records);
+            drop(ticket);
+            match launched {
+                Ok(Launched::Done(_)) => self.acknowledge(&notice, &backlog),
+                Ok(Launched::Running(runs)) => {
+                    let daemon = self.clone();
+                    let backlog = backlog.clone();
+                    tokio::spawn(async move {
+                        // Only a daemon being dropped drops the sender.
+                        if runs.await.is_ok() {
+                            daemon.acknowledge(&notice, &backlog);
+                        }
+                    });
                 }
                 Err(e) => {
+                    self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
                     tracing::error!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq, error = %format!("{e:#}"),
                         retry_in_ms = pause.as_millis() as u64, "commit not processed; trying again");
                     self.stats.retrying.fetch_add(1, Ordering::Relaxed);
@@ -216,31 +226,47 @@ impl Daemon {
         }
     }
 
-    /// Reads, decodes and runs the jobs of one commit, and stores their
-    /// results. A commit with a corrupt chunk (stored bytes that are wrong)
-    /// is done too: each matching job gets a recorded error of kind
-    /// `corrupt` naming the chunk. `Err` only for what may pass.
-    pub async fn process(&self, notice: &CommitNotice) -> anyhow::Result<Processed> {
-        let jobs = self.registry.list();
-        self.process_for(notice, jobs).await
+    /// Every run of a commit has its record stored: acknowledges each of
+    /// its deliveries and tells the streams.
+    fn acknowledge(&self, notice: &CommitNotice, backlog: &Backlog) {
+        for delivery in backlog.done(notice.commit_id) {
+            delivery.ack();
+        }
+        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.streams.commit_done(notice);
     }
 
-    /// [`Daemon::process`] for some of the jobs only (a backfill runs one).
-    pub(crate) async fn process_for(
+    /// Reads, decodes and runs the jobs of one commit, and waits until
+    /// their results are stored. A commit with a corrupt chunk (stored
+    /// bytes that are wrong) is done too: each matching job gets a recorded
+    /// error of kind `corrupt` naming the chunk. `Err` only for what may
+    /// pass.
+    pub async fn process(&self, notice: &CommitNotice) -> anyhow::Result<Processed> {
+        let jobs = self.registry.list();
+        let launched = self.launch(notice, jobs, true, None).await?;
+        launched.finished().await
+    }
+
+    /// Reads and decodes a commit and queues a run of each of `jobs` that
+    /// is not paused and matches it; or records why it cannot run.
+    async fn launch(
         &self,
         notice: &CommitNotice,
         jobs: Vec<Arc<Job>>,
-    ) -> anyhow::Result<Processed> {
+        live: bool,
+        ticket: Option<&Ticket<'_>>,
+    ) -> anyhow::Result<Launched> {
         if jobs.iter().all(|j| j.paused().is_some()) {
             // No job would run: nothing to read.
-            return Ok(Processed::Done(Vec::new()));
+            return Ok(Launched::Done(Processed::Done(Vec::new())));
         }
         match self.source.read(notice).await {
-            Ok(Some(data)) => self.run_on(notice, data, jobs).await,
+            Ok(Some(data)) => self.launch_on(notice, data, jobs, live, ticket).await,
             Ok(None) => {
                 tracing::warn!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq,
                     "commit is gone from the store (retention?); nothing to run");
-                Ok(Processed::Gone)
+                Ok(Launched::Done(Processed::Gone))
             }
             Err(SourceError::Corrupt {
                 manifest,
@@ -249,7 +275,7 @@ impl Daemon {
             }) => {
                 let jobs = matching(jobs, notice, &manifest);
                 let message = format!("chunk {chunk} is corrupt: {reason}");
-                self.record_corrupt(notice, jobs, &message).await
+                Ok(self.record_corrupt(notice, jobs, &message, live))
             }
             Err(e) => Err(e.into()),
         }
@@ -258,36 +284,53 @@ impl Daemon {
     /// Records a corrupt commit as an error of kind `corrupt` for each of
     /// `jobs`: reading it again would give the same bytes, so it is not
     /// retried.
-    async fn record_corrupt(
+    fn record_corrupt(
         &self,
         notice: &CommitNotice,
         jobs: Vec<Arc<Job>>,
         message: &str,
-    ) -> anyhow::Result<Processed> {
+        live: bool,
+    ) -> Launched {
         tracing::error!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq, %message, jobs = jobs.len(),
             "commit is corrupt: recorded as an error of each matching job, not tried again");
         self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
-        let records = jobs
-            .iter()
-            .map(|job| error_record(job, notice, "corrupt", message))
-            .collect();
-        self.store_records(notice, &jobs, records).await
+        self.record_errors(notice, jobs, "corrupt", message, live)
     }
 
-    /// Decodes a commit already read and runs `jobs` (those not paused whose
-    /// manifest matches) on it; stores and flushes their results.
-    pub(crate) async fn run_on(
+    /// Records the same error, not the jobs' fault, for each of `jobs`.
+    fn record_errors(
+        &self,
+        notice: &CommitNotice,
+        jobs: Vec<Arc<Job>>,
+        kind: &str,
+        message: &str,
+        live: bool,
+    ) -> Launched {
+        let (commit, runs) = CommitRuns::new(notice, live, jobs.len(), None);
+        for job in &jobs {
+            let record = error_record(job, notice, kind, message);
+            self.lanes.finish(job, commit.clone(), Some(record), false);
+        }
+        Launched::Running(runs)
+    }
+
+    /// Decodes a commit already read and queues a run of each of `jobs`
+    /// (those not paused whose manifest matches) in its lane, after the
+    /// runs of the commits taken before it (`ticket`).
+    pub(crate) async fn launch_on(
         &self,
         notice: &CommitNotice,
         data: CommitData,
         jobs: Vec<Arc<Job>>,
-    ) -> anyhow::Result<Processed> {
+        live: bool,
+        ticket: Option<&Ticket<'_>>,
+    ) -> anyhow::Result<Launched> {
         let jobs = matching(jobs, notice, &data.manifest);
         if jobs.is_empty() {
-            return Ok(Processed::Done(Vec::new()));
+            return Ok(Launched::Done(Processed::Done(Vec::new())));
         }
         let raw_bytes: u64 = data.manifest.chunks.iter().map(|c| c.raw_bytes).sum();
-        let _room = self.budget.reserve(raw_bytes as usize).await;
+        let room = self.budget.reserve(raw_bytes as usize).await;
         let meta = EpochMeta {
             epoch: notice.epoch,
             dc: notice.dc.clone(),
@@ -302,117 +345,46 @@ impl Daemon {
             .decode_us
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         self.stats.decoded.fetch_add(1, Ordering::Relaxed);
-        let records = match decoded {
-            Ok(epoch) => self.run_jobs(&jobs, epoch).await,
+        match decoded {
+            Ok(epoch) => {
+                if let Some(ticket) = ticket {
+                    ticket.turn().await;
+                }
+                let (commit, runs) = CommitRuns::new(notice, live, jobs.len(), Some(room));
+                let queued_at = Instant::now();
+                for job in &jobs {
+                    let run = Run {
+                        commit: commit.clone(),
+                        epoch: epoch.clone(),
+                        queued_at,
+                    };
+                    self.lanes.push(job, run);
+                }
+                Ok(Launched::Running(runs))
+            }
             Err(Undecodable::Corrupt(message)) => {
-                return self.record_corrupt(notice, jobs, &message).await
+                Ok(self.record_corrupt(notice, jobs, &message, live))
             }
-            Err(Undecodable::Other(message)) => jobs
-                .iter()
-                .map(|job| error_record(job, notice, "decode", &message))
-                .collect(),
+            Err(Undecodable::Other(message)) => {
+                Ok(self.record_errors(notice, jobs, "decode", &message, live))
+            }
             Err(Undecodable::Passing(e)) => {
-                return Err(anyhow::Error::new(e).context("decoding the commit"))
+                Err(anyhow::Error::new(e).context("decoding the commit"))
             }
-        };
-        self.store_records(notice, &jobs, records).await
-    }
-
-    /// Counts each record against its job (pausing a job that failed too
-    /// often), stores the records and flushes them.
-    async fn store_records(
-        &self,
-        notice: &CommitNotice,
-        jobs: &[Arc<Job>],
-        mut records: Vec<ResultRecord>,
-    ) -> anyhow::Result<Processed> {
-        for record in &mut records {
-            record.committed_at_ms = notice.committed_at_ms;
-            let job = jobs
-                .iter()
-                .find(|j| j.manifest.name == record.job)
-                .expect("a record per job");
-            let (error, job_fault) = match &record.outcome {
-                Outcome::Ok { .. } => (None, false),
-                // Not the job's fault (a full pool, a bad commit): recorded,
-                // but it does not count toward pausing the job.
-                Outcome::Error { kind, message } => (
-                    Some(format!("{kind}: {message}")),
-                    !NOT_JOB_FAULTS.contains(&kind.as_str()),
-                ),
-            };
-            if let Some(reason) = job.record(
-                record.epoch,
-                record.cpu_us,
-                error.as_deref(),
-                job_fault,
-                self.config.pause_after,
-            ) {
-                tracing::warn!(job = %job.manifest.name, %reason, "job paused");
-                self.registry.persist_pause(job)?;
-            }
-            self.results.put(record.clone())?;
         }
-        let results = self.results.clone();
-        tokio::task::spawn_blocking(move || results.flush()).await??;
-        Ok(Processed::Done(records))
-    }
-
-    /// Runs every job on the epoch on the job threads; waits for all.
-    async fn run_jobs(&self, jobs: &[Arc<Job>], epoch: SharedEpoch) -> Vec<ResultRecord> {
-        let mut pending = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let (tx, rx) = oneshot::channel();
-            let job = job.clone();
-            let epoch = epoch.clone();
-            let caps = self.registry.caps().is_some();
-            let idle = self.idle.clone();
-            self.workers.spawn(move || {
-                let _ = tx.send(run_one(&job, &epoch, caps, &idle));
-            });
-            pending.push(rx);
-        }
-        drop(epoch);
-        let mut records = Vec::with_capacity(pending.len());
-        for rx in pending {
-            records.push(rx.await.expect("a job thread answers every task"));
-        }
-        records
     }
 }
 
-/// Runs one job on the calling (job) thread, inside the job's cgroup.
-fn run_one(job: &Job, epoch: &SharedEpoch, caps: bool, idle: &super::Idle) -> ResultRecord {
-    let meta = epoch.meta();
-    if let (true, Some(cgroup)) = (caps, &job.cgroup) {
-        if let Err(e) = cgroup.enter_current_thread() {
-            tracing::warn!(job = %job.manifest.name, error = %e, "could not enter the job's cgroup; running uncapped");
+impl Launched {
+    /// Waits until the commit's records are stored.
+    pub(crate) async fn finished(self) -> anyhow::Result<Processed> {
+        match self {
+            Launched::Done(processed) => Ok(processed),
+            Launched::Running(runs) => Ok(Processed::Done(
+                runs.await
+                    .context("the daemon stopped before the commit's runs were done")?,
+            )),
         }
-    }
-    let limits = job.manifest.limits();
-    let cpu_before = thread_cpu_time();
-    let report = job
-        .module
-        .run(&limits, epoch, job.manifest.config.as_bytes());
-    let cpu = thread_cpu_time().saturating_sub(cpu_before);
-    idle.enter();
-    let outcome = match report.outcome {
-        Ok(result) => Outcome::Ok { result },
-        Err(e) => Outcome::Error {
-            kind: e.kind().to_owned(),
-            message: e.to_string(),
-        },
-    };
-    ResultRecord {
-        job: job.manifest.name.clone(),
-        epoch: meta.epoch,
-        dc: meta.dc.clone(),
-        seq: meta.seq,
-        outcome,
-        wall_us: report.wall.as_micros() as u64,
-        cpu_us: cpu.as_micros() as u64,
-        stored_at_ms: now_ms(),
-        committed_at_ms: 0,
     }
 }
 
@@ -450,7 +422,14 @@ fn undecodable(e: DecodeError, manifest: &Manifest) -> Undecodable {
     }
 }
 
-fn error_record(job: &Job, notice: &CommitNotice, kind: &str, message: &str) -> ResultRecord {
+/// A record of an error that is not the job's doing (its run never
+/// started).
+pub(crate) fn error_record(
+    job: &Job,
+    notice: &CommitNotice,
+    kind: &str,
+    message: &str,
+) -> ResultRecord {
     ResultRecord {
         job: job.manifest.name.clone(),
         epoch: notice.epoch,

@@ -3,11 +3,16 @@
 
 mod backfill;
 mod budget;
+mod completer;
 mod fanout;
 mod jobs_dir;
+mod lanes;
 mod manifest;
+mod quota;
 mod registry;
+mod run;
 mod source;
+mod turnstile;
 mod workers;
 
 use std::path::PathBuf;
@@ -19,11 +24,13 @@ use epochd_cgroups::{CpuCapConfig, CpuCaps};
 use epochd_hooks::Receiver;
 use epochd_jobs::{Runtime, RuntimeConfig};
 
-pub use budget::Budget;
+pub use budget::{Budget, RunRoom};
 pub use fanout::Processed;
 pub use jobs_dir::load_jobs_dir;
+pub use lanes::{LaneConfig, LaneStats};
 pub use manifest::{Backfill, JobManifest, MAX_BACKFILL_EPOCHS};
-pub use registry::{BackfillStatus, Job, JobStats, Registry, RegistryError};
+pub use quota::{QuotaConfig, BURST_SECS};
+pub use registry::{BackfillStatus, Job, JobStats, NodeLimits, Registry, RegistryError};
 pub use source::Source;
 pub use workers::Workers;
 
@@ -35,10 +42,19 @@ use crate::streams::{Streams, StreamsConfig};
 pub struct DaemonConfig {
     /// Where the daemon keeps its jobs and results (a sled database).
     pub data_dir: PathBuf,
-    /// Threads running jobs. Default: the number of cores.
+    /// Runs at once, each on its own job thread. Default: 64. A run waits
+    /// for a thread and for room for its job's memory cap; its CPU is the
+    /// job's cgroup's (without CPU caps, at most the number of cores run).
     pub job_threads: usize,
     /// Bytes of decoded epochs held at once. Default: 1 GiB.
     pub budget_bytes: usize,
+    /// Bytes of job memory caps held by runs at once: the sum of the
+    /// running jobs' `memory_mib` stays within it. Default: 2 GiB.
+    pub run_memory_bytes: usize,
+    /// When a job that falls behind is paused.
+    pub lanes: LaneConfig,
+    /// What each job's results may take.
+    pub quotas: QuotaConfig,
     /// Commits processed at once. Default: 4.
     pub commits_in_flight: usize,
     /// A job is paused after this many failed runs in a row. Default: 5.
@@ -58,8 +74,11 @@ impl DaemonConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> DaemonConfig {
         DaemonConfig {
             data_dir: data_dir.into(),
-            job_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            job_threads: 64,
             budget_bytes: 1 << 30,
+            run_memory_bytes: 2 << 30,
+            lanes: LaneConfig::default(),
+            quotas: QuotaConfig::default(),
             commits_in_flight: 4,
             pause_after: 5,
             cgroups: Some(CpuCapConfig::default()),
@@ -167,8 +186,7 @@ pub struct Daemon {
     /// The newest epoch of a commit received from the hook (processed or
     /// not: a job's lag is measured against it).
     pub newest_epoch: AtomicU64,
-    workers: Workers,
-    idle: Idle,
+    lanes: lanes::Lanes,
     budget: Budget,
     /// Its counters.
     pub stats: PipelineStats,
@@ -205,10 +223,22 @@ impl Daemon {
         };
         let runtime =
             Runtime::new(RuntimeConfig::default()).context("starting the wasm runtime")?;
-        let registry = Arc::new(Registry::open(&db, runtime, caps)?);
+        let limits = NodeLimits {
+            run_memory_bytes: config.run_memory_bytes,
+            max_result_bytes: config.quotas.largest_result(),
+        };
+        let registry = Arc::new(Registry::open(&db, runtime, caps, limits)?);
         let idle = Idle(registry.caps().is_some().then(|| registry.clone()));
+        let threads = match registry.caps() {
+            Some(_) => config.job_threads,
+            None => {
+                let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+                tracing::warn!(cores, "without CPU caps, at most one run per core at once");
+                config.job_threads.min(cores)
+            }
+        };
         let on_start = idle.clone();
-        let workers = Workers::start(config.job_threads, move || on_start.enter());
+        let workers = Workers::start(threads, move || on_start.enter());
         let results = Results::open(&db, 4096)?;
         let sweeper = Sweeper::start(
             results.clone(),
@@ -216,6 +246,22 @@ impl Daemon {
             config.results_sweep_secs,
         );
         let streams = Streams::start(config.streams.clone(), results.clone(), registry.clone());
+        let finished = completer::Completer {
+            results: results.clone(),
+            registry: registry.clone(),
+            streams: streams.clone(),
+            quotas: Arc::new(quota::Quotas::new(config.quotas)),
+            pause_after: config.pause_after,
+        }
+        .start();
+        let lanes = lanes::Lanes::new(
+            workers,
+            RunRoom::new(config.run_memory_bytes, threads),
+            idle,
+            registry.clone(),
+            finished,
+            config.lanes,
+        );
         Ok(Daemon {
             _sweeper: sweeper,
             streams,
@@ -225,8 +271,7 @@ impl Daemon {
             config,
             source,
             registry,
-            workers,
-            idle,
+            lanes,
             stats: PipelineStats::default(),
         })
     }
@@ -242,6 +287,21 @@ impl Daemon {
     /// Bytes of the decode budget held by epochs in flight.
     pub fn budget_held(&self) -> usize {
         self.budget.total() - self.budget.available()
+    }
+
+    /// The room of runs: the run memory budget and the job threads.
+    pub fn run_room(&self) -> &RunRoom {
+        self.lanes.room()
+    }
+
+    /// A job's lane: its runs waiting and how late the oldest is.
+    pub fn lane(&self, job: &str) -> LaneStats {
+        self.lanes.stats(job)
+    }
+
+    /// The daemon's settings.
+    pub fn config(&self) -> &DaemonConfig {
+        &self.config
     }
 
     /// Takes deliveries until the receiver ends, processing up to

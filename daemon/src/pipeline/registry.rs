@@ -60,6 +60,9 @@ pub struct JobStats {
     pub cpu_us: AtomicU64,
     /// The newest epoch it produced a result or error for.
     pub last_epoch: AtomicU64,
+    /// Results not stored because of its quotas (`results_rate`,
+    /// `results_quota`).
+    pub results_refused: AtomicU64,
 }
 
 /// How a job's backfill over stored epochs is going.
@@ -101,6 +104,12 @@ struct State {
 }
 
 impl Job {
+    /// The memory cap of one of its runs, in bytes: what a run holds of
+    /// the run memory budget.
+    pub fn memory_cap(&self) -> usize {
+        self.manifest.limits().memory_bytes
+    }
+
     /// Why the job is paused, if it is.
     pub fn paused(&self) -> Option<String> {
         self.state.lock().paused.clone()
@@ -163,8 +172,18 @@ impl Job {
     }
 }
 
+/// What this node lets any job ask for, beyond the manifest's own bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeLimits {
+    /// The run memory budget: a job's `memory_mib` must fit it.
+    pub run_memory_bytes: usize,
+    /// The largest result a job's quotas let it store.
+    pub max_result_bytes: u64,
+}
+
 /// Every job of the daemon.
 pub struct Registry {
+    limits: NodeLimits,
     runtime: Runtime,
     caps: Option<CpuCaps>,
     tree: sled::Tree,
@@ -177,8 +196,10 @@ impl Registry {
         db: &sled::Db,
         runtime: Runtime,
         caps: Option<CpuCaps>,
+        limits: NodeLimits,
     ) -> Result<Registry, RegistryError> {
         let registry = Registry {
+            limits,
             runtime,
             caps,
             tree: db.open_tree("jobs")?,
@@ -217,6 +238,7 @@ impl Registry {
         if self.jobs.read().contains_key(&manifest.name) {
             return Err(RegistryError::Exists(manifest.name));
         }
+        self.check_node_limits(&manifest)?;
         let job = self.build(manifest.clone(), wasm)?;
         let stored = Stored {
             manifest,
@@ -231,6 +253,35 @@ impl Registry {
             .write()
             .insert(job.manifest.name.clone(), job.clone());
         Ok(job)
+    }
+
+    /// What this node allows beyond the manifest's own bounds (checked at
+    /// submission only: a job stored before the node's limits were lowered
+    /// still opens, and its runs hit the limits instead).
+    fn check_node_limits(&self, manifest: &JobManifest) -> Result<(), RegistryError> {
+        let NodeLimits {
+            run_memory_bytes,
+            max_result_bytes,
+        } = self.limits;
+        let memory = manifest.memory_mib as usize * (1 << 20);
+        if memory > run_memory_bytes {
+            return Err(RegistryError::Manifest(format!(
+                "memory_mib {} is more than this node's run memory budget of {} MiB \
+                 (--run-memory-bytes): ask for less",
+                manifest.memory_mib,
+                run_memory_bytes >> 20
+            )));
+        }
+        if manifest.max_result_bytes as u64 > max_result_bytes {
+            return Err(RegistryError::Manifest(format!(
+                "max_result_bytes {} is more than this node lets a job store at once \
+                 ({max_result_bytes} bytes: --job-results-bytes-per-sec times {} s, at most \
+                 --job-results-stored-bytes): ask for less",
+                manifest.max_result_bytes,
+                super::quota::BURST_SECS
+            )));
+        }
+        Ok(())
     }
 
     /// Removes a job (its results stay until their retention).

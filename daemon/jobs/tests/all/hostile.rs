@@ -83,6 +83,54 @@ fn an_infinite_loop_is_stopped_at_its_deadline() {
 }
 
 #[test]
+fn a_cancelled_run_stops_long_before_its_deadline_and_a_cancellable_run_keeps_its_deadline() {
+    let job = moody();
+    let cancel = epochd_jobs::CancelToken::new();
+    let flip = cancel.clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        flip.cancel();
+    });
+    let started = Instant::now();
+    let report = job.run_cancellable(&limits(60_000), &small_epoch(), b"loop", &cancel);
+    let took = started.elapsed();
+    canceller.join().unwrap();
+    assert_eq!(
+        report.outcome,
+        Err(RunError::Cancelled {
+            entry: EntryPoint::Run
+        })
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert!(!report.outcome.unwrap_err().is_job_fault());
+    // Not cancelled: the deadline still applies, in the same ticks.
+    let report = job.run_cancellable(
+        &limits(100),
+        &small_epoch(),
+        b"loop",
+        &epochd_jobs::CancelToken::new(),
+    );
+    assert!(
+        matches!(report.outcome, Err(RunError::DeadlineExceeded { .. })),
+        "{:?}",
+        report.outcome
+    );
+    assert!(
+        report.wall >= Duration::from_millis(100),
+        "{:?}",
+        report.wall
+    );
+    // And a run that ends by itself is untouched by the token.
+    let report = job.run_cancellable(
+        &limits(1000),
+        &small_epoch(),
+        b"fine",
+        &epochd_jobs::CancelToken::new(),
+    );
+    assert_eq!(report.outcome, Ok(b"ok".to_vec()));
+}
+
+#[test]
 fn a_loop_in_init_is_stopped_too() {
     let job = Job::new()
         .item(r#"(func (export "epochd_init") (result i32) (loop (br 0)) (i32.const 0))"#)

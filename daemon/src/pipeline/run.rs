@@ -1,0 +1,66 @@
+//! One run of one job, on a job thread, inside the job's cgroup.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use epochd_decode::SharedEpoch;
+use epochd_jobs::CancelToken;
+
+use super::registry::Job;
+use super::workers::thread_cpu_time;
+use super::Idle;
+use crate::results::{Outcome, ResultRecord};
+
+/// Unix milliseconds now.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs `job` over `epoch` on the calling (job) thread, inside the job's
+/// cgroup when `caps`, and moves the thread back to the idle cgroup after.
+/// Returns its record and whether a failure is the job's own fault.
+pub(crate) fn run_one(
+    job: &Job,
+    epoch: &SharedEpoch,
+    caps: bool,
+    idle: &Idle,
+    cancel: &CancelToken,
+) -> (ResultRecord, bool) {
+    let meta = epoch.meta();
+    if let (true, Some(cgroup)) = (caps, &job.cgroup) {
+        if let Err(e) = cgroup.enter_current_thread() {
+            tracing::warn!(job = %job.manifest.name, error = %e, "could not enter the job's cgroup; running uncapped");
+        }
+    }
+    let limits = job.manifest.limits();
+    let cpu_before = thread_cpu_time();
+    let report = job
+        .module
+        .run_cancellable(&limits, epoch, job.manifest.config.as_bytes(), cancel);
+    let cpu = thread_cpu_time().saturating_sub(cpu_before);
+    idle.enter();
+    let (outcome, job_fault) = match report.outcome {
+        Ok(result) => (Outcome::Ok { result }, false),
+        Err(e) => (
+            Outcome::Error {
+                kind: e.kind().to_owned(),
+                message: e.to_string(),
+            },
+            e.is_job_fault(),
+        ),
+    };
+    let record = ResultRecord {
+        job: job.manifest.name.clone(),
+        epoch: meta.epoch,
+        dc: meta.dc.clone(),
+        seq: meta.seq,
+        outcome,
+        wall_us: report.wall.as_micros() as u64,
+        cpu_us: cpu.as_micros() as u64,
+        stored_at_ms: now_ms(),
+        committed_at_ms: 0,
+    };
+    (record, job_fault)
+}
