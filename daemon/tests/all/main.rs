@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod conformance;
 mod corrupt;
+mod hostile;
 mod http;
 mod jobs;
 mod kill9;

@@ -158,6 +158,11 @@ impl Proc {
         (daemon, url)
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL, as a crash.
     pub fn kill9(mut self) {
         self.child.kill().unwrap();
