@@ -115,3 +115,37 @@ impl RunRoom {
         self.slot_count - self.slots.available_permits()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_run_waits_until_its_memory_cap_fits_the_budget() {
+        let room = RunRoom::new(100 << 10, 8);
+        let first = room.reserve(60 << 10).await;
+        assert_eq!(room.memory_held(), 60 << 10);
+        assert!(
+            room.reserve(60 << 10).now_or_never().is_none(),
+            "60 + 60 KiB do not fit 100 KiB: the second run waits"
+        );
+        let small = room.reserve(40 << 10).now_or_never();
+        assert!(small.is_some(), "40 KiB still fits");
+        drop(small);
+        drop(first);
+        assert!(room.reserve(60 << 10).now_or_never().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_run_waits_for_a_free_job_thread() {
+        let room = RunRoom::new(1 << 30, 2);
+        let a = room.reserve(1).await;
+        let _b = room.reserve(1).await;
+        assert_eq!(room.running(), 2);
+        assert!(room.reserve(1).now_or_never().is_none());
+        drop(a);
+        assert!(room.reserve(1).now_or_never().is_some());
+    }
+}

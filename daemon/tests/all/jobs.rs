@@ -36,6 +36,16 @@ pub struct Node {
 
 /// A node with `job_threads` job threads, with or without CPU caps.
 pub fn node(job_threads: usize, cgroups: bool) -> Node {
+    node_with(|config| {
+        config.job_threads = job_threads;
+        if !cgroups {
+            config.cgroups = None;
+        }
+    })
+}
+
+/// A node whose daemon config `configure` changes from the defaults.
+pub fn node_with(configure: impl FnOnce(&mut DaemonConfig)) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
         Store::open(StoreConfig {
@@ -45,10 +55,7 @@ pub fn node(job_threads: usize, cgroups: bool) -> Node {
         .unwrap(),
     );
     let mut config = DaemonConfig::new(dir.path().join("daemon"));
-    config.job_threads = job_threads;
-    if !cgroups {
-        config.cgroups = None;
-    }
+    configure(&mut config);
     let daemon = Arc::new(Daemon::open(config, Source::Local(store.clone())).unwrap());
     Node {
         _dir: dir,
@@ -58,7 +65,11 @@ pub fn node(job_threads: usize, cgroups: bool) -> Node {
 }
 
 /// Ingests `count` events for each epoch, commits them, returns the notices.
-fn commit_epochs(store: &Store, epochs: std::ops::Range<u64>, count: usize) -> Vec<CommitNotice> {
+pub fn commit_epochs(
+    store: &Store,
+    epochs: std::ops::Range<u64>,
+    count: usize,
+) -> Vec<CommitNotice> {
     let w = Workload::new(WorkloadConfig::default());
     for e in epochs {
         store
@@ -72,7 +83,7 @@ fn commit_epochs(store: &Store, epochs: std::ops::Range<u64>, count: usize) -> V
     store.outbox().pending().map(Result::unwrap).collect()
 }
 
-async fn process_all(daemon: &Daemon, notices: &[CommitNotice]) -> Vec<ResultRecord> {
+pub async fn process_all(daemon: &Daemon, notices: &[CommitNotice]) -> Vec<ResultRecord> {
     let mut out = Vec::new();
     for n in notices {
         match daemon.process(n).await.unwrap() {
@@ -83,7 +94,7 @@ async fn process_all(daemon: &Daemon, notices: &[CommitNotice]) -> Vec<ResultRec
     out
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -11,6 +11,7 @@ mod hostile;
 mod http;
 mod jobs;
 mod kill9;
+mod lanes;
 mod limits;
 mod openapi;
 mod split;
