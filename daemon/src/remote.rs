@@ -495,6 +495,8 @@ fn jobs_table(jobs: &[Value]) -> Vec<String> {
         "LAST EPOCH".to_owned(),
         "LAG".to_owned(),
         "WAITING".to_owned(),
+        "QUEUED".to_owned(),
+        "BEHIND S".to_owned(),
     ]];
     for job in jobs {
         let stats = &job["stats"];
@@ -509,9 +511,13 @@ fn jobs_table(jobs: &[Value]) -> Vec<String> {
             num(&stats["last_epoch"]),
             num(&stats["lag_epochs"]),
             num(&stats["commits_waiting"]),
+            num(&stats["runs_queued"]),
+            stats["lag_seconds"]
+                .as_f64()
+                .map_or_else(|| "-".to_owned(), |s| format!("{s:.1}")),
         ]);
     }
-    let mut widths = [0usize; 8];
+    let mut widths = [0usize; 10];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -600,6 +606,24 @@ fn job_block(job: &Value) -> Vec<String> {
         format!(
             "{} commits received, not yet done",
             num(&s["commits_waiting"])
+        ),
+    ));
+    rows.push((
+        "queued",
+        format!(
+            "{} runs of this job, the oldest waiting {} s",
+            num(&s["runs_queued"]),
+            s["lag_seconds"]
+                .as_f64()
+                .map_or_else(|| "-".to_owned(), |l| format!("{l:.1}"))
+        ),
+    ));
+    rows.push((
+        "results",
+        format!(
+            "{} bytes stored, {} refused by its quotas",
+            num(&s["results_stored_bytes"]),
+            num(&s["results_refused"])
         ),
     ));
     if job["backfill"].is_object() {
