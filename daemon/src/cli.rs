@@ -427,6 +427,9 @@ pub struct DaemonArgs {
     /// Bytes of results each job may have stored at once.
     #[arg(long, default_value_t = 1 << 30)]
     pub job_results_stored_bytes: u64,
+    /// Results of epochs older than this are deleted, in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    pub results_retention_secs: u64,
     /// Run without CPU caps (cgroups), with deadlines only.
     #[arg(long)]
     pub no_cgroups: bool,
@@ -450,6 +453,7 @@ impl DaemonArgs {
         }
         config.budget_bytes = self.decode_budget_bytes;
         config.run_memory_bytes = self.run_memory_bytes;
+        config.results_retention_secs = self.results_retention_secs;
         config.lanes.pause_behind = Duration::from_secs(self.pause_behind_secs.max(1));
         config.quotas = crate::pipeline::QuotaConfig {
             bytes_per_sec: self.job_results_bytes_per_sec,
