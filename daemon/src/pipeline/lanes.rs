@@ -15,7 +15,7 @@
 //! - a deleted job's lane is closed: its runs end without a record.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -143,7 +143,11 @@ struct Lane {
     queue: Mutex<VecDeque<Run>>,
     wake: Notify,
     current: Mutex<Option<Current>>,
-    closed: std::sync::atomic::AtomicBool,
+    /// No run is taken any more: the job was deleted or the daemon is
+    /// stopping.
+    closed: AtomicBool,
+    /// The daemon is stopping.
+    stopping: AtomicBool,
     /// Whether the job was running at each of the watcher's recent looks.
     busy: Mutex<VecDeque<bool>>,
 }
@@ -243,14 +247,26 @@ impl Lanes {
 }
 
 impl Drop for Lanes {
-    /// Closes every lane: each drains its waiting runs (without records:
-    /// their commits are delivered again to the next daemon) and its
-    /// driver ends, letting go of the job threads and the completer.
+    /// Stops every lane: each drops its waiting runs, so their commits are
+    /// never acknowledged (the next daemon gets them again), and its driver
+    /// ends, letting go of the job threads and the completer.
     fn drop(&mut self) {
         for lane in self.lanes.lock().values() {
+            lane.stopping.store(true, Ordering::Relaxed);
             lane.close();
         }
     }
+}
+
+/// Why a run must not start.
+enum Refusal {
+    /// Its job was deleted: the run ends without a record.
+    Deleted,
+    /// Its job is paused: a `skipped` record.
+    Paused(ResultRecord),
+    /// The daemon is stopping: the run is dropped and its commit never
+    /// acknowledged.
+    Stopping,
 }
 
 impl Lane {
@@ -260,7 +276,8 @@ impl Lane {
             queue: Mutex::new(VecDeque::new()),
             wake: Notify::new(),
             current: Mutex::new(None),
-            closed: std::sync::atomic::AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
             busy: Mutex::new(VecDeque::new()),
         }
     }
@@ -305,14 +322,16 @@ impl Lane {
         }
     }
 
-    /// Why `run` must not start: its job was deleted (`Some(None)`: no
-    /// record) or is paused (a `skipped` record).
-    fn refusal(&self, run: &Run) -> Option<Option<ResultRecord>> {
+    /// Why `run` must not start, if it must not.
+    fn refusal(&self, run: &Run) -> Option<Refusal> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Some(Refusal::Stopping);
+        }
         if self.is_closed() {
-            return Some(None);
+            return Some(Refusal::Deleted);
         }
         let reason = self.job.paused()?;
-        Some(Some(super::fanout::error_record(
+        Some(Refusal::Paused(super::fanout::error_record(
             &self.job,
             &run.commit.notice,
             "skipped",
@@ -320,11 +339,20 @@ impl Lane {
         )))
     }
 
+    /// Ends a run that did not start.
+    fn refuse(&self, shared: &Shared, run: Run, refusal: Refusal) {
+        match refusal {
+            Refusal::Deleted => run.commit.finish(None),
+            Refusal::Paused(record) => shared.finish(&self.job, run.commit, Some(record), false),
+            Refusal::Stopping => drop(run),
+        }
+    }
+
     /// Runs the lane's runs in order until it is closed and drained.
     async fn drive(self: Arc<Lane>, shared: Arc<Shared>) {
         while let Some(run) = self.next().await {
-            if let Some(refused) = self.refusal(&run) {
-                shared.finish(&self.job, run.commit, refused, false);
+            if let Some(refusal) = self.refusal(&run) {
+                self.refuse(&shared, run, refusal);
                 continue;
             }
             let cancel = CancelToken::new();
@@ -335,9 +363,9 @@ impl Lane {
             });
             let permit = shared.room.reserve(self.job.memory_cap()).await;
             // Paused or deleted while it waited for room.
-            if let Some(refused) = self.refusal(&run) {
+            if let Some(refusal) = self.refusal(&run) {
                 *self.current.lock() = None;
-                shared.finish(&self.job, run.commit, refused, false);
+                self.refuse(&shared, run, refusal);
                 continue;
             }
             if let Some(current) = self.current.lock().as_mut() {
@@ -353,6 +381,11 @@ impl Lane {
             let (record, job_fault) = rx.await.expect("a job thread answers every task");
             drop(permit);
             *self.current.lock() = None;
+            if self.stopping.load(Ordering::Relaxed) {
+                // Stopped mid-run: its record would say `cancelled`; the
+                // next daemon runs it again instead.
+                continue;
+            }
             let Run { commit, epoch, .. } = run;
             // The epoch's memory goes as soon as its last run is done.
             drop(epoch);
