@@ -7,13 +7,14 @@
 //! so its bytes need no second pass.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 use std::ops::Range;
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 
 use crate::error::EventError;
-use crate::msgpack::{set_once, EventHeader, Number, RoutingFields};
+use crate::msgpack::{set_once, EventHeader, Number, RoutingFields, MAX_DEPTH};
 
 /// Appends the MessagePack encoding of the JSON event (an object) `line` to
 /// `out` and returns its routing fields and encoded length. On error `out` is
@@ -24,20 +25,23 @@ pub fn transcode_event<'o>(
 ) -> Result<(EventHeader<'o>, usize), EventError> {
     let start = out.len();
     let mut found = Found::default();
+    let too_deep = Cell::new(false);
     let mut de = serde_json::Deserializer::from_slice(line);
     let result = TopLevel {
         out: &mut *out,
         found: &mut found,
+        too_deep: &too_deep,
     }
     .deserialize(&mut de)
     .and_then(|()| de.end());
     let error = match result {
-        Err(e) => Some(
-            found
-                .error
-                .take()
-                .unwrap_or_else(|| EventError::Json(e.to_string())),
-        ),
+        Err(e) => Some(found.error.take().unwrap_or_else(|| {
+            if too_deep.get() {
+                EventError::TooDeep(MAX_DEPTH)
+            } else {
+                EventError::Json(e.to_string())
+            }
+        })),
         Ok(()) => found.error.take(),
     };
     // The checks first, while `out` can still be cut back...
@@ -93,6 +97,8 @@ impl Found {
 struct TopLevel<'a> {
     out: &'a mut Vec<u8>,
     found: &'a mut Found,
+    /// Set when a value is nested deeper than [`MAX_DEPTH`].
+    too_deep: &'a Cell<bool>,
 }
 
 impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
@@ -126,11 +132,14 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
             match field {
                 None => map.next_value_seed(Transcode {
                     out: &mut *self.out,
+                    depth: 1,
+                    too_deep: self.too_deep,
                 })?,
                 Some(field) => map.next_value_seed(Capture {
                     out: &mut *self.out,
                     found: &mut *self.found,
                     field,
+                    too_deep: self.too_deep,
                 })?,
             }
             count += 1;
@@ -182,14 +191,25 @@ enum Field {
     Text(&'static str),
 }
 
-/// Transcodes one routing field's value and records it.
+/// Transcodes one routing field's value (a value of the event's top
+/// level) and records it.
 struct Capture<'a> {
     out: &'a mut Vec<u8>,
     found: &'a mut Found,
     field: Field,
+    too_deep: &'a Cell<bool>,
 }
 
-impl Capture<'_> {
+impl<'a> Capture<'a> {
+    /// Writes the value itself, at depth 1.
+    fn transcode(self) -> Transcode<'a> {
+        Transcode {
+            out: self.out,
+            depth: 1,
+            too_deep: self.too_deep,
+        }
+    }
+
     fn number(&mut self, n: Number) {
         match self.field {
             Field::Timestamp => {
@@ -223,22 +243,22 @@ impl<'de> Visitor<'de> for Capture<'_> {
 
     fn visit_bool<E: serde::de::Error>(mut self, v: bool) -> Result<(), E> {
         self.other("boolean");
-        Transcode { out: self.out }.visit_bool(v)
+        self.transcode().visit_bool(v)
     }
 
     fn visit_i64<E: serde::de::Error>(mut self, v: i64) -> Result<(), E> {
         self.number(Number::Int(v));
-        Transcode { out: self.out }.visit_i64(v)
+        self.transcode().visit_i64(v)
     }
 
     fn visit_u64<E: serde::de::Error>(mut self, v: u64) -> Result<(), E> {
         self.number(Number::Uint(v));
-        Transcode { out: self.out }.visit_u64(v)
+        self.transcode().visit_u64(v)
     }
 
     fn visit_f64<E: serde::de::Error>(mut self, v: f64) -> Result<(), E> {
         self.number(Number::Float(v));
-        Transcode { out: self.out }.visit_f64(v)
+        self.transcode().visit_f64(v)
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
@@ -270,29 +290,51 @@ impl<'de> Visitor<'de> for Capture<'_> {
 
     fn visit_unit<E: serde::de::Error>(mut self) -> Result<(), E> {
         self.other("nil");
-        Transcode { out: self.out }.visit_unit()
+        self.transcode().visit_unit()
     }
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, seq: A) -> Result<(), A::Error> {
         self.other("array");
-        Transcode { out: self.out }.visit_seq(seq)
+        self.transcode().visit_seq(seq)
     }
 
     fn visit_map<A: MapAccess<'de>>(mut self, map: A) -> Result<(), A::Error> {
         self.other("map");
-        Transcode { out: self.out }.visit_map(map)
+        self.transcode().visit_map(map)
     }
 }
 
 /// Writes each visited JSON value as MessagePack.
 struct Transcode<'a> {
     out: &'a mut Vec<u8>,
+    /// The value's nesting: 1 for the event's fields. Bounded as the
+    /// MessagePack scanner bounds it, so every event stored from JSON scans
+    /// again when the write-ahead log is replayed or the chunk is verified.
+    depth: usize,
+    too_deep: &'a Cell<bool>,
+}
+
+impl<'a> Transcode<'a> {
+    /// The writer of a value inside this one.
+    fn inner(&mut self) -> Transcode<'_> {
+        Transcode {
+            out: &mut *self.out,
+            depth: self.depth + 1,
+            too_deep: self.too_deep,
+        }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Transcode<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        if self.depth > MAX_DEPTH {
+            self.too_deep.set(true);
+            return Err(D::Error::custom(format!(
+                "nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
         de.deserialize_any(self)
     }
 }
@@ -373,35 +415,23 @@ impl<'de> Visitor<'de> for Transcode<'_> {
         Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         let header_at = self.out.len();
         self.out.extend_from_slice(&[0; 5]);
         let mut count = 0usize;
-        while seq
-            .next_element_seed(Transcode {
-                out: &mut *self.out,
-            })?
-            .is_some()
-        {
+        while seq.next_element_seed(self.inner())?.is_some() {
             count += 1;
         }
         patch_header(self.out, header_at, count, false);
         Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         let header_at = self.out.len();
         self.out.extend_from_slice(&[0; 5]);
         let mut count = 0usize;
-        while map
-            .next_key_seed(Transcode {
-                out: &mut *self.out,
-            })?
-            .is_some()
-        {
-            map.next_value_seed(Transcode {
-                out: &mut *self.out,
-            })?;
+        while map.next_key_seed(self.inner())?.is_some() {
+            map.next_value_seed(self.inner())?;
             count += 1;
         }
         patch_header(self.out, header_at, count, true);
@@ -417,7 +447,14 @@ mod tests {
     fn round_trip(json: &str) -> serde_json::Value {
         let mut out = Vec::new();
         let mut de = serde_json::Deserializer::from_slice(json.as_bytes());
-        Transcode { out: &mut out }.deserialize(&mut de).unwrap();
+        let too_deep = Cell::new(false);
+        Transcode {
+            out: &mut out,
+            depth: 1,
+            too_deep: &too_deep,
+        }
+        .deserialize(&mut de)
+        .unwrap();
         rmp_serde::from_slice(&out).unwrap()
     }
 
@@ -459,6 +496,40 @@ mod tests {
         ] {
             assert!(transcode_event(bad.as_bytes(), &mut out).is_err(), "{bad}");
             assert_eq!(out, [1, 2, 3]);
+        }
+    }
+
+    /// Regression (found by fuzz/ndjson_batch): JSON nested 65 to 127
+    /// levels deep (serde_json stops at 128) was accepted, but the scanner
+    /// refuses its MessagePack, so the write-ahead log holding it no longer
+    /// replayed and the store did not open. Both now stop at `MAX_DEPTH`.
+    #[test]
+    fn nesting_is_bounded_as_the_scanner_bounds_it() {
+        let nested = |levels: usize, inner: &str| {
+            format!(
+                r#"{{"timestamp":1,"type":"A","x":{}{inner}{}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        for (json, ok) in [
+            (nested(MAX_DEPTH, ""), true),
+            (nested(MAX_DEPTH - 1, "1"), true),
+            (nested(MAX_DEPTH - 1, r#"{"k":{}}"#), false),
+            (nested(MAX_DEPTH + 1, ""), false),
+            (nested(MAX_DEPTH, "1"), false),
+            (nested(100, ""), false),
+        ] {
+            let mut out = Vec::new();
+            let from_json = transcode_event(json.as_bytes(), &mut out).map(|(_, len)| len);
+            let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let msgpack = rmp_serde::to_vec(&value).unwrap();
+            let scanned = crate::msgpack::scan_event(&msgpack);
+            assert_eq!(from_json.is_ok(), ok, "{json}");
+            assert_eq!(scanned.is_ok(), ok, "{json}");
+            if !ok {
+                assert_eq!(from_json.unwrap_err(), EventError::TooDeep(MAX_DEPTH));
+            }
         }
     }
 

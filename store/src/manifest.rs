@@ -113,14 +113,59 @@ impl Manifest {
                 .into());
             }
         }
-        let sum: u64 = self.chunks.iter().map(|c| c.events).sum();
-        if sum != self.events {
+        // Checked: the counts are the sender's, and may add up past u64.
+        let sum = self
+            .chunks
+            .iter()
+            .try_fold(0u64, |sum, c| sum.checked_add(c.events));
+        if sum != Some(self.events) {
             return Err(ManifestError::Inconsistent(format!(
-                "\"events\" is {} but the chunks hold {sum}",
-                self.events
+                "\"events\" is {} but the chunks hold {}",
+                self.events,
+                sum.map_or_else(|| "more than 2^64".into(), |s| s.to_string())
             ))
             .into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(chunk: u32, events: u64) -> ChunkEntry {
+        ChunkEntry {
+            event_type: "WEB".into(),
+            subtype: None,
+            chunk,
+            bytes: 1,
+            raw_bytes: 1,
+            events,
+            checksum: Checksum(0),
+        }
+    }
+
+    /// Regression (found with fuzz/manifest): event counts adding up past
+    /// u64 panicked (debug builds) or wrapped (release builds, where the
+    /// wrapped sum could even match) instead of refusing the manifest.
+    #[test]
+    fn event_counts_that_overflow_are_inconsistent() {
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            epoch: 1,
+            dc: "ams4".into(),
+            seq: 0,
+            events: 0,
+            chunks: vec![entry(0, u64::MAX), entry(1, 1)],
+        };
+        let err = manifest.check().unwrap_err().to_string();
+        assert!(err.contains("more than 2^64"), "{err}");
+        let fine = Manifest {
+            events: u64::MAX,
+            chunks: vec![entry(0, u64::MAX - 1), entry(1, 1)],
+            ..manifest
+        };
+        fine.check().unwrap();
     }
 }

@@ -164,14 +164,24 @@ impl<'a> ColumnBuf<'a> {
         (!self.rows.is_empty()).then_some(&self.rows[..])
     }
 
-    /// Adds a scalar (or raw) value at `row`. Always inlined: passed to a
-    /// call, the scalar went through memory and cost a store-forwarding
-    /// stall per value.
+    /// Adds a scalar (or raw) value at `row`, unless the row has one
+    /// already: an event can give a path two values (a key repeated in one
+    /// map, or two keys spelling one path), and the first one stands, so
+    /// that a column never holds two values for a row. Always inlined:
+    /// passed to a call, the scalar went through memory and cost a
+    /// store-forwarding stall per value.
     #[inline(always)]
     fn push(&mut self, row: u32, value: Scalar<'a>) {
         if !self.rows.is_empty() {
+            if self.rows.last() == Some(&row) {
+                return;
+            }
             self.rows.push(row);
         } else if row != self.len {
+            if row < self.len {
+                // Rows 0..len hold values, this one included.
+                return;
+            }
             // The first gap: the rows so far were 0..len.
             self.rows.reserve(self.len as usize + 1);
             self.rows.extend(0..self.len);
@@ -293,6 +303,9 @@ pub(crate) struct ChunkColumns<'a> {
     /// Where each row's event starts in `raw`.
     pub event_starts: Vec<u32>,
     pub nodes: Vec<Node<'a>>,
+    /// The node of each path (as [`ChunkColumns::path`] spells it), root
+    /// aside: see [`ChunkColumns::child`].
+    paths: FxHashMap<String, u32>,
     pub columns: Vec<ColumnBuf<'a>>,
     pub containers: Vec<ContainerBuf<'a>>,
     /// Nodes that passed [`MAX_STRUCT_KEYS`] during the current event.
@@ -306,6 +319,7 @@ impl<'a> ChunkColumns<'a> {
             raw,
             event_starts: Vec::new(),
             nodes: vec![Node::new(b"", NONE)],
+            paths: FxHashMap::default(),
             columns: Vec::new(),
             containers: Vec::new(),
             overflowing: Vec::new(),
@@ -341,12 +355,31 @@ impl<'a> ChunkColumns<'a> {
         self.event_starts.len() as u32
     }
 
+    /// The child of `node` under `key`, made on first use. Paths are keys
+    /// joined with `.` (and keys that are not UTF-8 read with U+FFFD), so
+    /// two routes can spell one path: `a.b` at the top and `b` under `a`.
+    /// They share one node, hence one column per (path, type), holding one
+    /// value per row (see [`ColumnBuf::push`]): two nodes of one path would
+    /// give the epoch one column with two values for a row (merge.rs keys
+    /// columns by path).
     fn child(&mut self, node: u32, key: &'a [u8]) -> u32 {
         if let Some(child) = self.nodes[node as usize].children.get(key) {
             return *child;
         }
-        let id = self.nodes.len() as u32;
-        self.nodes.push(Node::new(key, node));
+        let path = if node == ROOT {
+            String::from_utf8_lossy(key).into_owned()
+        } else {
+            format!("{}.{}", self.path(node), String::from_utf8_lossy(key))
+        };
+        let id = match self.paths.get(&path) {
+            Some(&id) => id,
+            None => {
+                let id = self.nodes.len() as u32;
+                self.nodes.push(Node::new(key, node));
+                self.paths.insert(path, id);
+                id
+            }
+        };
         let parent = &mut self.nodes[node as usize];
         parent.children.insert(key, id);
         if node != ROOT && parent.children.len() == MAX_STRUCT_KEYS + 1 {
@@ -450,12 +483,16 @@ impl<'a> ChunkColumns<'a> {
         })
     }
 
-    /// Opens `row`'s run of entries in container `id`.
-    fn open_row(&mut self, id: u32, row: u32) -> &mut ContainerBuf<'a> {
+    /// Opens `row`'s run of entries in container `id`; `None` if the row
+    /// has one already (the first stands, as in [`ColumnBuf::push`]).
+    fn open_row(&mut self, id: u32, row: u32) -> Option<&mut ContainerBuf<'a>> {
         let c = &mut self.containers[id as usize];
+        if c.rows.last() == Some(&row) {
+            return None;
+        }
         c.rows.push(row);
         c.offsets.push(c.entries());
-        c
+        Some(c)
     }
 
     fn container_map(
@@ -465,7 +502,13 @@ impl<'a> ChunkColumns<'a> {
         n: usize,
         r: &mut Reader<'a>,
     ) -> Result<(), DecodeError> {
-        let c = self.open_row(id, row);
+        let Some(c) = self.open_row(id, row) else {
+            for _ in 0..n {
+                r.key()?;
+                r.raw_value()?;
+            }
+            return Ok(());
+        };
         for _ in 0..n {
             let key = r.key()?;
             c.keys.push(key);
@@ -481,7 +524,12 @@ impl<'a> ChunkColumns<'a> {
         n: usize,
         r: &mut Reader<'a>,
     ) -> Result<(), DecodeError> {
-        let c = self.open_row(id, row);
+        let Some(c) = self.open_row(id, row) else {
+            for _ in 0..n {
+                r.raw_value()?;
+            }
+            return Ok(());
+        };
         for _ in 0..n {
             c.push_value(Self::entry_value(r)?);
         }
@@ -576,16 +624,13 @@ impl<'a> ChunkColumns<'a> {
         path
     }
 
-    /// The node of a path, if any.
+    /// The node of a path (as [`ChunkColumns::path`] spells it), if any.
     pub fn find_node(&self, path: &str) -> Option<u32> {
-        let mut node = ROOT;
-        if path.is_empty() {
-            return Some(ROOT);
+        // By the whole path, not key by key: a key may hold a `.` itself.
+        match self.paths.get(path) {
+            Some(&node) => Some(node),
+            None => path.is_empty().then_some(ROOT),
         }
-        for key in path.split('.') {
-            node = *self.nodes[node as usize].children.get(key.as_bytes())?;
-        }
-        Some(node)
     }
 
     /// Paths of the map containers of this chunk.
@@ -638,4 +683,97 @@ fn find_map(r: &mut Reader<'_>, path: &[&[u8]]) -> Result<Option<usize>, DecodeE
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::{decode_raw, Column, EpochMeta, SharedEpoch, ValueType};
+
+    /// An event as MessagePack with its keys as given, repeats included
+    /// (which no serde map can hold).
+    fn event(pairs: &[(&str, Value)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        rmp::encode::write_map_len(&mut out, pairs.len() as u32).unwrap();
+        for (key, value) in pairs {
+            rmp::encode::write_str(&mut out, key).unwrap();
+            out.extend(rmp_serde::to_vec_named(value).unwrap());
+        }
+        out
+    }
+
+    fn decode(events: &[Vec<u8>]) -> SharedEpoch {
+        let meta = EpochMeta {
+            epoch: 1,
+            dc: "dc1".into(),
+            seq: 0,
+        };
+        decode_raw(meta, &[events.concat()]).unwrap()
+    }
+
+    /// The rows and the ints of the Int column at `path`.
+    fn ints(epoch: &SharedEpoch, path: &str) -> (Vec<u32>, Vec<i64>) {
+        let view = epoch.view();
+        let col: Column<'_> = view
+            .columns()
+            .unwrap()
+            .iter()
+            .find(|c| c.path() == Some(path) && c.type_() == ValueType::Int)
+            .unwrap_or_else(|| panic!("no Int column {path}"));
+        let rows = match col.rows() {
+            Some(rows) => rows.iter().collect(),
+            None => (0..view.rows()).collect(),
+        };
+        (rows, col.ints().unwrap().iter().collect())
+    }
+
+    /// Regression (found by fuzz/columnar_decode): a key repeated in one map
+    /// gave its column two values for one row; with as many rows as values
+    /// the column even came out dense, the second value filed under the
+    /// next event. The first value stands.
+    #[test]
+    fn a_repeated_key_keeps_its_first_value() {
+        let epoch = decode(&[
+            event(&[
+                ("x", json!(1)),
+                ("m", json!({"y": 1})),
+                ("t", json!([1])),
+                ("x", json!(2)),
+                ("m", json!({"y": 2})),
+                ("t", json!([2, 3])),
+            ]),
+            event(&[("z", json!(0))]),
+        ]);
+        assert_eq!(ints(&epoch, "x"), (vec![0], vec![1]));
+        assert_eq!(ints(&epoch, "m.y"), (vec![0], vec![1]));
+        let view = epoch.view();
+        let list = view.containers().unwrap().get(0);
+        assert_eq!(list.path(), Some("t"));
+        assert_eq!(list.rows().unwrap().iter().collect::<Vec<_>>(), [0]);
+        assert_eq!(list.offsets().unwrap().iter().collect::<Vec<_>>(), [0, 1]);
+    }
+
+    /// Regression (found by fuzz/columnar_decode): `a.b` at the top and `b`
+    /// under `a` spell one path; they made two columns of that name, merged
+    /// into one with two values for a row. They are one column now, first
+    /// value standing.
+    #[test]
+    fn keys_spelling_one_path_are_one_column() {
+        let epoch = decode(&[
+            event(&[("a.b", json!(1)), ("a", json!({"b": 2}))]),
+            event(&[("a", json!({"b": 3}))]),
+            event(&[("z", json!(0))]),
+            event(&[("a.b", json!(4))]),
+        ]);
+        assert_eq!(ints(&epoch, "a.b"), (vec![0, 1, 3], vec![1, 3, 4]));
+        let view = epoch.view();
+        let named: Vec<_> = view
+            .columns()
+            .unwrap()
+            .iter()
+            .filter(|c| c.path() == Some("a.b"))
+            .collect();
+        assert_eq!(named.len(), 1);
+    }
 }
