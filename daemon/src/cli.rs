@@ -502,6 +502,10 @@ pub struct GenArgs {
     /// Ask for an answer only once the events are committed.
     #[arg(long)]
     pub wait_commit: bool,
+    /// Send a batch again, with its Idempotency-Key, this many times at most
+    /// when it got no answer, a 5xx or a 409 (high-level path).
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
     /// Write one JSON line per acknowledged batch to this file.
     #[arg(long)]
     pub record: Option<PathBuf>,
@@ -535,6 +539,7 @@ impl GenArgs {
             batch_events: self.batch,
             concurrency: self.concurrency,
             wait_commit: self.wait_commit,
+            retries: self.retries,
             record: self.record.clone(),
             token: self.token.clone(),
         }

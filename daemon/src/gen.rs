@@ -2,9 +2,12 @@
 //! in real time, through either ingest path.
 //!
 //! Each second it takes the events of the current epoch (deterministic by seed
-//! and epoch) and sends them in batches, several requests in flight. A batch
-//! that fails is counted and not retried, so "acknowledged" in the record
-//! means exactly the batches the node answered 2xx to.
+//! and epoch) and sends them in batches, several requests in flight. Each
+//! batch of the high-level path carries an `Idempotency-Key` of its own, so
+//! a batch that got no answer, a 5xx or a 409 (its key in flight) is sent
+//! again, up to `--retries` times, and still stored once. A batch that fails
+//! for good is counted, so "acknowledged" in the record means exactly the
+//! batches the node answered 2xx to.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -49,6 +52,9 @@ pub struct GenOptions {
     pub concurrency: usize,
     /// Ask the node to answer only once the events are committed.
     pub wait_commit: bool,
+    /// Tries after the first for a batch that got no answer, a 5xx or a
+    /// 409 (high-level path; with the same idempotency key).
+    pub retries: u32,
     /// Write one JSON line per acknowledged batch here.
     pub record: Option<PathBuf>,
     /// The node's ingest (or admin) token, if it has tokens.
@@ -60,8 +66,10 @@ pub struct GenOptions {
 pub struct GenReport {
     /// Events the node acknowledged.
     pub events_acked: AtomicU64,
-    /// Requests that failed (not retried).
+    /// Requests that failed for good (after their retries).
     pub requests_failed: AtomicU64,
+    /// Requests sent again.
+    pub requests_retried: AtomicU64,
     /// Requests acknowledged.
     pub requests_acked: AtomicU64,
 }
@@ -72,6 +80,14 @@ struct Shared {
     workload: Workload,
     report: GenReport,
     record: Option<Mutex<std::fs::File>>,
+    /// Names this run in idempotency keys, so two runs with one seed are
+    /// two producers.
+    run_id: String,
+}
+
+/// Pause before the `attempt`-th retry: 250 ms, doubling, at most 4 s.
+fn retry_pause(attempt: u32) -> Duration {
+    Duration::from_millis(250 << attempt.min(4))
 }
 
 /// Runs the generator until its duration ends or Ctrl-C.
@@ -94,6 +110,13 @@ pub async fn run(options: GenOptions) -> anyhow::Result<GenReport> {
         options,
         report: GenReport::default(),
         record,
+        run_id: {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos() as u64;
+            format!("{:016x}", nanos ^ (u64::from(std::process::id()) << 40))
+        },
     });
     let permits = Arc::new(Semaphore::new(shared.options.concurrency.max(1)));
     let started = Instant::now();
@@ -169,36 +192,56 @@ impl Shared {
         if self.options.wait_commit {
             url.push_str("?wait=commit");
         }
-        let answer = self
-            .client
-            .post(&url)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await;
-        match answer {
-            Ok(r) if r.status().is_success() => {
-                let status = r.status().as_u16();
-                let answer: serde_json::Value = r.json().await.unwrap_or_default();
-                self.report.requests_acked.fetch_add(1, Ordering::Relaxed);
-                self.report
-                    .events_acked
-                    .fetch_add(count as u64, Ordering::Relaxed);
-                self.note(json!({
-                    "epoch": epoch, "rate": rate, "start": start, "count": count,
-                    "status": status, "commits": answer.get("commits"),
-                }));
+        let key = format!("gen-{}-{epoch}-{start}", self.run_id);
+        let body = bytes::Bytes::from(body);
+        let mut attempt = 0;
+        loop {
+            let answer = self
+                .client
+                .post(&url)
+                .header("content-type", content_type)
+                .header("idempotency-key", &key)
+                .body(body.clone())
+                .send()
+                .await;
+            // No answer, a passing fault or the key in flight: the batch may
+            // be stored or not; the same key makes sending it again safe.
+            let retry = match &answer {
+                Ok(r) => r.status().is_server_error() || r.status() == 409,
+                Err(_) => true,
+            };
+            if retry && attempt < self.options.retries {
+                attempt += 1;
+                self.report.requests_retried.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(retry_pause(attempt - 1)).await;
+                continue;
             }
-            Ok(r) => {
-                self.report.requests_failed.fetch_add(1, Ordering::Relaxed);
-                let status = r.status();
-                let text = r.text().await.unwrap_or_default();
-                tracing::warn!(%status, answer = %text, epoch, start, "batch refused");
+            match answer {
+                Ok(r) if r.status().is_success() => {
+                    let status = r.status().as_u16();
+                    let answer: serde_json::Value = r.json().await.unwrap_or_default();
+                    self.report.requests_acked.fetch_add(1, Ordering::Relaxed);
+                    self.report
+                        .events_acked
+                        .fetch_add(count as u64, Ordering::Relaxed);
+                    self.note(json!({
+                        "epoch": epoch, "rate": rate, "start": start, "count": count,
+                        "status": status, "commits": answer.get("commits"),
+                        "tries": attempt + 1, "replayed": answer.get("replayed"),
+                    }));
+                }
+                Ok(r) => {
+                    self.report.requests_failed.fetch_add(1, Ordering::Relaxed);
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    tracing::warn!(%status, answer = %text, epoch, start, "batch refused");
+                }
+                Err(e) => {
+                    self.report.requests_failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, epoch, start, "batch not acknowledged");
+                }
             }
-            Err(e) => {
-                self.report.requests_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, epoch, start, "batch not acknowledged");
-            }
+            return;
         }
     }
 

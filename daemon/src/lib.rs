@@ -95,10 +95,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gen(args) => {
             let report = gen::run(args.options()).await?;
             println!(
-                "epochd gen: {} events acknowledged in {} requests, {} requests failed",
+                "epochd gen: {} events acknowledged in {} requests, {} requests failed, {} retried",
                 report.events_acked.load(Ordering::Relaxed),
                 report.requests_acked.load(Ordering::Relaxed),
                 report.requests_failed.load(Ordering::Relaxed),
+                report.requests_retried.load(Ordering::Relaxed),
             );
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! The commit: chunks first, then the manifest together with the hook-outbox
-//! entry (and, for ingested epochs, the WAL replay mark) in one sled
-//! transaction. Callers flush the database before they report a commit.
+//! entry (and, for ingested epochs, the WAL replay mark and the WAL position
+//! the commit covers) in one sled transaction. Callers flush the database
+//! before they report a commit.
 
 use std::collections::HashMap;
 
@@ -38,6 +39,10 @@ pub struct CommitTrees<'a> {
     pub manifests: &'a Tree,
     /// WAL replay marks per (epoch, dc).
     pub marks: &'a Tree,
+    /// Per ingested commit (epoch, dc, seq), the WAL position it covers, so
+    /// a batch from before a restart finds its commit (an idempotent
+    /// repeat with `?wait=commit`).
+    pub commit_lsns: &'a Tree,
     /// The hook outbox.
     pub outbox: &'a Outbox,
     /// For commit ids.
@@ -181,8 +186,16 @@ impl CommitTrees<'_> {
         };
         let encoded = manifest.encode();
         let mark_key = epoch_dc_prefix(manifest.epoch, &manifest.dc);
-        (self.chunks, self.manifests, self.outbox.tree(), self.marks).transaction(
-            |(chunks, manifests, outbox, marks): &(
+        let trees = (
+            self.chunks,
+            self.manifests,
+            self.outbox.tree(),
+            self.marks,
+            self.commit_lsns,
+        );
+        trees.transaction(
+            |(chunks, manifests, outbox, marks, commit_lsns): &(
+                TransactionalTree,
                 TransactionalTree,
                 TransactionalTree,
                 TransactionalTree,
@@ -206,6 +219,7 @@ impl CommitTrees<'_> {
                 Outbox::stage(outbox, &notice)?;
                 if let Some(lsn) = covered_lsn {
                     marks.insert(mark_key.as_slice(), &lsn.to_be_bytes())?;
+                    commit_lsns.insert(key_bytes.as_slice(), &lsn.to_be_bytes())?;
                 }
                 Ok(())
             },

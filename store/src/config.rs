@@ -67,6 +67,16 @@ pub struct StoreConfig {
     /// the middle of a commit. 0 turns the check off (a full disk is then
     /// met only by the write that fails). Default: 128 MiB.
     pub disk_reserve_bytes: u64,
+    /// How long a producer's `Idempotency-Key` is remembered after its batch
+    /// was accepted, in seconds: a repeat within it is answered with the
+    /// first answer and stores nothing; after it, the key is new again.
+    /// Default: 86400 (24 h).
+    pub idempotency_window_secs: u64,
+    /// Most idempotency keys remembered, all in memory (about 0.5 KB each
+    /// with a UUID key and a batch over a few (epoch, dc), more with long
+    /// keys or batches over many); past it the oldest are forgotten first,
+    /// so a repeat of their batch would be stored again. Default: 1,000,000.
+    pub max_idempotency_keys: usize,
 }
 
 impl Default for StoreConfig {
@@ -90,6 +100,8 @@ impl Default for StoreConfig {
             chunk_file_secs: 60,
             seal_tick_ms: 20,
             disk_reserve_bytes: 128 << 20,
+            idempotency_window_secs: 24 * 3600,
+            max_idempotency_keys: 1_000_000,
         }
     }
 }
@@ -136,6 +148,9 @@ impl StoreConfig {
             return bad(
                 "seal_tick_ms, sweep_interval_ms and chunk_file_secs must be positive".into(),
             );
+        }
+        if self.idempotency_window_secs == 0 || self.max_idempotency_keys == 0 {
+            return bad("idempotency_window_secs and max_idempotency_keys must be positive".into());
         }
         Ok(())
     }

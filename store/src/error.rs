@@ -247,6 +247,25 @@ pub enum StoreError {
         /// The failed sync.
         detail: String,
     },
+    /// An idempotency key that is not 1 to 128 printable ASCII characters.
+    #[error("{0}")]
+    BadIdempotencyKey(String),
+    /// The idempotency key was used, within the window, for a batch with
+    /// another body. Nothing was stored.
+    #[error("Idempotency-Key {key:?} was used for a different batch (another body) within the last {window_secs} s; nothing was stored: send a new batch with a new key, and a retry with its first body unchanged")]
+    IdempotencyKeyReused {
+        /// The key.
+        key: String,
+        /// How long keys are remembered.
+        window_secs: u64,
+    },
+    /// A request with the same idempotency key is being stored and not yet
+    /// answered. Nothing was stored by this one.
+    #[error("a request with Idempotency-Key {key:?} is being stored right now; nothing was stored by this one: retry in a moment to get its answer")]
+    IdempotencyKeyInFlight {
+        /// The key.
+        key: String,
+    },
     /// A committed chunk's bytes are wrong: they fail their checksum, the
     /// bucket file ends before them, or the file is gone. Reading again
     /// gives the same answer, unlike an I/O error ([`StoreError::Io`]), which
@@ -272,6 +291,9 @@ impl StoreError {
                 | StoreError::Manifest(_)
                 | StoreError::ChunkConflict(_)
                 | StoreError::BadChunk { .. }
+                | StoreError::BadIdempotencyKey(_)
+                | StoreError::IdempotencyKeyReused { .. }
+                | StoreError::IdempotencyKeyInFlight { .. }
         )
     }
 

@@ -34,6 +34,11 @@
 //!   are refused and counted in the receipt. Nothing is dropped silently.
 //! - A batch with any malformed or invalid event is refused whole, with
 //!   every problem's position, and changes nothing.
+//! - A batch sent with a producer's idempotency key
+//!   ([`Store::ingest_with_key`]) is stored once: a repeat with the same key
+//!   and body, within the window, is answered with the first receipt
+//!   (`replayed`), across crashes, because the key is in the batch's own
+//!   write-ahead log record.
 //!
 //! # Example
 //! ```
@@ -60,6 +65,7 @@ mod config;
 mod crashpoint;
 mod error;
 mod health;
+mod idempotency;
 mod json;
 mod key;
 mod manifest;
@@ -76,6 +82,7 @@ pub use commit::Committed;
 pub use config::StoreConfig;
 pub use error::{EventError, EventRejection, ManifestError, NameError, StoreError};
 pub use health::{Fault, StoreHealth};
+pub use idempotency::{validate_idempotency_key, MAX_IDEMPOTENCY_KEY_LEN};
 pub use key::{validate_dc, validate_type, ChunkKey, ManifestKey, NO_SUBTYPE};
 pub use manifest::{ChunkEntry, Manifest, MANIFEST_VERSION};
 pub use msgpack::{scan_event, value_len, EventHeader, MAX_DEPTH};

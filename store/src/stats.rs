@@ -33,6 +33,7 @@ pub(crate) struct StoreStats {
     pub epochs_swept: Counter,
     pub writes_refused: Counter,
     pub commit_faults: Counter,
+    pub idempotent_replays: Counter,
 }
 
 /// A copy of the store's counters and gauges at one moment.
@@ -60,6 +61,11 @@ pub struct StoreStatsSnapshot {
     pub writes_refused: u64,
     /// Commits that failed on a passing fault and were tried again.
     pub commit_faults: u64,
+    /// Batches answered as a repeat of an earlier one with the same
+    /// idempotency key (nothing stored).
+    pub idempotent_replays: u64,
+    /// Idempotency keys remembered.
+    pub idempotency_keys: usize,
     /// Epochs accepting events, not sealed yet.
     pub open_epochs: usize,
     /// Bytes of events waiting to be sealed.
@@ -77,6 +83,7 @@ impl StoreStats {
         buffered_bytes: usize,
         hook_backlog: usize,
         wal_segments: usize,
+        idempotency_keys: usize,
     ) -> StoreStatsSnapshot {
         StoreStatsSnapshot {
             events_accepted: self.events_accepted.get(),
@@ -89,6 +96,8 @@ impl StoreStats {
             epochs_swept: self.epochs_swept.get(),
             writes_refused: self.writes_refused.get(),
             commit_faults: self.commit_faults.get(),
+            idempotent_replays: self.idempotent_replays.get(),
+            idempotency_keys,
             open_epochs,
             buffered_bytes,
             hook_backlog,

@@ -20,6 +20,9 @@ use crate::commit::{CommitTrees, Committed, CompressedChunk};
 use crate::config::StoreConfig;
 use crate::error::{EventRejection, ManifestError, StoreError};
 use crate::health::{check_room, free_bytes, Health, StoreHealth};
+use crate::idempotency::{
+    encode_record_prefix, split_record, KeyRecord, KeyedRequest, Keys, Lookup, Outcome,
+};
 use crate::key::{epoch_dc_prefix, ChunkKey, ManifestKey};
 use crate::manifest::Manifest;
 use crate::msgpack::scan_event;
@@ -43,6 +46,9 @@ pub struct IngestReceipt {
     pub lsn: Option<Lsn>,
     /// The (epoch, dc) the accepted events belong to.
     pub epochs: Vec<EpochDc>,
+    /// True when this is the answer of an earlier batch with the same
+    /// idempotency key: this request stored nothing.
+    pub replayed: bool,
 }
 
 /// A committed (epoch, dc, seq), as listed.
@@ -101,8 +107,16 @@ struct Inner {
     files: BlobFiles,
     manifests: sled::Tree,
     marks: sled::Tree,
+    /// (epoch, dc, seq) -> the WAL position an ingested commit covers.
+    commit_lsns: sled::Tree,
     outbox: Outbox,
     wal: Wal,
+    /// The first LSN of this open: a receipt below it (an idempotent
+    /// repeat of a batch from before the restart) finds its commits in
+    /// `commit_lsns`, not in `committed`, which starts empty.
+    opened_lsn: Lsn,
+    /// Producers' idempotency keys (see `idempotency.rs`).
+    keys: Keys,
     open: Mutex<OpenEpochs>,
     /// Serialises sealing: taking epochs out of `open` and committing them
     /// happen under it, so two parts of one (epoch, dc) are committed in the
@@ -183,6 +197,14 @@ impl Store {
         let chunks = db.open_tree("chunks")?;
         let manifests = db.open_tree("manifests")?;
         let marks = db.open_tree("wal_marks")?;
+        let commit_lsns = db.open_tree("commit_lsns")?;
+        // Loaded before the replay, which adds the keys of the log's records.
+        let keys = Keys::open(
+            &db,
+            config.idempotency_window_secs,
+            config.max_idempotency_keys,
+            unix_now() as u64,
+        )?;
         let outbox = Outbox::open(&db).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let files = BlobFiles::open(&config.data_dir.join("chunks"), config.chunk_file_secs)?;
 
@@ -199,6 +221,10 @@ impl Store {
             config.wal_segment_bytes,
             highest_mark(&marks)? + 1,
             |lsn, payload| {
+                let (key, payload) = split_record(payload, lsn)?;
+                if let Some(key) = key {
+                    keys.replayed(key, unix_now() as u64);
+                }
                 let batch = parse_batch(payload, Format::MsgPack, &replay_rules).map_err(|r| {
                     StoreError::Corrupt(format!(
                         "WAL record {lsn} does not parse: {}",
@@ -237,6 +263,7 @@ impl Store {
                 "replayed the write-ahead log"
             );
         }
+        let opened_lsn = wal.last_lsn() + 1;
         let inner = Arc::new(Inner {
             config,
             db,
@@ -244,8 +271,11 @@ impl Store {
             files,
             manifests,
             marks,
+            commit_lsns,
             outbox,
             wal,
+            opened_lsn,
+            keys,
             open: Mutex::new(open),
             seal_lock: Mutex::new(()),
             commit_lock: Mutex::new(()),
@@ -304,7 +334,37 @@ impl Store {
     /// crash and will be committed exactly once. If any event is malformed or
     /// invalid, nothing is stored and every problem is reported.
     pub fn ingest(&self, body: &[u8], format: Format) -> Result<IngestReceipt, StoreError> {
+        self.ingest_with_key(body, format, None)
+    }
+
+    /// [`Store::ingest`] with a producer's idempotency key (1 to 128
+    /// printable ASCII characters): a repeat of a stored batch with the
+    /// same key and the same body, within `idempotency_window_secs`, is
+    /// answered with the first receipt (`replayed: true`) and stores
+    /// nothing. The same key with another body is
+    /// [`StoreError::IdempotencyKeyReused`]; while the first is being
+    /// stored, [`StoreError::IdempotencyKeyInFlight`]. The key is
+    /// remembered exactly when the batch is durable (it is in the batch's
+    /// WAL record): a refused batch, or one of which nothing was accepted,
+    /// leaves no key, so its retry is stored.
+    pub fn ingest_with_key(
+        &self,
+        body: &[u8],
+        format: Format,
+        key: Option<&str>,
+    ) -> Result<IngestReceipt, StoreError> {
         let inner = &self.inner;
+        let keyed = key
+            .map(|key| KeyedRequest::new(key, body, format))
+            .transpose()?;
+        let now = unix_now();
+        // A repeat stores nothing, so it is answered even while the store
+        // refuses writes: its batch is durable all the same.
+        if let Some(request) = &keyed {
+            if let Some(receipt) = inner.repeat(request, now as u64)? {
+                return Ok(receipt);
+            }
+        }
         inner.check_writable()?;
         let config = &inner.config;
         if body.len() > config.max_body_bytes {
@@ -313,7 +373,6 @@ impl Store {
                 limit: config.max_body_bytes,
             });
         }
-        let now = unix_now();
         let rules = BatchRules {
             default_dc: config.default_dc.clone(),
             max_event_bytes: config.max_event_bytes,
@@ -337,23 +396,47 @@ impl Store {
             too_old_total: batch.too_old_total,
             lsn: None,
             epochs: Vec::new(),
+            replayed: false,
         };
         if batch.event_count() == 0 {
+            // Nothing to store, so no key to remember: a repeat is parsed
+            // again and stores nothing again.
             return Ok(receipt);
         }
-        let lsn = inner
+        let keyed = keyed.map(|request| {
+            let record = KeyRecord {
+                key: request.key.to_string(),
+                created: now as u64,
+                body_hash: request.body_hash,
+                lsn: 0,
+                outcome: Outcome::of(&batch),
+            };
+            (request, record)
+        });
+        let appended = inner
             .check_room(batch.byte_count() as u64)
-            .and_then(|()| inner.append(&batch))
+            .and_then(|()| inner.append(&batch, keyed))
             .map_err(|e| inner.refusal(e))?;
-        receipt.lsn = Some(lsn.0);
-        receipt.epochs = lsn.1;
-        if let Err(e) = inner.wal.sync(lsn.0) {
+        let (lsn, epochs, key) = match appended {
+            Appended::Stored { lsn, epochs, key } => (lsn, epochs, key),
+            // The same request, stored by a concurrent one meanwhile.
+            Appended::Repeat(receipt) => return Ok(receipt),
+        };
+        receipt.lsn = Some(lsn);
+        receipt.epochs = epochs;
+        if let Err(e) = inner.wal.sync(lsn) {
+            if let Some((key, id)) = &key {
+                inner.keys.forget(key, *id);
+            }
             // What the page cache held for this and earlier unsynced records
             // may be gone: nothing more may be acknowledged behind them.
             let e = inner.stop("syncing the write-ahead log", e);
             return Err(StoreError::DurabilityUnknown {
                 detail: e.to_string(),
             });
+        }
+        if let Some((key, id)) = &key {
+            inner.keys.finish(key, *id);
         }
         inner.stats.events_accepted.add(batch.event_count() as u64);
         inner.stats.bytes_accepted.add(batch.byte_count() as u64);
@@ -374,19 +457,23 @@ impl Store {
         let deadline = Instant::now() + timeout;
         let mut committed = inner.committed.lock();
         loop {
-            let found: Option<Vec<ManifestKey>> = receipt
-                .epochs
-                .iter()
-                .map(|(epoch, dc)| {
-                    let seqs = committed.get(&(*epoch, dc.clone()))?;
-                    let (_, seq) = seqs.iter().find(|(covered, _)| *covered >= lsn)?;
-                    Some(ManifestKey {
-                        epoch: *epoch,
-                        dc: dc.clone(),
-                        seq: *seq,
+            let found: Option<Vec<ManifestKey>> = if lsn < inner.opened_lsn {
+                inner.committed_before_open(&receipt.epochs, lsn)?
+            } else {
+                receipt
+                    .epochs
+                    .iter()
+                    .map(|(epoch, dc)| {
+                        let seqs = committed.get(&(*epoch, dc.clone()))?;
+                        let (_, seq) = seqs.iter().find(|(covered, _)| *covered >= lsn)?;
+                        Some(ManifestKey {
+                            epoch: *epoch,
+                            dc: dc.clone(),
+                            seq: *seq,
+                        })
                     })
-                })
-                .collect();
+                    .collect()
+            };
             if let Some(keys) = found {
                 return Ok(keys);
             }
@@ -581,6 +668,7 @@ impl Store {
             buffered_bytes,
             inner.outbox.len(),
             inner.wal.segment_count(),
+            inner.keys.len(),
         )
     }
 
@@ -644,6 +732,19 @@ impl Drop for Store {
     }
 }
 
+/// What [`Inner::append`] did.
+enum Appended {
+    /// Appended as record `lsn`, with its key's entry if it has one.
+    Stored {
+        lsn: Lsn,
+        epochs: Vec<EpochDc>,
+        key: Option<(Arc<str>, u64)>,
+    },
+    /// A concurrent request with the same key and body was stored first:
+    /// its receipt.
+    Repeat(IngestReceipt),
+}
+
 fn dir_size(path: &std::path::Path) -> u64 {
     let mut total = 0;
     let mut stack: Vec<PathBuf> = vec![path.to_owned()];
@@ -669,6 +770,7 @@ impl Inner {
             files: &self.files,
             manifests: &self.manifests,
             marks: &self.marks,
+            commit_lsns: &self.commit_lsns,
             outbox: &self.outbox,
             db: &self.db,
             node: &self.config.node,
@@ -693,6 +795,45 @@ impl Inner {
             }),
             Err(e) => Err(e),
         }
+    }
+
+    /// The commits of a batch appended before this open (an idempotent
+    /// repeat after a restart), from `commit_lsns`: per (epoch, dc), the
+    /// first commit that covers `lsn`. `None` while one is not committed
+    /// yet. An (epoch, dc) already deleted by retention is left out.
+    fn committed_before_open(
+        &self,
+        epochs: &[EpochDc],
+        lsn: Lsn,
+    ) -> Result<Option<Vec<ManifestKey>>, StoreError> {
+        let horizon = (unix_now() as u64).saturating_sub(self.config.retention_secs);
+        let mut keys = Vec::with_capacity(epochs.len());
+        for (epoch, dc) in epochs {
+            let mut found = None;
+            for item in self.commit_lsns.scan_prefix(epoch_dc_prefix(*epoch, dc)) {
+                let (key, covered) = item?;
+                let covered = covered.as_ref().try_into().map(u64::from_be_bytes);
+                let key = ManifestKey::decode(&key);
+                match (key, covered) {
+                    (Some(key), Ok(covered)) if covered >= lsn => {
+                        found = Some(key);
+                        break;
+                    }
+                    (Some(_), Ok(_)) => {}
+                    _ => {
+                        return Err(StoreError::Corrupt(
+                            "an entry of commit_lsns does not decode".into(),
+                        ))
+                    }
+                }
+            }
+            match found {
+                Some(key) => keys.push(key),
+                None if *epoch < horizon => {}
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(keys))
     }
 
     /// Refuses a write while the store is degraded or stopped, and counts it.
@@ -723,11 +864,62 @@ impl Inner {
         e
     }
 
+    /// The answer to a repeat of a keyed request: its first receipt; an
+    /// error when the key was used for another body or is being stored;
+    /// `None` when the key is new.
+    fn repeat(
+        &self,
+        request: &KeyedRequest,
+        now: u64,
+    ) -> Result<Option<IngestReceipt>, StoreError> {
+        match self.keys.lookup(request, now) {
+            Lookup::New => Ok(None),
+            Lookup::Replay(record) => {
+                self.stats.idempotent_replays.inc();
+                let outcome = &record.outcome;
+                Ok(Some(IngestReceipt {
+                    accepted: outcome.accepted as usize,
+                    too_old: outcome.too_old_rejections(),
+                    too_old_total: outcome.too_old_total as usize,
+                    lsn: Some(record.lsn),
+                    epochs: outcome.epochs.clone(),
+                    replayed: true,
+                }))
+            }
+            Lookup::Reused => Err(StoreError::IdempotencyKeyReused {
+                key: request.key.to_string(),
+                window_secs: self.config.idempotency_window_secs,
+            }),
+            Lookup::InFlight => Err(StoreError::IdempotencyKeyInFlight {
+                key: request.key.to_string(),
+            }),
+        }
+    }
+
     /// Appends the batch to the WAL and to the open epochs under one lock, so
-    /// the WAL order is the buffer order (replay marks rely on it).
-    fn append(&self, batch: &ParsedBatch<'_>) -> Result<(Lsn, Vec<EpochDc>), StoreError> {
-        let parts: Vec<&[u8]> = batch.parts.iter().map(|p| &*p.data).collect();
+    /// the WAL order is the buffer order (replay marks rely on it). A keyed
+    /// batch's key goes into its WAL record, and is looked up again and
+    /// remembered under the same lock, so of two concurrent requests with
+    /// one key only one is appended.
+    fn append(
+        &self,
+        batch: &ParsedBatch<'_>,
+        keyed: Option<(KeyedRequest, KeyRecord)>,
+    ) -> Result<Appended, StoreError> {
+        let prefix = keyed
+            .as_ref()
+            .map(|(_, record)| encode_record_prefix(record));
+        let parts: Vec<&[u8]> = prefix
+            .as_deref()
+            .into_iter()
+            .chain(batch.parts.iter().map(|p| &*p.data))
+            .collect();
         let mut open = self.open.lock();
+        if let Some((request, record)) = &keyed {
+            if let Some(receipt) = self.repeat(request, record.created)? {
+                return Ok(Appended::Repeat(receipt));
+            }
+        }
         if open.bytes() > self.config.buffer_budget_bytes {
             self.stats.batches_refused.inc();
             return Err(StoreError::Overloaded {
@@ -736,8 +928,15 @@ impl Inner {
             });
         }
         let lsn = self.wal.append(&parts)?;
-        let touched = open.insert(batch, lsn, self.config.chunk_target_bytes, |_, _| false);
-        Ok((lsn, touched))
+        // Remembered under the open lock, so the sealer, which may commit
+        // these events as soon as the lock is released, finds the key and
+        // persists it before it frees the WAL record (see `commit_sealed`).
+        let key = keyed.map(|(request, record)| {
+            let id = self.keys.begin(KeyRecord { lsn, ..record });
+            (request.key, id)
+        });
+        let epochs = open.insert(batch, lsn, self.config.chunk_target_bytes, |_, _| false);
+        Ok(Appended::Stored { lsn, epochs, key })
     }
 
     fn policy(&self) -> SealPolicy {
@@ -889,6 +1088,13 @@ impl Inner {
             let open = self.open.lock();
             open.oldest_lsn().unwrap_or(self.wal.last_lsn() + 1)
         };
+        // The idempotency keys of the records about to be deleted must
+        // outlive them: the tree takes them first (every record before
+        // `keep_from` had its key remembered when it was appended).
+        if let Err(e) = self.keys.persist_before(&self.db, keep_from) {
+            tracing::warn!(error = %e, "could not write idempotency keys to the database; the write-ahead log keeps them until a later commit");
+            return Ok(results);
+        }
         if let Err(e) = self
             .wal
             .release_before(keep_from, WAL_ROTATE_WHEN_COMMITTED)
@@ -1040,6 +1246,13 @@ impl Inner {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "retention sweep failed; will retry"),
             }
+            match self.keys.expire(unix_now() as u64) {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(keys = n, "idempotency keys expired"),
+                Err(e) => {
+                    tracing::error!(error = %e, "expiring idempotency keys failed; will retry")
+                }
+            }
         }
     }
 
@@ -1052,6 +1265,7 @@ impl Inner {
             chunks: self.delete_before(&self.chunks, &end)?,
         };
         self.delete_before(&self.marks, &end)?;
+        self.delete_before(&self.commit_lsns, &end)?;
         self.files.delete_before(epoch)?;
         self.committed.lock().retain(|(e, _), _| *e >= epoch);
         self.stats.epochs_swept.add(report.manifests as u64);

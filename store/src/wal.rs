@@ -7,6 +7,9 @@
 //! every event in them is committed.
 //!
 //! Record layout: `len: u32 BE | lsn: u64 BE | xxh3-64(lsn ++ payload): u64 BE | payload`.
+//! The payload is the batch's events, preceded, for a batch sent with an
+//! idempotency key, by the key's section (`idempotency.rs`); this log does
+//! not look inside it.
 //! A torn or corrupt record ends the log: it and anything after it in that
 //! segment were never acknowledged (the sync did not return), so they are cut.
 //!

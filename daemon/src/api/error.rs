@@ -109,6 +109,17 @@ impl From<StoreError> for ApiError {
             StoreError::Closed => {
                 ApiError::client(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
             }
+            StoreError::BadIdempotencyKey(_) => {
+                ApiError::client(StatusCode::BAD_REQUEST, "bad_idempotency_key", message)
+            }
+            StoreError::IdempotencyKeyReused { .. } => ApiError::client(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                message,
+            ),
+            StoreError::IdempotencyKeyInFlight { .. } => {
+                ApiError::client(StatusCode::CONFLICT, "idempotency_key_in_flight", message)
+            }
             other => ApiError::internal(other),
         }
     }
@@ -125,6 +136,9 @@ impl IntoResponse for ApiError {
         let retry_after = match self.status {
             StatusCode::SERVICE_UNAVAILABLE => Some("1"),
             StatusCode::INSUFFICIENT_STORAGE => Some("5"),
+            // The first request with the key is being stored: its answer
+            // is due within moments.
+            _ if self.code == "idempotency_key_in_flight" => Some("1"),
             _ => None,
         };
         if let Some(secs) = retry_after {

@@ -143,6 +143,20 @@ fn write_store(out: &mut String, stats: &StoreStatsSnapshot, disk: &DiskUsage) {
     for (name, kind, help, value) in rows {
         metric(out, name, kind, help, &[("", value as f64)]);
     }
+    metric(
+        out,
+        "epochd_store_idempotent_replays_total",
+        "counter",
+        "Batches answered as a repeat of an earlier one with the same Idempotency-Key (nothing stored).",
+        &[("", stats.idempotent_replays as f64)],
+    );
+    metric(
+        out,
+        "epochd_store_idempotency_keys",
+        "gauge",
+        "Idempotency keys remembered (oldest forgotten first past the cap).",
+        &[("", stats.idempotency_keys as f64)],
+    );
 }
 
 /// The HTTP server's connections and its cap.

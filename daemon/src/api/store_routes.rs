@@ -106,6 +106,49 @@ fn ingest_format(headers: &HeaderMap) -> Result<Format, ApiError> {
     }
 }
 
+/// The request header naming a producer's idempotency key (the IETF
+/// httpapi draft's name).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The answer header that marks a repeat of an earlier request's answer.
+pub const IDEMPOTENCY_REPLAYED: &str = "idempotency-replayed";
+
+/// The `Idempotency-Key` of a request, if it has one. The draft makes the
+/// value a structured-field string (`"..."`); a bare key is taken as well.
+/// The store checks what is inside (1 to 128 printable ASCII characters).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |why: &str| {
+        ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "bad_idempotency_key",
+            format!("Idempotency-Key {why}; nothing was stored: send one key of 1 to 128 printable ASCII characters, e.g. a UUID, the same on every retry of a batch"),
+        )
+    };
+    if values.next().is_some() {
+        return Err(bad("appears more than once"));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| bad("is not printable ASCII"))?
+        .trim();
+    let key = match text
+        .strip_prefix('"')
+        .and_then(|inner| inner.strip_suffix('"'))
+    {
+        Some(inner) if inner.contains(['"', '\\']) => {
+            return Err(bad("holds a quote or a backslash inside its quotes"))
+        }
+        Some(inner) => inner,
+        None => text,
+    };
+    epochd_store::validate_idempotency_key(key).map_err(ApiError::from)?;
+    Ok(Some(key.to_owned()))
+}
+
 /// Query of `POST /v1/events`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,9 +176,10 @@ pub async fn ingest(
         }
     };
     let format = ingest_format(&headers)?;
+    let key = idempotency_key(&headers)?;
     let body = read_body(body, the_store(&state)?.config().max_body_bytes).await?;
     let store = the_store(&state)?.clone();
-    let receipt = blocking(move || store.ingest(&body, format)).await?;
+    let receipt = blocking(move || store.ingest_with_key(&body, format, key.as_deref())).await?;
     let mut answer = json!({
         "accepted": receipt.accepted,
         "durable": true,
@@ -143,7 +187,21 @@ pub async fn ingest(
         "too_old": receipt.too_old.iter()
             .map(|r| json!({"position": r.position, "reason": r.error.to_string()}))
             .collect::<Vec<_>>(),
+        "replayed": receipt.replayed,
     });
+    // A repeat is marked in a header too, for proxies and clients that
+    // read no body.
+    let replayed = receipt.replayed;
+    let respond = move |status: StatusCode, answer: serde_json::Value| {
+        let mut response = (status, Json(answer)).into_response();
+        if replayed {
+            response.headers_mut().insert(
+                IDEMPOTENCY_REPLAYED,
+                axum::http::HeaderValue::from_static("true"),
+            );
+        }
+        response
+    };
     if wait_commit {
         let store = the_store(&state)?.clone();
         let waited = receipt.clone();
@@ -158,11 +216,11 @@ pub async fn ingest(
                 answer["message"] = json!(format!(
                     "the events are stored (durable) but their commit is not confirmed: {message}"
                 ));
-                return Ok((StatusCode::ACCEPTED, Json(answer)).into_response());
+                return Ok(respond(StatusCode::ACCEPTED, answer));
             }
         }
     }
-    Ok((StatusCode::OK, Json(answer)).into_response())
+    Ok(respond(StatusCode::OK, answer))
 }
 
 fn commit_json(key: &ManifestKey) -> serde_json::Value {

@@ -158,8 +158,15 @@ fn acknowledged_data_survives_repeated_kill_9_of_the_store() {
         );
     }
     let redelivered: usize = deliveries.values().map(|n| n - 1).sum();
+    // Batches the generator sent again after a kill, with their
+    // Idempotency-Key; a replayed one was stored by an earlier try.
+    let retried = acked
+        .iter()
+        .filter(|l| l["tries"].as_u64() > Some(1))
+        .count();
+    let replayed = acked.iter().filter(|l| l["replayed"] == true).count();
     eprintln!(
-        "{} acknowledged events in {} batches; {} commits; {} deliveries, {redelivered} of them redeliveries",
+        "{} acknowledged events in {} batches ({retried} after a retry, {replayed} of them idempotent replays); {} commits; {} deliveries, {redelivered} of them redeliveries",
         acked_events,
         acked.len(),
         commits.len(),

@@ -9,6 +9,7 @@ mod conformance;
 mod corrupt;
 mod hostile;
 mod http;
+mod idempotency;
 mod jobs;
 mod kill9;
 mod lanes;

@@ -4,6 +4,7 @@ mod bad_input;
 mod corrupt;
 mod crash;
 mod faults;
+mod idempotency;
 mod ingest;
 mod low_level;
 mod replay;
