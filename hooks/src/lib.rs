@@ -105,6 +105,9 @@
 mod connect;
 mod dispatch;
 mod error;
+// Reaches the crate-private handshake for fuzz/ only; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod local;
 mod notice;

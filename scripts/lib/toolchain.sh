@@ -38,3 +38,11 @@ ensure_flatc() {
     fi
     flatc --version | grep -q "$FLATC_VERSION" || { echo "flatc $FLATC_VERSION is not on PATH" >&2; exit 1; }
 }
+
+# cargo-fuzz, for the fuzz targets (fuzz/, scripts/fuzz). It runs on the
+# stable toolchain when built without a sanitizer (--sanitizer none).
+ensure_cargo_fuzz() {
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        cargo install cargo-fuzz --locked
+    fi
+}

@@ -64,6 +64,9 @@ mod commit;
 mod config;
 mod crashpoint;
 mod error;
+// Reaches the crate-private batch parser for fuzz/ only; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod idempotency;
 mod json;
