@@ -1,7 +1,9 @@
 //! Shared pieces of epochd's benchmarks: a pre-generated, pre-encoded stream of the
 //! reference workload, one committed (epoch, dc) chunked as the store chunks it, a
 //! stopwatch, medians and percentiles, per-thread CPU time, and a Markdown table
-//! printer.
+//! printer; and for the benchmarks that run a real node: the node process ([`node`]),
+//! real-time load into it ([`load`]), what `/proc` says about it ([`procfs`]) and its
+//! `/metrics` ([`prom`]).
 //!
 //! Every benchmark binary in this crate (`src/bin/*.rs`) follows the same rules, written
 //! down in `docs/BENCHMARKS.md`:
@@ -18,6 +20,10 @@
 
 pub mod commit;
 pub mod cpu;
+pub mod load;
+pub mod node;
+pub mod procfs;
+pub mod prom;
 pub mod stats;
 pub mod stopwatch;
 pub mod stream;
