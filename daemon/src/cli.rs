@@ -182,6 +182,22 @@ pub enum JobCommand {
     /// Write a new job project from a template (no node needed): its README
     /// builds, submits and follows it in three commands.
     New(crate::starter::NewArgs),
+    /// Print what a job logged in its runs (the ABI's `log`), one line each:
+    /// epoch, dc/seq, level, text; `(run failed)` marks a failed run's lines.
+    Logs {
+        /// The job's name.
+        name: String,
+        /// First epoch: unix seconds, `now` or `now-N` (default: now-300;
+        /// with --follow, now).
+        #[arg(long, value_name = "EPOCH", value_parser = parse_epoch)]
+        from: Option<u64>,
+        /// Keep following: print lines as the job's runs finish (Ctrl-C to stop).
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Print the API's JSON instead of lines (one object per line with --follow).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Flags of `epochd job submit`.

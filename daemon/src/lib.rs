@@ -11,12 +11,14 @@ pub mod alloc;
 pub mod api;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod connections;
 pub mod demo;
 pub mod gen;
 pub mod node;
 pub mod pipeline;
 pub mod remote;
+pub mod result_log;
 pub mod results;
 pub mod starter;
 pub mod streams;
@@ -95,11 +97,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gen(args) => {
             let report = gen::run(args.options()).await?;
             println!(
-                "epochd gen: {} events acknowledged in {} requests, {} requests failed, {} retried",
+                "epochd gen: {} events acknowledged in {} requests, {} requests failed, {} retried, {} seconds not sent (too slow)",
                 report.events_acked.load(Ordering::Relaxed),
                 report.requests_acked.load(Ordering::Relaxed),
                 report.requests_failed.load(Ordering::Relaxed),
                 report.requests_retried.load(Ordering::Relaxed),
+                report.seconds_skipped.load(Ordering::Relaxed),
             );
             Ok(())
         }

@@ -15,7 +15,6 @@ use crate::api::{router, AppState, Auth};
 use crate::connections::{self, HttpLimits};
 use crate::demo::DemoTraffic;
 use crate::pipeline::{load_jobs_dir, Daemon, DaemonConfig, Source};
-use crate::results::{Outcome, ResultRecord};
 
 /// Opens the store and wires its commits to the hook dispatcher's wake-up.
 fn open_store(config: StoreConfig) -> anyhow::Result<(Arc<Store>, Wake)> {
@@ -169,7 +168,7 @@ pub struct StoreLink {
     pub token: Option<String>,
 }
 
-/// Opens the daemon, registers the jobs directory and logs every result.
+/// Opens the daemon, registers the jobs directory and starts the run log.
 fn start_daemon(options: DaemonOptions, source: Source) -> anyhow::Result<Arc<Daemon>> {
     let daemon = Daemon::open(options.config, source)?;
     if let Some(dir) = &options.jobs_dir {
@@ -183,32 +182,8 @@ fn start_daemon(options: DaemonOptions, source: Source) -> anyhow::Result<Arc<Da
         .map(|j| j.manifest.name.clone())
         .collect();
     tracing::info!(?jobs, "daemon ready");
-    let mut results = daemon.results.subscribe();
-    tokio::spawn(async move {
-        loop {
-            match results.recv().await {
-                Ok(r) => log_result(&r),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "result log fell behind");
-                }
-                Err(_) => return,
-            }
-        }
-    });
+    crate::result_log::spawn(daemon.results.subscribe());
     Ok(Arc::new(daemon))
-}
-
-fn log_result(r: &ResultRecord) {
-    match &r.outcome {
-        Outcome::Ok { result } => {
-            let text = String::from_utf8_lossy(result);
-            let shown: String = text.chars().take(200).collect();
-            tracing::info!(job = %r.job, epoch = r.epoch, dc = %r.dc, seq = r.seq, cpu_us = r.cpu_us, result = %shown, "result");
-        }
-        Outcome::Error { kind, message } => {
-            tracing::warn!(job = %r.job, epoch = r.epoch, dc = %r.dc, seq = r.seq, %kind, %message, "job error");
-        }
-    }
 }
 
 /// Embedded mode: store, daemon and HTTP API in one process; the hook is an

@@ -267,9 +267,18 @@ pub async fn job(args: ClientArgs, command: JobCommand) -> anyhow::Result<()> {
         return crate::starter::new(new);
     }
     let remote = Remote::new(&args)?;
+    if let JobCommand::Logs {
+        name,
+        from,
+        follow,
+        json,
+    } = &command
+    {
+        return logs(&remote, name, *from, *follow, *json).await;
+    }
     let out = Out::new();
     let lines: Vec<String> = match command {
-        JobCommand::New(_) => unreachable!("handled above"),
+        JobCommand::New(_) | JobCommand::Logs { .. } => unreachable!("handled above"),
         JobCommand::Submit(submit) => {
             let (manifest, wasm, file_name) = submission(&submit)?;
             let name = manifest["name"].as_str().unwrap_or_default().to_owned();
@@ -644,8 +653,115 @@ pub async fn results(args: ClientArgs, command: ResultsCommand) -> anyhow::Resul
             to,
             json,
         } => get(&remote, &job, from, to.unwrap_or_else(now_secs), json).await,
-        ResultsCommand::Tail { job, from, json } => tail(&remote, &job, from, json).await,
+        ResultsCommand::Tail { job, from, json } => {
+            let width = line_width();
+            tail(&remote, &job, from, |kind, data| {
+                let late = kind == "late";
+                vec![if json {
+                    let mut data = data.clone();
+                    if let Some(map) = data.as_object_mut() {
+                        map.insert("type".into(), json!(kind));
+                    }
+                    data.to_string()
+                } else {
+                    epoch_line(data, Some(late), width)
+                }]
+            })
+            .await
+        }
     }
+}
+
+/// `job logs`: the lines of a range (`GET /v1/jobs/{name}/logs`), or with
+/// `follow` those of each epoch's results as they stream in.
+async fn logs(
+    remote: &Remote,
+    job: &str,
+    from: Option<u64>,
+    follow: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    if follow {
+        return tail(remote, job, from, |_, data| {
+            log_lines_of_epoch(data)
+                .into_iter()
+                .map(|line| {
+                    if json {
+                        line.to_string()
+                    } else {
+                        log_line(&line)
+                    }
+                })
+                .collect()
+        })
+        .await;
+    }
+    let mut url = remote.url(&["v1", "jobs", job, "logs"]);
+    if let Some(from) = from {
+        url.query_pairs_mut()
+            .append_pair("from", &from.to_string())
+            .append_pair("to", &from.max(now_secs()).to_string());
+    }
+    let answer = remote.json(remote.request(Method::GET, url)).await?;
+    let out = Out::new();
+    if json {
+        let _ = out.line(&serde_json::to_string_pretty(&answer)?);
+        return Ok(());
+    }
+    let lines = answer["lines"].as_array().cloned().unwrap_or_default();
+    if lines.is_empty() {
+        let _ = out.line(&format!(
+            "{job} logged nothing in epochs {}..={}",
+            num(&answer["from"]),
+            num(&answer["to"])
+        ));
+    }
+    for line in &lines {
+        if out.line(&log_line(line)).is_err() {
+            return Ok(());
+        }
+    }
+    if answer["dropped"].as_u64().unwrap_or(0) > 0 {
+        let _ = out.line(&format!(
+            "({} lines dropped past the per-run or per-job bounds)",
+            answer["dropped"]
+        ));
+    }
+    Ok(())
+}
+
+/// The log lines in one streamed epoch's results, as the logs route
+/// writes them.
+fn log_lines_of_epoch(data: &Value) -> Vec<Value> {
+    let mut lines = Vec::new();
+    for result in data["results"].as_array().into_iter().flatten() {
+        for line in result["logs"].as_array().into_iter().flatten() {
+            lines.push(json!({
+                "epoch": data["epoch"], "dc": result["dc"], "seq": result["seq"],
+                "run_failed": result["status"] == "error",
+                "level": line["level"], "message": line["message"],
+            }));
+        }
+    }
+    lines
+}
+
+/// One log line for a person: `time epoch dc/seq level text`.
+fn log_line(line: &Value) -> String {
+    let epoch = line["epoch"].as_u64().unwrap_or_default();
+    format!(
+        "{} {epoch} {}/{} {:<5} {}{}",
+        utc(epoch),
+        str_or(&line["dc"], "?"),
+        num(&line["seq"]),
+        str_or(&line["level"], "?"),
+        str_or(&line["message"], ""),
+        if line["run_failed"] == true {
+            "  (run failed)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// `results get`: the range in requests of at most [`MAX_RANGE_EPOCHS`].
@@ -688,11 +804,16 @@ async fn get(remote: &Remote, job: &str, from: u64, to: u64, json: bool) -> anyh
     Ok(())
 }
 
-/// `results tail`: follows the SSE stream, one line per epoch, reconnecting
-/// with `Last-Event-ID` after a drop or an `end` event.
-async fn tail(remote: &Remote, job: &str, from: Option<u64>, json: bool) -> anyhow::Result<()> {
+/// Follows a job's results stream (`results tail`, `job logs --follow`):
+/// each `epoch` or `late` event becomes the lines `render` makes of it;
+/// reconnects with `Last-Event-ID` after a drop or an `end` event.
+async fn tail(
+    remote: &Remote,
+    job: &str,
+    from: Option<u64>,
+    mut render: impl FnMut(&str, &Value) -> Vec<String>,
+) -> anyhow::Result<()> {
     let out = Out::new();
-    let width = line_width();
     // Where to resume: after the last epoch printed, else from `from`.
     let mut last_id: Option<u64> = None;
     let mut resume_from = from;
@@ -751,17 +872,10 @@ async fn tail(remote: &Remote, job: &str, from: Option<u64>, json: bool) -> anyh
                                 continue;
                             }
                         };
-                        let line = if json {
-                            let mut data = data.clone();
-                            if let Some(map) = data.as_object_mut() {
-                                map.insert("type".into(), json!(event.event));
+                        for line in render(&event.event, &data) {
+                            if out.line(&line).is_err() {
+                                return Ok(());
                             }
-                            data.to_string()
-                        } else {
-                            epoch_line(&data, Some(late), width)
-                        };
-                        if out.line(&line).is_err() {
-                            return Ok(());
                         }
                         if !late {
                             last_id = event
@@ -894,17 +1008,7 @@ impl SseParser {
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use crate::clock::{now_ms, now_secs};
 
 /// Characters per printed line: `COLUMNS` (first-run exports it), else 160
 /// on a terminal, else 1000 (a pipe: a longer line, still one per epoch).
@@ -1044,6 +1148,31 @@ fn write_compact(v: &Value, depth: usize, out: &mut String, budget: usize) {
                 return;
             }
             if let Some(keys) = uniform_keys(items) {
+                // Rows of one shape with one number each (counts by key):
+                // the largest first, so a cut line still shows the top.
+                if let Some(number) = sole_numeric_key(items, &keys) {
+                    let mut rows: Vec<&Value> = items.iter().collect();
+                    rows.sort_by(|a, b| {
+                        let n = |v: &Value| v[number].as_f64().unwrap_or(f64::MIN);
+                        n(b).total_cmp(&n(a))
+                    });
+                    out.push_str(&format!("[{} rows, top by {number}: ", rows.len()));
+                    for (i, item) in rows.iter().enumerate() {
+                        if i > 0 {
+                            out.push_str("; ");
+                        }
+                        write_compact(&item[number], depth + 1, out, budget);
+                        for key in keys.iter().filter(|k| **k != number) {
+                            out.push(' ');
+                            write_compact(&item[*key], depth + 1, out, budget);
+                        }
+                        if out.len() > budget {
+                            return;
+                        }
+                    }
+                    out.push(']');
+                    return;
+                }
                 // Rows of one shape: the keys once, then the values.
                 out.push_str(&format!("[({}) ", keys.join(",")));
                 for (i, item) in items.iter().enumerate() {
@@ -1124,6 +1253,15 @@ fn uniform_keys(items: &[Value]) -> Option<Vec<&str>> {
         .then_some(keys)
 }
 
+/// The one key whose value is a number in every row, if exactly one is.
+fn sole_numeric_key<'k>(items: &[Value], keys: &[&'k str]) -> Option<&'k str> {
+    let mut numeric = keys
+        .iter()
+        .filter(|k| items.iter().all(|item| item[**k].is_number()));
+    let first = numeric.next()?;
+    numeric.next().is_none().then_some(*first)
+}
+
 /// At most `max` characters, the last one `…` when cut.
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -1189,8 +1327,15 @@ mod tests {
 
     #[test]
     fn compact_puts_scalars_first_and_elides_bulk() {
+        // Counts by key: the largest first, so a line cut short shows them.
         let rows = json!({"counts": [{"type": "WEB", "count": 3}, {"count": 4, "type": "AV"}]});
-        assert_eq!(compact(&rows, 1000), "{counts:[(count,type) 3,WEB; 4,AV]}");
+        assert_eq!(
+            compact(&rows, 1000),
+            "{counts:[2 rows, top by count: 4 AV; 3 WEB]}"
+        );
+        // Two numbers a row: the keys once, the rows as they come.
+        let pairs = json!([{"a": 1, "b": 2}, {"a": 3, "b": 4}]);
+        assert_eq!(compact(&pairs, 1000), "[(a,b) 1,2; 3,4]");
         let v = json!({"counts": [{"type": "WEB", "count": 3}], "events": 300,
                        "h": {"a": {"b": {"c": 1}}}, "n": (0..40).collect::<Vec<_>>(),
                        "s": "two words"});

@@ -54,6 +54,27 @@ pub struct ResultRecord {
     /// When the commit it ran on was made, unix milliseconds (0: unknown).
     #[serde(default)]
     pub committed_at_ms: u64,
+    /// What the job logged during the run (the ABI's `log`), failed runs
+    /// included: at most 64 lines and 16 KiB a run, and within the job's
+    /// log rate (`pipeline::job_logs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<JobLog>,
+    /// Lines the job logged past those bounds, dropped.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub logs_dropped: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// One line a job logged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JobLog {
+    /// `error`, `warn`, `info` or `debug`.
+    pub level: String,
+    /// The text.
+    pub message: String,
 }
 
 /// Errors of the results store.
@@ -271,6 +292,8 @@ mod tests {
             cpu_us: 1,
             stored_at_ms: 1,
             committed_at_ms: 1,
+            logs: Vec::new(),
+            logs_dropped: 0,
         }
     }
 

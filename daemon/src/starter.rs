@@ -76,6 +76,12 @@ pub fn new(args: &NewArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        // A script (`#!`) is run as `./build`.
+        if text.starts_with("#!") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("making {} executable", path.display()))?;
+        }
     }
     println!(
         "epochd: wrote a {:?} job project in {}; its README.md says how to build, submit and follow it:",
@@ -204,7 +210,11 @@ fn c(name: &str) -> Vec<File> {
             "sdk/README.md".into(),
             include_str!("../../sdk/c/README.md").into(),
         ),
-        (".gitignore".into(), "*.wasm\n".into()),
+        (
+            "build".into(),
+            fill(include_str!("starter/c/build.tmpl"), &values),
+        ),
+        (".gitignore".into(), "*.wasm\n*.o\n".into()),
     ]
 }
 
@@ -292,7 +302,12 @@ mod tests {
         assert!(!readme.contains("{{"));
         let commands = readme_commands(readme);
         assert_eq!(commands.len(), 3, "{commands:?}");
-        assert!(commands[0].starts_with("clang ") && commands[0].contains("my-job.c"));
+        assert_eq!(commands[0], "./build");
+        let (_, build) = files.iter().find(|(p, _)| p == "build").unwrap();
+        assert!(
+            build.contains("-c my-job.c") && !build.contains("{{"),
+            "{build}"
+        );
         assert_eq!(commands[1], "epochd job submit my-job.wasm");
         assert_eq!(commands[2], "epochd results tail my-job");
         let files = rust("9lives", Path::new("/opt/epochd/sdk"));

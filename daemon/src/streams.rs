@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use epochd_decode::EpochMeta;
 use epochd_hooks::CommitNotice;
@@ -164,13 +164,10 @@ impl Streams {
             .into_iter()
             .map(|(job, epoch)| {
                 let tx = broadcast::channel(config.buffer.max(1)).0;
-                (
-                    job,
-                    JobChannel {
-                        tx,
-                        emitted: Some(epoch),
-                    },
-                )
+                // A result stored for an epoch past the clock (before the
+                // store refused such commits) is no place to resume from.
+                let emitted = (!beyond_clock(epoch)).then_some(epoch);
+                (job, JobChannel { tx, emitted })
             })
             .collect();
         let streams = Streams {
@@ -344,11 +341,7 @@ fn channel<'c>(
         })
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use crate::clock::{beyond_clock, now_ms};
 
 /// One record as JSON: a result that is JSON text is embedded as JSON,
 /// anything else as base64.
@@ -370,6 +363,10 @@ pub fn record_json(r: &ResultRecord) -> Value {
             v["status"] = json!("error");
             v["error"] = json!({"kind": kind, "message": message});
         }
+    }
+    if !r.logs.is_empty() || r.logs_dropped > 0 {
+        v["logs"] = json!(r.logs);
+        v["logs_dropped"] = json!(r.logs_dropped);
     }
     v
 }
@@ -558,7 +555,7 @@ impl Assembler {
             .lock()
             .get(&record.job)
             .and_then(|c| c.emitted);
-        if emitted.is_some_and(|e| record.epoch <= e) {
+        if emitted.is_some_and(|e| record.epoch <= e) || beyond_clock(record.epoch) {
             let job = record.job.clone();
             let epoch = record.epoch;
             let data = Inner::render(&self.inner, &job, epoch, vec![record], Cache::Bypass).await;
@@ -684,6 +681,8 @@ mod tests {
             cpu_us: 1,
             stored_at_ms: 1,
             committed_at_ms: 1,
+            logs: Vec::new(),
+            logs_dropped: 0,
         };
         assert_eq!(record_json(&record)["result"]["n"], 3);
         record.outcome = Outcome::Ok {

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
+use crate::config::StoreConfig;
 use crate::error::{EventError, EventRejection};
 use crate::json::transcode_event;
 use crate::key::{validate_dc, validate_type};
@@ -50,6 +51,44 @@ pub struct ClockRules {
     pub max_future_secs: u64,
     /// Events of epochs before this one are past retention: refused, counted.
     pub oldest_epoch: u64,
+}
+
+impl ClockRules {
+    /// The rules at `now` (unix seconds) for a store with `config`.
+    pub fn at(now: f64, config: &StoreConfig) -> ClockRules {
+        ClockRules {
+            now,
+            max_future_secs: config.max_future_secs,
+            oldest_epoch: (now as u64).saturating_sub(config.retention_secs),
+        }
+    }
+
+    /// Refuses the epoch of a low-level chunk or manifest that an event's
+    /// timestamp could not have: past `max_future_secs` ahead, or older
+    /// than retention. The same bounds and words as for an event.
+    pub fn check_epoch(&self, epoch: u64) -> Result<(), EventError> {
+        let ahead = epoch as f64 - self.now;
+        if ahead > self.max_future_secs as f64 {
+            return Err(EventError::FutureTimestamp {
+                timestamp: epoch as f64,
+                ahead_secs: ahead,
+                max_secs: self.max_future_secs,
+            });
+        }
+        if epoch < self.oldest_epoch {
+            return Err(self.too_old(epoch as f64));
+        }
+        Ok(())
+    }
+
+    /// Why an event at `timestamp`, older than retention, is not stored.
+    fn too_old(&self, timestamp: f64) -> EventError {
+        EventError::TooOld(format!(
+            "\"timestamp\" {timestamp} is epoch {}, older than the retention horizon (epoch {}): it would be deleted at once, so it is not stored",
+            timestamp.floor() as u64,
+            self.oldest_epoch
+        ))
+    }
 }
 
 /// The (dc, type, subtype) an event is filed under.
@@ -193,10 +232,7 @@ impl Collector {
             if epoch < clock.oldest_epoch {
                 self.too_old_total += 1;
                 if self.too_old.len() < MAX_REPORTED_REJECTIONS {
-                    let error = EventError::BadTimestamp(format!(
-                        "{} (epoch {epoch} is older than the retention horizon, epoch {}; it would be deleted at once, so it is not stored)",
-                        header.timestamp, clock.oldest_epoch
-                    ));
+                    let error = clock.too_old(header.timestamp);
                     self.too_old.push(EventRejection { position, error });
                 }
                 return Ok(Route::TooOld);

@@ -8,6 +8,10 @@ use serde::Deserialize;
 use crate::error::StoreError;
 use crate::key::validate_dc;
 
+/// How far ahead of the store's clock an event (or a low-level commit's
+/// epoch) may be, by default: `StoreConfig::max_future_secs`.
+pub const DEFAULT_MAX_FUTURE_SECS: u64 = 300;
+
 /// How the store ingests, seals, commits and forgets.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -92,7 +96,7 @@ impl Default for StoreConfig {
             zstd_level: 3,
             max_body_bytes: 64 << 20,
             max_event_bytes: 1 << 20,
-            max_future_secs: 300,
+            max_future_secs: DEFAULT_MAX_FUTURE_SECS,
             retention_secs: 6 * 3600,
             sweep_interval_ms: 30_000,
             buffer_budget_bytes: 1 << 30,

@@ -56,6 +56,11 @@ pub enum EventError {
         /// The configured limit.
         max_secs: u64,
     },
+    /// The event's epoch is older than the retention horizon: it would be
+    /// deleted at once. In a batch it is counted and left out; as a
+    /// low-level commit's epoch it refuses the commit.
+    #[error("{0}")]
+    TooOld(String),
     /// No `type` field, or not a string.
     #[error("missing \"type\" (a string such as \"WEB\")")]
     MissingType,
@@ -247,6 +252,15 @@ pub enum StoreError {
         /// The failed sync.
         detail: String,
     },
+    /// A low-level chunk or manifest of an epoch outside the clock's bounds
+    /// (as an event's timestamp would be refused); nothing was stored.
+    #[error("{subject} is refused, nothing was stored: {reason}")]
+    EpochOutOfBounds {
+        /// What was refused, e.g. "chunk 1733380000/ams4/WEB/-/0".
+        subject: String,
+        /// Why: [`EventError::FutureTimestamp`] or [`EventError::TooOld`].
+        reason: EventError,
+    },
     /// An idempotency key that is not 1 to 128 printable ASCII characters.
     #[error("{0}")]
     BadIdempotencyKey(String),
@@ -291,6 +305,7 @@ impl StoreError {
                 | StoreError::Manifest(_)
                 | StoreError::ChunkConflict(_)
                 | StoreError::BadChunk { .. }
+                | StoreError::EpochOutOfBounds { .. }
                 | StoreError::BadIdempotencyKey(_)
                 | StoreError::IdempotencyKeyReused { .. }
                 | StoreError::IdempotencyKeyInFlight { .. }

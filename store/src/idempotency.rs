@@ -117,7 +117,7 @@ impl Outcome {
             .iter()
             .map(|(position, reason)| EventRejection {
                 position: *position as usize,
-                error: EventError::BadTimestamp(reason.clone()),
+                error: EventError::TooOld(reason.clone()),
             })
             .collect()
     }
@@ -125,10 +125,10 @@ impl Outcome {
 
 /// The text inside a too-old refusal, so [`Outcome::too_old_rejections`]
 /// rebuilds the same message: the batch parser files every too-old event
-/// as a `BadTimestamp`.
+/// as a `TooOld`.
 fn too_old_reason(error: &EventError) -> String {
     match error {
-        EventError::BadTimestamp(reason) => reason.clone(),
+        EventError::TooOld(reason) => reason.clone(),
         other => other.to_string(),
     }
 }

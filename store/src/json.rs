@@ -16,6 +16,17 @@ use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess,
 use crate::error::EventError;
 use crate::msgpack::{set_once, EventHeader, Number, RoutingFields, MAX_DEPTH};
 
+/// serde_json's message with its place in the event's own line: the line
+/// is parsed alone, so its "line 1" would mislead (the rejection's position
+/// is the line in the batch).
+fn json_reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rsplit_once(" at line ") {
+        Some((reason, _)) if e.line() > 0 => format!("{reason} at column {}", e.column()),
+        _ => text,
+    }
+}
+
 /// Appends the MessagePack encoding of the JSON event (an object) `line` to
 /// `out` and returns its routing fields and encoded length. On error `out` is
 /// left as it was.
@@ -39,7 +50,7 @@ pub fn transcode_event<'o>(
             if too_deep.get() {
                 EventError::TooDeep(MAX_DEPTH)
             } else {
-                EventError::Json(e.to_string())
+                EventError::Json(json_reason(&e))
             }
         })),
         Ok(()) => found.error.take(),

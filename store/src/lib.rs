@@ -82,7 +82,7 @@ mod wal;
 pub use batch::{Format, MAX_REPORTED_REJECTIONS};
 pub use chunk::{compress, decompress, split_events, Checksum, MAX_RAW_CHUNK_BYTES};
 pub use commit::Committed;
-pub use config::StoreConfig;
+pub use config::{StoreConfig, DEFAULT_MAX_FUTURE_SECS};
 pub use error::{EventError, EventRejection, ManifestError, NameError, StoreError};
 pub use health::{Fault, StoreHealth};
 pub use idempotency::{validate_idempotency_key, MAX_IDEMPOTENCY_KEY_LEN};

@@ -376,11 +376,7 @@ impl Store {
         let rules = BatchRules {
             default_dc: config.default_dc.clone(),
             max_event_bytes: config.max_event_bytes,
-            clock: Some(ClockRules {
-                now,
-                max_future_secs: config.max_future_secs,
-                oldest_epoch: (now as u64).saturating_sub(config.retention_secs),
-            }),
+            clock: Some(ClockRules::at(now, config)),
         };
         let batch = parse_batch(body, format, &rules).map_err(|r| {
             inner.stats.batches_refused.inc();
@@ -501,6 +497,8 @@ impl Store {
     pub fn put_chunk(&self, key: &ChunkKey, blob: &[u8]) -> Result<PutOutcome, StoreError> {
         self.inner.check_writable()?;
         key.validate()?;
+        self.inner
+            .check_epoch(key.epoch, || format!("chunk {key}"))?;
         let raw = decompress(blob).map_err(|reason| StoreError::BadChunk {
             key: Box::new(key.clone()),
             reason,
@@ -552,6 +550,12 @@ impl Store {
     pub fn put_manifest(&self, manifest: Manifest) -> Result<Committed, StoreError> {
         let inner = &self.inner;
         inner.check_writable()?;
+        inner.check_epoch(manifest.epoch, || {
+            format!(
+                "manifest {}/{}/{}",
+                manifest.epoch, manifest.dc, manifest.seq
+            )
+        })?;
         manifest.check()?;
         for entry in &manifest.chunks {
             inner.verify_entry(&manifest, entry)?;
@@ -834,6 +838,19 @@ impl Inner {
             }
         }
         Ok(Some(keys))
+    }
+
+    /// Refuses a low-level chunk or manifest whose epoch is outside the
+    /// bounds an event's timestamp must keep: one such commit would move
+    /// the newest epoch of every reader far ahead of the clock, or be
+    /// deleted by retention at once.
+    fn check_epoch(&self, epoch: u64, subject: impl FnOnce() -> String) -> Result<(), StoreError> {
+        ClockRules::at(unix_now(), &self.config)
+            .check_epoch(epoch)
+            .map_err(|reason| StoreError::EpochOutOfBounds {
+                subject: subject(),
+                reason,
+            })
     }
 
     /// Refuses a write while the store is degraded or stopped, and counts it.

@@ -35,12 +35,15 @@ pub enum Role {
 /// The route table's roles, by method and route template.
 pub fn required_role(method: &Method, route: &str) -> Role {
     match (method.as_str(), route) {
-        (_, "/healthz") | ("GET", "/") | ("GET", "/ui/{file}") => Role::Public,
+        (_, "/healthz") | ("GET", "/") | ("GET", "/ui/{file}") | ("GET", "/v1/openapi.json") => {
+            Role::Public
+        }
         ("POST", "/v1/events") => Role::Ingest,
         ("GET", "/metrics")
         | ("GET", "/v1/jobs")
         | ("GET", "/v1/jobs/{name}")
         | ("GET", "/v1/jobs/{name}/results")
+        | ("GET", "/v1/jobs/{name}/logs")
         | ("GET", "/v1/jobs/{name}/results/stream") => Role::Read,
         _ => Role::Admin,
     }
@@ -211,8 +214,12 @@ fn same_secret(a: &str, b: &str) -> bool {
 /// requests the `access_token` query parameter.
 fn presented(req: &Request) -> Option<String> {
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let value = value.to_str().ok()?;
-        return value.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
+        let value = value.to_str().ok()?.trim_start();
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` too.
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned());
     }
     if req.method() != Method::GET {
         return None;

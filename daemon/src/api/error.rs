@@ -109,6 +109,9 @@ impl From<StoreError> for ApiError {
             StoreError::Closed => {
                 ApiError::client(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
             }
+            StoreError::EpochOutOfBounds { .. } => {
+                ApiError::client(StatusCode::BAD_REQUEST, "epoch_out_of_range", message)
+            }
             StoreError::BadIdempotencyKey(_) => {
                 ApiError::client(StatusCode::BAD_REQUEST, "bad_idempotency_key", message)
             }

@@ -116,7 +116,9 @@ pub async fn submit(
                     ApiError::client(
                         StatusCode::BAD_REQUEST,
                         "bad_manifest",
-                        format!("the manifest is not a valid job manifest: {e} (see docs/API.md, Jobs)"),
+                        format!(
+                            "the manifest is not a valid job manifest: {e} (see docs/API.md, Jobs)"
+                        ),
                     )
                 })?);
             }
@@ -128,9 +130,10 @@ pub async fn submit(
                 wasm = Some(bytes.to_vec());
             }
             other => {
+                let part = other.map_or_else(|| "without a name".to_owned(), |n| format!("`{n}`"));
                 return Err(bad_form(format!(
-                    "unexpected part {other:?}: send exactly a `manifest` part (JSON) and a `wasm` part"
-                )))
+                    "unexpected form part {part}: send exactly a `manifest` part (JSON) and a `wasm` part"
+                )));
             }
         }
     }

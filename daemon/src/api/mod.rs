@@ -58,6 +58,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/"),
     ("GET", "/ui/{file}"),
+    ("GET", "/v1/openapi.json"),
     ("POST", "/v1/events"),
     (
         "PUT",
@@ -78,6 +79,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/jobs/{name}/resume"),
     ("GET", "/v1/jobs/{name}/results"),
     ("GET", "/v1/jobs/{name}/results/stream"),
+    ("GET", "/v1/jobs/{name}/logs"),
 ];
 
 /// `GET /healthz`: `ok` (200) while the node takes writes; otherwise 503
@@ -110,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/", get(web::index))
         .route("/ui/{file}", get(web::file))
+        .route("/v1/openapi.json", get(web::openapi))
         .route("/v1/events", post(store_routes::ingest))
         .route(
             "/v1/chunks/{epoch}/{dc}/{event_type}/{subtype}/{chunk}",
@@ -133,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{name}/pause", post(jobs_routes::pause))
         .route("/v1/jobs/{name}/resume", post(jobs_routes::resume))
         .route("/v1/jobs/{name}/results", get(results_routes::range))
+        .route("/v1/jobs/{name}/logs", get(results_routes::logs))
         .route(
             "/v1/jobs/{name}/results/stream",
             get(results_routes::stream),

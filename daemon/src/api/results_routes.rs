@@ -36,6 +36,23 @@ pub struct RangeQuery {
     to: u64,
 }
 
+/// Refuses a range of more than [`MAX_RANGE_EPOCHS`] epochs (`from <= to`
+/// checked before): one answer stays small, and one request cannot make
+/// the node read a day of data at once.
+pub(crate) fn check_range_size(from: u64, to: u64) -> Result<(), ApiError> {
+    if to - from >= MAX_RANGE_EPOCHS {
+        return Err(ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "range_too_large",
+            format!(
+                "{} epochs asked for; at most {MAX_RANGE_EPOCHS} per request: split the range",
+                to - from + 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `GET /v1/jobs/{name}/results?from=E&to=E`: each epoch's results (every
 /// dc and seq) and their merge.
 pub async fn range(
@@ -52,16 +69,7 @@ pub async fn range(
     if q.from > q.to {
         return Err(bad_query(format!("from={} is after to={}", q.from, q.to)));
     }
-    if q.to - q.from >= MAX_RANGE_EPOCHS {
-        return Err(ApiError::client(
-            StatusCode::BAD_REQUEST,
-            "range_too_large",
-            format!(
-                "{} epochs asked for; at most {MAX_RANGE_EPOCHS} per request: split the range",
-                q.to - q.from + 1
-            ),
-        ));
-    }
+    check_range_size(q.from, q.to)?;
     let streams = daemon.streams.clone();
     let job = name.clone();
     let stored = tokio::task::spawn_blocking(move || streams.stored(&job, q.from, q.to))
@@ -82,6 +90,70 @@ pub async fn range(
         ));
     }
     Ok(Json(json!({"job": name, "from": q.from, "to": q.to, "epochs": epochs})).into_response())
+}
+
+/// Epochs a logs request covers when it names no range: the last five minutes.
+const DEFAULT_LOG_EPOCHS: u64 = 300;
+
+/// `?from=&to=` of a logs request, both optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsQuery {
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+/// `GET /v1/jobs/{name}/logs?from=E&to=E`: the lines the job logged in its
+/// runs over those epochs (default: the last 300), in epoch, dc and seq
+/// order, each with the run it came from and whether that run failed.
+pub async fn logs(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<LogsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let daemon = daemon(&state)?.clone();
+    let Query(q) = query.map_err(|e| {
+        bad_query(format!(
+            "{e}; expected [?from=EPOCH][&to=EPOCH] (unix seconds, at most {MAX_RANGE_EPOCHS} epochs)"
+        ))
+    })?;
+    let to = q.to.unwrap_or_else(crate::clock::now_secs);
+    let from = q
+        .from
+        .unwrap_or_else(|| to.saturating_sub(DEFAULT_LOG_EPOCHS - 1));
+    if from > to {
+        return Err(bad_query(format!("from={from} is after to={to}")));
+    }
+    check_range_size(from, to)?;
+    if daemon.registry.get(&name).is_none() {
+        return Err(ApiError::client(
+            StatusCode::NOT_FOUND,
+            "no_such_job",
+            format!("no job named {name:?}"),
+        ));
+    }
+    let streams = daemon.streams.clone();
+    let job = name.clone();
+    let stored = tokio::task::spawn_blocking(move || streams.stored(&job, from, to))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let mut lines = Vec::new();
+    let mut dropped = 0u64;
+    for record in stored.iter().flat_map(|(_, records)| records) {
+        dropped += u64::from(record.logs_dropped);
+        let failed = matches!(record.outcome, crate::results::Outcome::Error { .. });
+        for line in &record.logs {
+            lines.push(json!({
+                "epoch": record.epoch, "dc": record.dc, "seq": record.seq,
+                "run_failed": failed, "level": line.level, "message": line.message,
+            }));
+        }
+    }
+    Ok(Json(json!({
+        "job": name, "from": from, "to": to, "lines": lines, "dropped": dropped,
+    }))
+    .into_response())
 }
 
 /// `?from=&format=` of a stream.

@@ -160,10 +160,17 @@ pub struct IngestQuery {
 /// `POST /v1/events`: high-level ingest.
 pub async fn ingest(
     State(state): State<AppState>,
-    Query(query): Query<IngestQuery>,
+    query: Result<Query<IngestQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("{e}; nothing was stored: the only parameter is wait=commit, given once"),
+        )
+    })?;
     let wait_commit = match query.wait.as_deref() {
         None => false,
         Some("commit") => true,
@@ -419,6 +426,7 @@ pub async fn list_commits(
             format!("from={} is after to={}", query.from, query.to),
         ));
     }
+    super::results_routes::check_range_size(query.from, query.to)?;
     let store = the_store(&state)?.clone();
     let commits =
         blocking(move || store.commits(query.from, query.to, query.dc.as_deref())).await?;

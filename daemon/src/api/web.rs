@@ -48,6 +48,19 @@ pub async fn index() -> Result<Response, ApiError> {
     serve("index.html")
 }
 
+/// The API's OpenAPI 3.1 document, as in the repository (docs/openapi.json;
+/// the tests keep it true to the routes).
+const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// `GET /v1/openapi.json`: the document, for clients and API tools.
+pub async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
 /// `GET /ui/{file}`: its script and style.
 pub async fn file(Path(name): Path<String>) -> Result<Response, ApiError> {
     serve(&name)

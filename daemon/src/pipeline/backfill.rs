@@ -7,7 +7,6 @@
 //! already moved on.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use epochd_hooks::{CommitNotice, NOTICE_VERSION};
 
@@ -20,9 +19,7 @@ impl Daemon {
         let Some(backfill) = job.manifest.backfill else {
             return;
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::clock::now_secs();
         let to = backfill.to.unwrap_or(now);
         *job.backfill.lock() = Some(BackfillStatus {
             from: backfill.from,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::job_logs::LogRate;
 use super::lanes::CommitRuns;
 use super::quota::{OverQuota, Quotas};
 use super::registry::{Job, Registry};
@@ -40,6 +41,7 @@ pub(crate) struct Completer {
     pub(crate) registry: Arc<Registry>,
     pub(crate) streams: Streams,
     pub(crate) quotas: Arc<Quotas>,
+    pub(crate) log_rate: LogRate,
     pub(crate) pause_after: u32,
 }
 
@@ -82,6 +84,8 @@ impl Completer {
         } = finished;
         record.committed_at_ms = commit.notice.committed_at_ms;
         record.stored_at_ms = now_ms();
+        // Before the quota: the lines kept are stored with the result.
+        self.log_rate.admit(record);
         if let Outcome::Ok { .. } = record.outcome {
             if let Some(over) = self.over_quota(&job.manifest.name, record) {
                 job.stats.results_refused.fetch_add(1, Ordering::Relaxed);

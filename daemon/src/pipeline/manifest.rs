@@ -150,6 +150,26 @@ impl JobManifest {
         Ok(())
     }
 
+    /// Checks the backfill's size at submission, `now` standing for a `to`
+    /// left out (it means the newest second then). Not part of
+    /// [`JobManifest::validate`], which also runs when a stored job is opened
+    /// again, later, when the same backfill would look longer.
+    pub fn check_backfill_at(&self, now: u64) -> Result<(), String> {
+        match self.backfill {
+            Some(Backfill { from, to: None })
+                if now >= from && now - from >= MAX_BACKFILL_EPOCHS =>
+            {
+                Err(format!(
+                    "backfill: from {from} to now ({now}) is {} epochs; at most \
+                     {MAX_BACKFILL_EPOCHS} at once: start later, or give \"to\" and submit \
+                     the rest as another job",
+                    now - from + 1
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The limits of one of its runs (or merges).
     pub fn limits(&self) -> RunLimits {
         RunLimits {

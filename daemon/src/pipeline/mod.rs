@@ -2,9 +2,11 @@
 //! fan out to the matching jobs -> results -> acknowledge.
 
 mod backfill;
+mod buckets;
 mod budget;
 mod completer;
 mod fanout;
+mod job_logs;
 mod jobs_dir;
 mod lanes;
 mod manifest;
@@ -146,9 +148,7 @@ impl Sweeper {
                         return;
                     }
                 }
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
+                let now = crate::clock::now_secs();
                 match results.sweep_before(now.saturating_sub(retention_secs)) {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(results = n, "results retention"),
@@ -251,6 +251,7 @@ impl Daemon {
             registry: registry.clone(),
             streams: streams.clone(),
             quotas: Arc::new(quota::Quotas::new(config.quotas)),
+            log_rate: job_logs::LogRate::new(),
             pause_after: config.pause_after,
         }
         .start();
@@ -278,9 +279,7 @@ impl Daemon {
 
     /// The oldest epoch whose results are kept (older ones are swept).
     pub fn results_horizon(&self) -> u64 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::clock::now_secs();
         now.saturating_sub(self.config.results_retention_secs)
     }
 

@@ -4,10 +4,7 @@
 //! an error of kind `results_rate` or `results_quota` instead, which counts
 //! toward pausing the job like any failure of its own.
 
-use std::collections::HashMap;
-use std::time::Instant;
-
-use parking_lot::Mutex;
+use super::buckets::TokenBuckets;
 
 /// Seconds of the rate a job may emit at once.
 pub const BURST_SECS: u64 = 10;
@@ -52,12 +49,7 @@ pub struct OverQuota {
 /// Each job's token bucket.
 pub struct Quotas {
     config: QuotaConfig,
-    buckets: Mutex<HashMap<String, Bucket>>,
-}
-
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+    rate: TokenBuckets,
 }
 
 impl Quotas {
@@ -65,7 +57,10 @@ impl Quotas {
     pub fn new(config: QuotaConfig) -> Quotas {
         Quotas {
             config,
-            buckets: Mutex::new(HashMap::new()),
+            rate: TokenBuckets::new(
+                config.bytes_per_sec,
+                config.bytes_per_sec.saturating_mul(BURST_SECS),
+            ),
         }
     }
 
@@ -87,29 +82,14 @@ impl Quotas {
                 ),
             });
         }
-        let burst = bytes_per_sec.saturating_mul(BURST_SECS) as f64;
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock();
-        let bucket = buckets.entry(job.to_owned()).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        let refill = now.duration_since(bucket.at).as_secs_f64() * bytes_per_sec as f64;
-        bucket.tokens = (bucket.tokens + refill).min(burst);
-        bucket.at = now;
-        if bytes as f64 > bucket.tokens {
-            return Err(OverQuota {
-                kind: "results_rate",
-                message: format!(
-                    "not stored: this result of {bytes} bytes is more than the job may store now \
-                     ({:.0} bytes left of a rate of {bytes_per_sec} bytes/s with a {BURST_SECS} s \
-                     burst, --job-results-bytes-per-sec); emit smaller results",
-                    bucket.tokens
-                ),
-            });
-        }
-        bucket.tokens -= bytes as f64;
-        Ok(())
+        self.rate.take(job, bytes).map_err(|left| OverQuota {
+            kind: "results_rate",
+            message: format!(
+                "not stored: this result of {bytes} bytes is more than the job may store now \
+                 ({left:.0} bytes left of a rate of {bytes_per_sec} bytes/s with a {BURST_SECS} s \
+                 burst, --job-results-bytes-per-sec); emit smaller results"
+            ),
+        })
     }
 }
 

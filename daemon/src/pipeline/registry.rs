@@ -143,7 +143,9 @@ impl Job {
     ) -> Option<String> {
         self.stats.runs.fetch_add(1, Ordering::Relaxed);
         self.stats.cpu_us.fetch_add(cpu_us, Ordering::Relaxed);
-        self.stats.last_epoch.fetch_max(epoch, Ordering::Relaxed);
+        if !crate::clock::beyond_clock(epoch) {
+            self.stats.last_epoch.fetch_max(epoch, Ordering::Relaxed);
+        }
         let mut state = self.state.lock();
         match error {
             None => {
@@ -239,7 +241,11 @@ impl Registry {
             return Err(RegistryError::Exists(manifest.name));
         }
         self.check_node_limits(&manifest)?;
+        manifest
+            .check_backfill_at(crate::clock::now_secs())
+            .map_err(RegistryError::Manifest)?;
         let job = self.build(manifest.clone(), wasm)?;
+        check_fits_memory(&job)?;
         let stored = Stored {
             manifest,
             wasm: wasm.to_vec(),
@@ -351,4 +357,26 @@ impl Registry {
     pub fn caps(&self) -> Option<&CpuCaps> {
         self.caps.as_ref()
     }
+}
+
+/// Refuses a module whose linear memory at instantiation is already more
+/// than its manifest's `memory_mib`: every run of it would fail before the
+/// job's code ran.
+fn check_fits_memory(job: &Job) -> Result<(), RegistryError> {
+    const MIB: u64 = 1 << 20;
+    let initial = job.module.initial_memory_bytes();
+    let cap = u64::from(job.manifest.memory_mib) * MIB;
+    if initial > cap {
+        return Err(RegistryError::Manifest(format!(
+            "the module's initial memory is {initial} bytes ({} pages of 64 KiB, {:.1} MiB), \
+             more than its memory_mib of {} MiB, so every run would fail: set memory_mib to \
+             at least {}, or build the module with a smaller initial memory (wasm-ld \
+             --initial-memory, a smaller stack or fewer static data)",
+            initial / 65_536,
+            initial as f64 / MIB as f64,
+            job.manifest.memory_mib,
+            initial.div_ceil(MIB)
+        )));
+    }
+    Ok(())
 }

@@ -1,7 +1,5 @@
 //! One run of one job, on a job thread, inside the job's cgroup.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use epochd_decode::SharedEpoch;
 use epochd_jobs::CancelToken;
 
@@ -10,13 +8,7 @@ use super::workers::thread_cpu_time;
 use super::Idle;
 use crate::results::{Outcome, ResultRecord};
 
-/// Unix milliseconds now.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub(crate) use crate::clock::now_ms;
 
 /// Runs `job` over `epoch` on the calling (job) thread, inside the job's
 /// cgroup when `caps`, and moves the thread back to the idle cgroup after.
@@ -51,7 +43,7 @@ pub(crate) fn run_one(
             e.is_job_fault(),
         ),
     };
-    let record = ResultRecord {
+    let mut record = ResultRecord {
         job: job.manifest.name.clone(),
         epoch: meta.epoch,
         dc: meta.dc.clone(),
@@ -61,6 +53,9 @@ pub(crate) fn run_one(
         cpu_us: cpu.as_micros() as u64,
         stored_at_ms: now_ms(),
         committed_at_ms: 0,
+        logs: super::job_logs::from_run(report.logs),
+        logs_dropped: report.logs_dropped,
     };
+    super::job_logs::quote_in_error(&mut record);
     (record, job_fault)
 }

@@ -384,6 +384,22 @@ fn every_bad_submission_gets_its_own_4xx_and_registers_nothing() {
             "bad_manifest",
         ),
         (
+            "initial memory above memory_mib",
+            json!({"name": "k", "memory_mib": 2}),
+            wat(r#"(module (memory (export "memory") 64)
+                 (func (export "epochd_abi_version") (result i32) i32.const 1)
+                 (func (export "epochd_run") (result i32) i32.const 0))"#),
+            400,
+            "bad_manifest",
+        ),
+        (
+            "a backfill of more than a day, to left out (to now)",
+            json!({"name": "l", "backfill": {"from": 1_000_000_000}}),
+            good.clone(),
+            400,
+            "bad_manifest",
+        ),
+        (
             "cpu share out of range",
             json!({"name": "h", "cpu_share": 3.0}),
             good.clone(),
@@ -400,6 +416,34 @@ fn every_bad_submission_gets_its_own_4xx_and_registers_nothing() {
             "{what}: the message says what to do: {answer}"
         );
     }
+    // A module too big for its own memory cap says by how much.
+    let big = wat(r#"(module (memory (export "memory") 64)
+        (func (export "epochd_abi_version") (result i32) i32.const 1)
+        (func (export "epochd_run") (result i32) i32.const 0))"#);
+    let (_, answer) = submit(
+        &n.url,
+        Some(ADMIN),
+        &json!({"name": "k", "memory_mib": 2}),
+        &big,
+    );
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.contains("initial memory") && message.contains("at least 4"),
+        "{answer}"
+    );
+    assert_eq!(
+        submit(
+            &n.url,
+            Some(ADMIN),
+            &json!({"name": "k", "memory_mib": 4}),
+            &big
+        )
+        .0,
+        201,
+        "4 MiB holds its 64 pages"
+    );
+    let deleted = send(client().delete(format!("{}/v1/jobs/k", n.url)), Some(ADMIN));
+    assert_eq!(deleted.0, 204, "{}", deleted.1);
     // A form without the module.
     let (content_type, body) = form(&[("manifest", br#"{"name":"i"}"#)]);
     let (got, answer) = send(
@@ -410,6 +454,23 @@ fn every_bad_submission_gets_its_own_4xx_and_registers_nothing() {
         Some(ADMIN),
     );
     assert_eq!((got, answer["error"].as_str()), (400, Some("bad_form")));
+    // A part of another name is named as sent.
+    let (content_type, body) = form(&[("manifest", br#"{"name":"i"}"#), ("other", b"x")]);
+    let (got, answer) = send(
+        client()
+            .post(format!("{}/v1/jobs", n.url))
+            .header("content-type", content_type)
+            .body(body),
+        Some(ADMIN),
+    );
+    assert_eq!((got, answer["error"].as_str()), (400, Some("bad_form")));
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected form part `other`"),
+        "{answer}"
+    );
     let (_, jobs) = get(&format!("{}/v1/jobs", n.url), Some(READ));
     assert_eq!(jobs["jobs"], json!([]), "nothing was registered");
     // The same name twice.
@@ -443,6 +504,17 @@ fn tokens_guard_every_role() {
         200
     );
     assert_eq!(get(&format!("{u}/metrics"), Some(READ)).0, 200);
+    // The scheme is case-insensitive; another scheme is no token.
+    for (scheme, status) in [("bearer", 200), ("BEARER", 200), ("Basic", 401)] {
+        let got = client()
+            .get(format!("{u}/v1/jobs"))
+            .header("authorization", format!("{scheme} {READ}"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(got, status, "{scheme}");
+    }
     // Raw events leave only with the admin token.
     let commits = format!("{u}/v1/commits?from=0&to=1");
     assert_eq!(get(&commits, Some(READ)).0, 403);

@@ -44,6 +44,25 @@ fn every_kind_of_bad_input_gets_its_own_4xx_and_stores_nothing() {
         }))
         .unwrap()
     };
+    // A chunk and a manifest of their own epoch, each out of the clock's
+    // bounds: refused for the epoch, not for what they hold.
+    let chunk_of = |epoch: u64| {
+        epochd_store::compress(
+            &rmp_serde::to_vec_named(
+                &serde_json::json!({"timestamp": epoch, "type": "AV", "dc": "ams4"}),
+            )
+            .unwrap(),
+            3,
+        )
+    };
+    let far_chunk = chunk_of(t + 100_000);
+    let old_chunk = chunk_of(t - 7 * 3600);
+    let far_manifest = serde_json::to_vec(&serde_json::json!({
+        "version": 1, "epoch": t + 100_000, "dc": "ams4", "seq": 0, "events": 1,
+        "chunks": [{"type": "AV", "chunk": 0, "bytes": far_chunk.len(), "raw_bytes": 30,
+                    "events": 1, "checksum": epochd_store::Checksum::of(&far_chunk).to_string()}]
+    }))
+    .unwrap();
     // One real chunk, so the manifest cases fail on what they are about.
     let put = client()
         .put(format!("{url}/v1/chunks/{t}/ams4/AV/-/0"))
@@ -61,6 +80,63 @@ fn every_kind_of_bad_input_gets_its_own_4xx_and_stores_nothing() {
             body: format!("{{\"timestamp\":{t},\"type\":\"A\"}}\n{{\"timestamp\":").into_bytes(),
             status: 400,
             needle: "event 2: malformed JSON",
+        },
+        Case {
+            what: "malformed JSON on line 3: its place in that line, not \"line 1\"",
+            method: "POST",
+            path: "/v1/events".into(),
+            content_type: ndjson,
+            body: format!(
+                "{{\"timestamp\":{t},\"type\":\"A\"}}\n\n{{\"timestamp\":{t},\"type\":\"A\",}}\n"
+            )
+            .into_bytes(),
+            status: 400,
+            needle: "event 3: malformed JSON: trailing comma at column ",
+        },
+        Case {
+            what: "wait=commit given twice",
+            method: "POST",
+            path: "/v1/events?wait=commit&wait=commit".into(),
+            content_type: ndjson,
+            body: format!("{{\"timestamp\":{t},\"type\":\"A\"}}\n").into_bytes(),
+            status: 400,
+            needle: "given once",
+        },
+        Case {
+            what: "chunk of an epoch far in the future",
+            method: "PUT",
+            path: format!("/v1/chunks/{}/ams4/AV/-/0", t + 100_000),
+            content_type: "application/zstd",
+            body: far_chunk.clone(),
+            status: 400,
+            needle: "in the future",
+        },
+        Case {
+            what: "manifest of an epoch far in the future",
+            method: "PUT",
+            path: format!("/v1/manifests/{}/ams4/0", t + 100_000),
+            content_type: "application/json",
+            body: far_manifest.clone(),
+            status: 400,
+            needle: "in the future",
+        },
+        Case {
+            what: "chunk of an epoch older than retention",
+            method: "PUT",
+            path: format!("/v1/chunks/{}/ams4/AV/-/0", t - 7 * 3600),
+            content_type: "application/zstd",
+            body: old_chunk.clone(),
+            status: 400,
+            needle: "older than the retention",
+        },
+        Case {
+            what: "a commits range over 3,600 epochs",
+            method: "GET",
+            path: format!("/v1/commits?from=0&to={t}"),
+            content_type: "application/json",
+            body: Vec::new(),
+            status: 400,
+            needle: "at most 3600 per request",
         },
         Case {
             what: "malformed MessagePack",
@@ -166,6 +242,7 @@ fn every_kind_of_bad_input_gets_its_own_4xx_and_stores_nothing() {
     for case in cases {
         let request = match case.method {
             "POST" => http.post(format!("{url}{}", case.path)),
+            "GET" => http.get(format!("{url}{}", case.path)),
             _ => http.put(format!("{url}{}", case.path)),
         };
         let answer = request
@@ -189,7 +266,7 @@ fn every_kind_of_bad_input_gets_its_own_4xx_and_stores_nothing() {
         metric(&url, "epochd_store_events_accepted_total"),
         Some(0.0)
     );
-    let listed: Value = get_json(&format!("{url}/v1/commits?from=0&to={}", t + 10));
+    let listed: Value = get_json(&format!("{url}/v1/commits?from={}&to={}", t - 3000, t + 10));
     assert_eq!(listed["commits"], serde_json::json!([]));
     node.stop();
 }

@@ -49,6 +49,8 @@ fn the_page_lists_the_jobs_and_charts_their_live_results() {
     for job in JOBS {
         std::fs::write(jobs_dir.join(format!("{job}.wasm")), crate::jobs::wasm(job)).unwrap();
     }
+    // A job that only logs: its card must show the lines.
+    std::fs::write(jobs_dir.join("chatty.wasm"), logging_module(false)).unwrap();
     let log = dir.path().join("serve.log");
     let (node, url) = Proc::serve(
         dir.path(),
@@ -72,6 +74,7 @@ fn the_page_lists_the_jobs_and_charts_their_live_results() {
         .arg(READ_TOKEN)
         .args(JOBS)
         .env("CHROMIUM", &chromium)
+        .env("LOG_JOB", "chatty")
         .current_dir(&browser_dir)
         .stdout(out.try_clone().unwrap())
         .stderr(out)

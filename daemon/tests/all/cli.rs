@@ -542,3 +542,76 @@ fn cli_read_token_lists_jobs_but_cannot_submit() {
     let (a, b) = (epoch_of(&la), epoch_of(&lb));
     assert_eq!(b, a + 1, "{la}\n{lb}");
 }
+
+/// Regression: a job's `log` lines reached neither its results, nor the API,
+/// nor the node log. They are kept with each run, read with `job logs` (and
+/// `GET /v1/jobs/{name}/logs`), and a failed run's error quotes them.
+#[test]
+fn cli_job_logs_prints_what_a_job_logged_and_a_failed_runs_error_quotes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_node, url) = serve(dir.path(), &[]);
+    for (name, fail) in [("chatty", false), ("chatty-trap", true)] {
+        let path = dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&path, logging_module(fail)).unwrap();
+        ok(&url, None, &["job", "submit", path.to_str().unwrap()]);
+    }
+    wait_runs(&url, "chatty", 0, 60);
+    let trap = wait_runs(&url, "chatty-trap", 0, 60);
+    let error = trap["stats"]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("[info] hello from a job | [error] about to finish"),
+        "a failed run's error quotes its log: {error}"
+    );
+
+    let printed = ok(&url, None, &["job", "logs", "chatty", "--from", "now-60"]);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert!(lines.len() >= 2, "{printed}");
+    assert!(
+        lines[0].ends_with("info  hello from a job") && lines[1].ends_with("error about to finish"),
+        "{printed}"
+    );
+    let failed = ok(&url, None, &["job", "logs", "chatty-trap"]);
+    assert!(
+        failed
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .ends_with("(run failed)"),
+        "{failed}"
+    );
+    // The API's JSON: each line with its run.
+    let api: Value =
+        serde_json::from_str(&ok(&url, None, &["job", "logs", "chatty", "--json"])).unwrap();
+    let first = &api["lines"][0];
+    assert_eq!(first["level"], "info");
+    assert_eq!(first["message"], "hello from a job");
+    assert_eq!(first["run_failed"], false);
+    assert!(first["epoch"].as_u64().is_some() && first["dc"].is_string());
+
+    // --follow prints lines as runs finish.
+    let mut follow = cli(&url, None, &["job", "logs", "chatty", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(60));
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let line = line.expect("a followed line within 60 s");
+    assert!(
+        line.contains("hello from a job") || line.contains("about to finish"),
+        "{line}"
+    );
+
+    let missing = fails(&url, None, &["job", "logs", "nobody"]);
+    assert!(missing.contains("no job named"), "{missing}");
+}

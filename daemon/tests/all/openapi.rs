@@ -113,4 +113,12 @@ fn every_documented_route_is_served_by_a_real_node() {
             "{method} {path} ({concrete}) is not routed: {status} {body}"
         );
     }
+    // The node serves the document itself, without a token.
+    let served: Value = client
+        .get(format!("{url}/v1/openapi.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(served, doc);
 }

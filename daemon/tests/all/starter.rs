@@ -17,11 +17,36 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
-/// `sh -c command` in `dir`, with the test's `epochd` first on the PATH and
-/// the node's URL; panics with its output on failure.
+/// A directory holding a `wasm-opt` that fails as Binaryen's does on a
+/// SIMD module it was not told about: on PATH, it stands for a machine
+/// with the `binaryen` package, where a build must not depend on it.
+fn failing_wasm_opt() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("wasm-opt");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho '[wasm-validator error] SIMD operation (SIMD is disabled)' >&2\nexit 1\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    })
+    .path()
+}
+
+/// `sh -c command` in `dir`, with the test's `epochd` first on the PATH, a
+/// failing `wasm-opt` next ([`failing_wasm_opt`]), and the node's URL.
 fn sh(command: &str, dir: &Path, url: &str) -> Command {
     let bin = Path::new(env!("CARGO_BIN_EXE_epochd")).parent().unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let path = format!(
+        "{}:{}:{}",
+        bin.display(),
+        failing_wasm_opt().display(),
+        std::env::var("PATH").unwrap()
+    );
     let mut c = Command::new("sh");
     // The zig compiler wasm-jobs/build-zig installed, when python3 has none.
     if let Some(zig) = std::fs::read_dir(repo().join("wasm-jobs/target"))
@@ -145,4 +170,25 @@ fn the_zig_starter_builds_submits_and_follows_in_three_commands() {
 #[test]
 fn the_assemblyscript_starter_builds_submits_and_follows_in_three_commands() {
     three_commands_work("assemblyscript");
+}
+
+/// Regression: with Binaryen installed, clang 14 ran its `wasm-opt` after
+/// linking and `wasm-jobs/build-c` failed on the SIMD the jobs use.
+#[test]
+fn the_c_reference_jobs_build_where_a_wasm_opt_is_on_the_path() {
+    let path = format!(
+        "{}:{}",
+        failing_wasm_opt().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = Command::new(repo().join("wasm-jobs/build-c"))
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -54,7 +54,11 @@ impl Proc {
         };
         let mut child = command
             .args(args)
-            .env("EPOCHD_LOG", "info")
+            // The tests read the daemon's `commit received` and `result` lines (debug).
+            .env(
+                "EPOCHD_LOG",
+                "info,epochd::pipeline::fanout=debug,epochd::result_log=debug",
+            )
             .stdout(Stdio::piped())
             .stderr(log_file)
             .spawn()
@@ -308,4 +312,23 @@ pub fn stored_events(data: &Path) -> (Vec<epochd_store::CommitSummary>, EventsBy
         events.sort();
     }
     (commits, out)
+}
+
+/// A module that logs two lines each run (`info`, then `error`), then traps
+/// when `fail`, else returns without a result.
+pub fn logging_module(fail: bool) -> Vec<u8> {
+    let end = if fail { "unreachable" } else { "i32.const 0" };
+    wat::parse_str(format!(
+        r#"(module
+             (import "epochd" "log" (func $log (param i32 i32 i32)))
+             (memory (export "memory") 1)
+             (data (i32.const 16) "hello from a job")
+             (data (i32.const 64) "about to finish")
+             (func (export "epochd_abi_version") (result i32) i32.const 1)
+             (func (export "epochd_run") (result i32)
+               (call $log (i32.const 2) (i32.const 16) (i32.const 16))
+               (call $log (i32.const 0) (i32.const 64) (i32.const 15))
+               {end}))"#
+    ))
+    .unwrap()
 }

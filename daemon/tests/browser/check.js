@@ -12,6 +12,8 @@ const { chromium } = require('playwright-core');
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const [url, token, ...jobs] = process.argv.slice(2);
+// A job whose card must show its log lines (`hello from a job`), if any.
+const LOG_JOB = process.env.LOG_JOB || '';
 
 function log(msg) {
   console.log(`[browser] ${msg}`);
@@ -130,6 +132,15 @@ async function main() {
       return c && c.dataset.epochs.split(',').filter(Boolean).length >= 1;
     }, job);
     log('without a token the page asked for one, and the token typed in works');
+
+    // 5. A job's log lines show on its card.
+    if (LOG_JOB) {
+      const text = await waitFor(page, `${LOG_JOB}'s log lines on its card`, 30, (j) => {
+        const pre = document.querySelector(`.card[data-job="${CSS.escape(j)}"] pre.log`);
+        return pre && !pre.hidden && pre.textContent.includes('hello from a job') && pre.textContent;
+      }, LOG_JOB);
+      log(`${LOG_JOB}: its card shows its log: ${String(text).split('\n').pop()}`);
+    }
 
     if (errors.length) fail(errors.join('\n'));
   } finally {

@@ -171,16 +171,25 @@ fn events_older_than_retention_are_counted_and_the_rest_stored() {
     let fresh = now() - 10;
     let stale = now() - 7200;
     let body = format!(
-        "{{\"type\":\"A\",\"timestamp\":{fresh}}}\n{{\"type\":\"A\",\"timestamp\":{stale}}}\n"
+        "{{\"type\":\"A\",\"timestamp\":{fresh}}}\n{{\"type\":\"A\",\"timestamp\":{stale}}}\n{{\"type\":\"A\",\"timestamp\":0}}\n"
     );
     let receipt = store.ingest(body.as_bytes(), Format::Ndjson).unwrap();
     assert_eq!(receipt.accepted, 1);
-    assert_eq!(receipt.too_old_total, 1);
+    assert_eq!(receipt.too_old_total, 2);
     assert_eq!(receipt.too_old[0].position, 2);
-    assert!(receipt.too_old[0]
+    for rejection in &receipt.too_old {
+        let reason = rejection.to_string();
+        assert!(
+            reason.contains("older than the retention horizon"),
+            "{reason}"
+        );
+        // A timestamp of 0 is a number; it is only too old.
+        assert!(!reason.contains("must be"), "{reason}");
+    }
+    assert!(receipt.too_old[1]
         .to_string()
-        .contains("older than the retention horizon"));
-    assert_eq!(store.stats().events_too_old, 1);
+        .contains("\"timestamp\" 0 is epoch 0"));
+    assert_eq!(store.stats().events_too_old, 2);
     let commits = store.seal_all().unwrap();
     assert_eq!(commits.len(), 1);
     assert_eq!(commits[0].manifest.epoch, fresh);

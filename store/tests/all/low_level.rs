@@ -163,3 +163,39 @@ fn a_different_manifest_for_a_committed_key_is_a_conflict() {
     next.seq = 1;
     assert!(store.put_manifest(next).unwrap().notice.is_some());
 }
+
+/// A relocator's epoch is held to the bounds of an event's timestamp: one
+/// far-future commit would otherwise become every reader's newest epoch,
+/// and one older than retention would be deleted at once.
+#[test]
+fn chunks_and_manifests_of_epochs_outside_the_clocks_bounds_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(holding_config(dir.path())).unwrap();
+    let retention = store.config().retention_secs;
+    for (epoch, why) in [
+        (now() + 100_000, "in the future"),
+        (now() - retention - 3600, "older than the retention horizon"),
+    ] {
+        let (chunks, manifest, _) = relocator_upload(epoch, "lhr4");
+        let (key, blob) = &chunks[0];
+        let err = store.put_chunk(key, blob).unwrap_err();
+        assert!(
+            matches!(err, StoreError::EpochOutOfBounds { .. }) && err.is_client_error(),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains(why) && message.contains("chunk "),
+            "{message}"
+        );
+        let err = store.put_manifest(manifest).unwrap_err();
+        assert!(err.to_string().contains(why), "{err}");
+        assert!(store.chunk(key).unwrap().is_none(), "nothing was stored");
+    }
+    // At the edge of the future bound: taken.
+    let (chunks, manifest, _) = relocator_upload(now() + 60, "lhr4");
+    for (key, blob) in &chunks {
+        store.put_chunk(key, blob).unwrap();
+    }
+    store.put_manifest(manifest).unwrap();
+}

@@ -78,6 +78,8 @@ impl Node {
         let log_file = fs::File::create(&log)?;
         let mut command = Command::new(options.epochd);
         command
+            // The late-commit count below reads the `commit received` lines (debug).
+            .env("EPOCHD_LOG", "info,epochd::pipeline::fanout=debug")
             .arg("serve")
             .arg("--no-auth")
             .arg("--listen")

@@ -11,6 +11,7 @@ const RETRY_MS = 5000; // a stream that failed is reopened after this
 const MAX_STREAMS = 4;
 // The default series: the shallowest numeric field, preferring these names.
 const PREFERRED = ['total', 'count', 'events', 'rate', 'p95', 'p99', 'p50'];
+const LOG_LINES = 8; // a card shows the job's last log lines
 
 let token = '';
 const views = new Map(); // job name -> JobView
@@ -261,7 +262,13 @@ class JobView {
     this.canvas = el('canvas');
     this.canvas.dataset.job = name;
     this.canvas.dataset.epochs = '';
-    this.card.append(head, sub, this.canvas);
+    // What the job logged (the ABI's `log`), newest last, from the
+    // streamed results; hidden until it logs.
+    this.logLines = [];
+    this.log = el('pre', 'log');
+    this.log.hidden = true;
+    this.log.title = 'the job\'s last log lines (all of them: epochd job logs ' + name + ')';
+    this.card.append(head, sub, this.canvas, this.log);
     this.setState('idle');
   }
 
@@ -345,7 +352,22 @@ class JobView {
     } catch (_) { /* the next epochs matter more */ }
   }
 
+  // Appends the log lines of an epoch's results (each run's own lines).
+  addLogs(data) {
+    for (const r of data.results || []) {
+      for (const line of r.logs || []) {
+        const failed = r.status === 'error' ? '  (run failed)' : '';
+        this.logLines.push(`${clock(data.epoch)} ${r.dc}/${r.seq} ${line.level} ${line.message}${failed}`);
+      }
+    }
+    if (!this.logLines.length) return;
+    this.logLines = this.logLines.slice(-LOG_LINES);
+    this.log.textContent = this.logLines.join('\n');
+    this.log.hidden = false;
+  }
+
   put(epoch, data) {
+    this.addLogs(data);
     const nums = numbersOf(data);
     this.points.set(epoch, nums);
     for (const e of this.points.keys()) {
