@@ -48,3 +48,24 @@ pub const MB: f64 = 1e6;
 pub fn wasm_out_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wasm-jobs/out")
 }
+
+/// Runs a benchmark's async body on a multi-threaded runtime named `name`, then exits
+/// with status 1 if it returned `false` (a failed check), after letting the runtime's
+/// tasks go.
+pub fn run_async(
+    name: &str,
+    body: impl std::future::Future<Output = anyhow::Result<bool>>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name(name)
+        .build()
+        .context("starting the tokio runtime")?;
+    let ok = runtime.block_on(body)?;
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    if !ok {
+        std::process::exit(1);
+    }
+    Ok(())
+}

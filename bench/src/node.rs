@@ -32,6 +32,17 @@ impl Node {
     /// `extra` arguments, in a temp dir named `prefix…` under `root`, and waits (at most
     /// 60 s) for its first stdout line, `epochd: listening on http://ADDR`.
     pub fn start(epochd: &Path, root: &Path, prefix: &str, extra: &[OsString]) -> Result<Node> {
+        Node::start_with(epochd, root, prefix, |_| Ok(extra.to_vec()))
+    }
+
+    /// [`Node::start`] with the extra arguments made by `setup` from the node's temp
+    /// dir (e.g. a jobs directory it fills there).
+    pub fn start_with(
+        epochd: &Path,
+        root: &Path,
+        prefix: &str,
+        setup: impl FnOnce(&Path) -> Result<Vec<OsString>>,
+    ) -> Result<Node> {
         ensure!(
             epochd.is_file(),
             "{} is missing: build it first with `cargo build --release -p epochd` (or pass \
@@ -44,10 +55,13 @@ impl Node {
             .with_context(|| format!("creating a temp dir in {}", root.display()))?;
         let data = dir.path().join("data");
         let log = dir.path().join("epochd.log");
+        let extra = setup(dir.path())?;
         let mut child = Command::new(epochd)
+            // Benchmarks count the `commit received` lines (debug).
+            .env("EPOCHD_LOG", "info,epochd::pipeline::fanout=debug")
             .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data)
-            .args(extra)
+            .args(&extra)
             .stdout(Stdio::piped())
             .stderr(fs::File::create(&log)?)
             .stdin(Stdio::null())
@@ -82,12 +96,12 @@ impl Node {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    /// Lines of the node's log that contain `needle`.
-    pub fn log_count(&self, needle: &str) -> usize {
+    /// Lines of the node's log that contain `needle` (and not `but_not`).
+    pub fn log_count(&self, needle: &str, but_not: Option<&str>) -> usize {
         fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.contains(needle))
+            .filter(|l| l.contains(needle) && !but_not.is_some_and(|n| l.contains(n)))
             .count()
     }
 

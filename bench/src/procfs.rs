@@ -1,4 +1,4 @@
-//! What Linux says about a process and a directory tree: resident memory, open file
+//! What Linux says about a process and a directory tree: resident memory, CPU time, open file
 //! descriptors, disk usage, the machine's load. Each reader returns `None` (or zero)
 //! where `/proc` or the path is not there, so a benchmark still prints its table on a
 //! system without them.
@@ -85,5 +85,52 @@ mod tests {
     #[test]
     fn a_gone_process_has_no_memory() {
         assert_eq!(memory(u32::MAX), None);
+    }
+}
+
+/// CPU seconds a process has used (all its threads, live and ended).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcCpu {
+    /// User seconds.
+    pub user: f64,
+    /// Kernel seconds.
+    pub system: f64,
+}
+
+impl ProcCpu {
+    /// Reads `/proc/<pid>/stat` (zero where `/proc` is not there).
+    pub fn of(pid: u32) -> ProcCpu {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the name, from field 3 (`state`): utime is 14, stime 15, in
+        // clock ticks (USER_HZ, 100 on Linux).
+        let fields: Vec<&str> = stat
+            .rfind(')')
+            .map_or("", |close| &stat[close + 1..])
+            .split_whitespace()
+            .collect();
+        let field = |n: usize| {
+            fields
+                .get(n - 3)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0) as f64
+                / 100.0
+        };
+        ProcCpu {
+            user: field(14),
+            system: field(15),
+        }
+    }
+
+    /// What was used since `earlier`.
+    pub fn since(self, earlier: ProcCpu) -> ProcCpu {
+        ProcCpu {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+
+    /// User plus kernel seconds.
+    pub fn total(self) -> f64 {
+        self.user + self.system
     }
 }

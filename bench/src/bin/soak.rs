@@ -123,17 +123,7 @@ fn main() -> Result<()> {
     );
     ensure!(!args.dcs.is_empty(), "--dcs must name at least one dc");
     ensure_modules(&args.wasm_dir)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("soak")
-        .build()
-        .context("starting the tokio runtime")?;
-    let ok = runtime.block_on(run(&args))?;
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    if !ok {
-        std::process::exit(1);
-    }
-    Ok(())
+    epochd_bench::run_async("soak", run(&args))
 }
 
 /// Every module the soak submits, built with `wasm-jobs/build` if one is missing
@@ -876,7 +866,7 @@ async fn run(args: &Args) -> Result<bool> {
         url: node.url.clone(),
     };
     submit_jobs(&api, &args.wasm_dir).await?;
-    if node.log_count("CPU CAPS UNAVAILABLE") > 0 {
+    if node.log_count("CPU CAPS UNAVAILABLE", None) > 0 {
         eprintln!("note: the node runs without CPU caps (cgroups unavailable here; see its log)");
     }
 

@@ -2,6 +2,7 @@
 //! Events or NDJSON) that catch up from storage first.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -14,6 +15,8 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::jobs_routes::daemon;
 use super::{ApiError, AppState};
+use crate::pipeline::Daemon;
+use crate::results::ResultRecord;
 use crate::streams::{EventKind, Streams, Subscription};
 
 /// Most epochs one range query returns (an hour).
@@ -36,10 +39,13 @@ pub struct RangeQuery {
     to: u64,
 }
 
-/// Refuses a range of more than [`MAX_RANGE_EPOCHS`] epochs (`from <= to`
-/// checked before): one answer stays small, and one request cannot make
-/// the node read a day of data at once.
-pub(crate) fn check_range_size(from: u64, to: u64) -> Result<(), ApiError> {
+/// Refuses a reversed range, or one of more than [`MAX_RANGE_EPOCHS`]
+/// epochs: one answer stays small, and one request cannot make the node
+/// read a day of data at once.
+pub(crate) fn check_range(from: u64, to: u64) -> Result<(), ApiError> {
+    if from > to {
+        return Err(bad_query(format!("from={from} is after to={to}")));
+    }
     if to - from >= MAX_RANGE_EPOCHS {
         return Err(ApiError::client(
             StatusCode::BAD_REQUEST,
@@ -51,6 +57,22 @@ pub(crate) fn check_range_size(from: u64, to: u64) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// The stored records of `job` over `from..=to`, by epoch, read off the
+/// async runtime.
+async fn stored_range(
+    daemon: &Arc<Daemon>,
+    job: &str,
+    from: u64,
+    to: u64,
+) -> Result<Vec<(u64, Vec<ResultRecord>)>, ApiError> {
+    let streams = daemon.streams.clone();
+    let job = job.to_owned();
+    tokio::task::spawn_blocking(move || streams.stored(&job, from, to))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
 }
 
 /// `GET /v1/jobs/{name}/results?from=E&to=E`: each epoch's results (every
@@ -66,16 +88,8 @@ pub async fn range(
             "{e}; expected ?from=EPOCH&to=EPOCH (unix seconds, at most {MAX_RANGE_EPOCHS} epochs)"
         ))
     })?;
-    if q.from > q.to {
-        return Err(bad_query(format!("from={} is after to={}", q.from, q.to)));
-    }
-    check_range_size(q.from, q.to)?;
-    let streams = daemon.streams.clone();
-    let job = name.clone();
-    let stored = tokio::task::spawn_blocking(move || streams.stored(&job, q.from, q.to))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    check_range(q.from, q.to)?;
+    let stored = stored_range(&daemon, &name, q.from, q.to).await?;
     if stored.is_empty() && daemon.registry.get(&name).is_none() {
         return Err(ApiError::client(
             StatusCode::NOT_FOUND,
@@ -121,10 +135,7 @@ pub async fn logs(
     let from = q
         .from
         .unwrap_or_else(|| to.saturating_sub(DEFAULT_LOG_EPOCHS - 1));
-    if from > to {
-        return Err(bad_query(format!("from={from} is after to={to}")));
-    }
-    check_range_size(from, to)?;
+    check_range(from, to)?;
     if daemon.registry.get(&name).is_none() {
         return Err(ApiError::client(
             StatusCode::NOT_FOUND,
@@ -132,12 +143,7 @@ pub async fn logs(
             format!("no job named {name:?}"),
         ));
     }
-    let streams = daemon.streams.clone();
-    let job = name.clone();
-    let stored = tokio::task::spawn_blocking(move || streams.stored(&job, from, to))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let stored = stored_range(&daemon, &name, from, to).await?;
     let mut lines = Vec::new();
     let mut dropped = 0u64;
     for record in stored.iter().flat_map(|(_, records)| records) {

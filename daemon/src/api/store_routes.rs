@@ -419,14 +419,7 @@ pub async fn list_commits(
             format!("{e}; expected ?from=EPOCH&to=EPOCH[&dc=DC] with unix seconds"),
         )
     })?;
-    if query.from > query.to {
-        return Err(ApiError::client(
-            StatusCode::BAD_REQUEST,
-            "bad_query",
-            format!("from={} is after to={}", query.from, query.to),
-        ));
-    }
-    super::results_routes::check_range_size(query.from, query.to)?;
+    super::results_routes::check_range(query.from, query.to)?;
     let store = the_store(&state)?.clone();
     let commits =
         blocking(move || store.commits(query.from, query.to, query.dc.as_deref())).await?;

@@ -317,6 +317,10 @@ fn wat(text: &str) -> Vec<u8> {
 fn every_bad_submission_gets_its_own_4xx_and_registers_nothing() {
     let n = node(&["--max-job-bytes", "200000"]);
     let good = wasm("count");
+    // 64 pages (4 MiB) of linear memory at instantiation.
+    let big = wat(r#"(module (memory (export "memory") 64)
+        (func (export "epochd_abi_version") (result i32) i32.const 1)
+        (func (export "epochd_run") (result i32) i32.const 0))"#);
     let cases: Vec<(&str, Value, Vec<u8>, u16, &str)> = vec![
         (
             "not wasm",
@@ -386,9 +390,7 @@ fn every_bad_submission_gets_its_own_4xx_and_registers_nothing() {
         (
             "initial memory above memory_mib",
             json!({"name": "k", "memory_mib": 2}),
-            wat(r#"(module (memory (export "memory") 64)
-                 (func (export "epochd_abi_version") (result i32) i32.const 1)
-                 (func (export "epochd_run") (result i32) i32.const 0))"#),
+            big.clone(),
             400,
             "bad_manifest",
         ),
@@ -417,9 +419,6 @@ fn every_bad_submission_gets_its_own_4xx_and_registers_nothing() {
         );
     }
     // A module too big for its own memory cap says by how much.
-    let big = wat(r#"(module (memory (export "memory") 64)
-        (func (export "epochd_abi_version") (result i32) i32.const 1)
-        (func (export "epochd_run") (result i32) i32.const 0))"#);
     let (_, answer) = submit(
         &n.url,
         Some(ADMIN),
@@ -444,25 +443,21 @@ fn every_bad_submission_gets_its_own_4xx_and_registers_nothing() {
     );
     let deleted = send(client().delete(format!("{}/v1/jobs/k", n.url)), Some(ADMIN));
     assert_eq!(deleted.0, 204, "{}", deleted.1);
+    let post_form = |parts: &[(&str, &[u8])]| {
+        let (content_type, body) = form(parts);
+        send(
+            client()
+                .post(format!("{}/v1/jobs", n.url))
+                .header("content-type", content_type)
+                .body(body),
+            Some(ADMIN),
+        )
+    };
     // A form without the module.
-    let (content_type, body) = form(&[("manifest", br#"{"name":"i"}"#)]);
-    let (got, answer) = send(
-        client()
-            .post(format!("{}/v1/jobs", n.url))
-            .header("content-type", content_type)
-            .body(body),
-        Some(ADMIN),
-    );
+    let (got, answer) = post_form(&[("manifest", br#"{"name":"i"}"#)]);
     assert_eq!((got, answer["error"].as_str()), (400, Some("bad_form")));
     // A part of another name is named as sent.
-    let (content_type, body) = form(&[("manifest", br#"{"name":"i"}"#), ("other", b"x")]);
-    let (got, answer) = send(
-        client()
-            .post(format!("{}/v1/jobs", n.url))
-            .header("content-type", content_type)
-            .body(body),
-        Some(ADMIN),
-    );
+    let (got, answer) = post_form(&[("manifest", br#"{"name":"i"}"#), ("other", b"x")]);
     assert_eq!((got, answer["error"].as_str()), (400, Some("bad_form")));
     assert!(
         answer["message"]

@@ -40,8 +40,10 @@ use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::check::{Stored, Window};
-use crate::node::{Node, NodeOptions, ProcCpu};
+use crate::node::NodeOptions;
 use crate::subscriber::{now_ms, Progress, Record};
+use epochd_bench::node::Node;
+use epochd_bench::procfs::{self, ProcCpu};
 
 /// N concurrent SSE subscribers of a real node's live results: completeness,
 /// order, and commit → last subscriber latency.
@@ -69,7 +71,7 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     warmup: u64,
     /// The `epochd` binary (default: target/release/epochd of this workspace).
-    #[arg(long, env = "EPOCHD_BIN", default_value_os_t = node::default_epochd())]
+    #[arg(long, env = "EPOCHD_BIN", default_value_os_t = epochd_bench::node::default_epochd())]
     epochd: PathBuf,
     /// Where the reference jobs' `.wasm` files are (built by wasm-jobs/build).
     #[arg(long, default_value_os_t = epochd_bench::wasm_out_dir())]
@@ -98,18 +100,7 @@ fn main() -> Result<()> {
         !args.jobs.is_empty(),
         "--jobs must name at least one job, e.g. --jobs count,latency,error-rate"
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("subscribers")
-        .build()
-        .context("starting the tokio runtime")?;
-    let ok = runtime.block_on(run(&args))?;
-    // Let the runtime's tasks go before exiting.
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    if !ok {
-        std::process::exit(1);
-    }
-    Ok(())
+    epochd_bench::run_async("subscribers", run(&args))
 }
 
 /// Sleeps until the wall clock reads `unix_ms`.
@@ -233,7 +224,7 @@ async fn wait_for(
 
 async fn run(args: &Args) -> Result<bool> {
     let root = args.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let mut node = Node::start(&NodeOptions {
+    let mut node = node::start(&NodeOptions {
         epochd: &args.epochd,
         wasm_dir: &args.wasm_dir,
         jobs: &args.jobs,
@@ -344,7 +335,7 @@ async fn run(args: &Args) -> Result<bool> {
         );
     }
     let after = snapshot(&client, &node).await;
-    let node_rss = node::rss(node.pid);
+    let node_rss = procfs::memory(node.pid).unwrap_or_default();
     let node_subscribers = metric(&client, &node.url, "epochd_daemon_subscribers").await;
 
     // Drain: the window's last epoch commits a second or more after it ends.

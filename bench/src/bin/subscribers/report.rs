@@ -7,8 +7,8 @@ use epochd_bench::stats::percentile;
 use epochd_bench::{Align, Table, MB};
 
 use crate::check::{Checks, Window};
-use crate::node::ProcCpu;
 use crate::subscriber::{Delivery, Record};
+use epochd_bench::procfs::ProcCpu;
 
 /// The target: p99 of commit → last subscriber, ms.
 pub const TARGET_P99_MS: f64 = 1000.0;
