@@ -157,6 +157,11 @@ const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 /// and deleted once it holds this much, instead of waiting to fill up.
 const WAL_ROTATE_WHEN_COMMITTED: u64 = 1 << 20;
 
+/// A segment still holding open epochs' events is closed past this size
+/// (and deleted once they are committed): under steady ingest the log
+/// stays near it instead of growing to a whole segment.
+const WAL_ROTATE_WHILE_BUSY: u64 = 16 << 20;
+
 /// The highest WAL position any replay mark names (0 when none).
 fn highest_mark(marks: &sled::Tree) -> Result<Lsn, StoreError> {
     let mut highest = 0;
@@ -1112,9 +1117,9 @@ impl Inner {
             tracing::warn!(error = %e, "could not write idempotency keys to the database; the write-ahead log keeps them until a later commit");
             return Ok(results);
         }
-        if let Err(e) = self
-            .wal
-            .release_before(keep_from, WAL_ROTATE_WHEN_COMMITTED)
+        if let Err(e) =
+            self.wal
+                .release_before(keep_from, WAL_ROTATE_WHEN_COMMITTED, WAL_ROTATE_WHILE_BUSY)
         {
             // The segments stay until the next commit frees them.
             tracing::warn!(error = %e, "could not delete committed write-ahead log segments; will retry");

@@ -223,10 +223,22 @@ impl Wal {
     /// too and holds at least `rotate_at` bytes, a new one is started so it
     /// can go as well: otherwise a quiet or refused producer would leave up
     /// to a whole segment of committed bytes on a disk that may be full.
-    pub fn release_before(&self, lsn: Lsn, rotate_at: u64) -> Result<usize, StoreError> {
+    /// Under steady ingest the current segment is never wholly committed
+    /// (the newest second is always open), so past `rotate_busy_at` bytes a
+    /// new one is started anyway: the old one goes as soon as its last
+    /// records are committed, a few seconds later, and the log stays near
+    /// `rotate_busy_at` instead of a whole segment.
+    pub fn release_before(
+        &self,
+        lsn: Lsn,
+        rotate_at: u64,
+        rotate_busy_at: u64,
+    ) -> Result<usize, StoreError> {
         let mut w = self.writer.lock();
         let current = w.segments.back().expect("current segment");
-        if current.last_lsn < lsn && current.last_lsn >= current.first_lsn && w.len >= rotate_at {
+        let holds_records = current.last_lsn >= current.first_lsn;
+        let committed = current.last_lsn < lsn;
+        if holds_records && ((committed && w.len >= rotate_at) || w.len >= rotate_busy_at) {
             self.rotate(&mut w)?;
         }
         let mut removed = 0;
@@ -400,7 +412,7 @@ mod tests {
         }
         wal.sync(6).unwrap();
         let before = wal.segment_count();
-        wal.release_before(4, u64::MAX).unwrap();
+        wal.release_before(4, u64::MAX, u64::MAX).unwrap();
         assert!(wal.segment_count() < before);
         drop(wal);
         let (_wal, seen) = collect(dir.path());
@@ -420,6 +432,31 @@ mod tests {
         assert_eq!(wal.append(&[b"b"]).unwrap(), 101);
     }
 
+    /// Regression (the soak benchmark): under steady ingest a segment was
+    /// never wholly committed, so the log grew to a whole segment (64 MiB)
+    /// before it rotated.
+    #[test]
+    fn a_busy_segment_is_closed_past_its_size_and_deleted_once_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), 1 << 20, 0, |_, _| Ok(())).unwrap();
+        for i in 0..4u8 {
+            wal.append(&[&[i; 100]]).unwrap();
+        }
+        wal.sync(4).unwrap();
+        // Records 3 and 4 are not committed: the segment is closed anyway.
+        assert_eq!(wal.release_before(3, 100, 300).unwrap(), 0);
+        assert_eq!(wal.segment_count(), 2);
+        assert_eq!(wal.current_segment_bytes(), 0);
+        wal.append(&[b"five"]).unwrap();
+        wal.sync(5).unwrap();
+        // Once they are, the closed segment goes; the new one stays.
+        assert_eq!(wal.release_before(5, u64::MAX, u64::MAX).unwrap(), 1);
+        assert_eq!(wal.segment_count(), 1);
+        drop(wal);
+        let (_, seen) = collect(dir.path());
+        assert_eq!(seen, vec![(5, b"five".to_vec())]);
+    }
+
     #[test]
     fn a_wholly_committed_segment_is_closed_and_deleted_once_big_enough() {
         let dir = tempfile::tempdir().unwrap();
@@ -428,14 +465,18 @@ mod tests {
             wal.append(&[&[i; 100]]).unwrap();
         }
         wal.sync(4).unwrap();
-        assert_eq!(wal.release_before(5, 1 << 20).unwrap(), 0, "below the size");
+        assert_eq!(
+            wal.release_before(5, 1 << 20, u64::MAX).unwrap(),
+            0,
+            "below the size"
+        );
         assert!(wal.current_segment_bytes() > 0);
         assert_eq!(
-            wal.release_before(4, 100).unwrap(),
+            wal.release_before(4, 100, u64::MAX).unwrap(),
             0,
             "record 4 is not committed"
         );
-        assert_eq!(wal.release_before(5, 100).unwrap(), 1);
+        assert_eq!(wal.release_before(5, 100, u64::MAX).unwrap(), 1);
         assert_eq!(wal.segment_count(), 1);
         assert_eq!(wal.current_segment_bytes(), 0);
         drop(wal);
