@@ -122,6 +122,12 @@ fn main() -> Result<()> {
         "--rate must be at least 1: no events, no epochs"
     );
     ensure!(!args.dcs.is_empty(), "--dcs must name at least one dc");
+    ensure!(
+        args.retention_secs >= 2 * COUNT_AFTER_SECS + args.sample_secs,
+        "--retention-secs must be at least {} (twice {COUNT_AFTER_SECS} s plus --sample-secs): \
+         the count job's results are read {COUNT_AFTER_SECS} s after their epoch, at each sample",
+        2 * COUNT_AFTER_SECS + args.sample_secs
+    );
     ensure_modules(&args.wasm_dir)?;
     epochd_bench::run_async("soak", run(&args))
 }
@@ -575,6 +581,7 @@ async fn soak(
     plan: &Plan,
     load: &LoadStats,
     harvests: &mut [Harvest],
+    counted: &mut Counted,
 ) -> Result<(Vec<Sample>, BTreeMap<String, u64>)> {
     let mut samples = Vec::new();
     let mut resumes = BTreeMap::new();
@@ -597,6 +604,10 @@ async fn soak(
             .await?;
             print_sample(&s);
             samples.push(s);
+            let settled = (now_ms() / 1000).saturating_sub(COUNT_AFTER_SECS);
+            if let Err(e) = counted.read_to(api, settled).await {
+                eprintln!("  note: reading count's results failed: {e:#}");
+            }
             if sample_at >= plan.until_ms {
                 return Ok((samples, resumes));
             }
@@ -634,6 +645,42 @@ async fn drain(
         h.read(api, last, last + 1, load).await?;
     }
     Ok(())
+}
+
+/// Seconds after its end an epoch's `count` results are read for the integrity check:
+/// late events' supplementary commits have come by then.
+const COUNT_AFTER_SECS: u64 = 60;
+
+/// What the `count` job counted, read as the run goes, epoch by epoch, before results
+/// retention deletes them (a run is longer than the retention it is given).
+struct Counted {
+    /// The first epoch not read yet.
+    next: u64,
+    counts: BTreeMap<(u64, String), u64>,
+    errors: u64,
+}
+
+impl Counted {
+    fn new(from: u64) -> Counted {
+        Counted {
+            next: from,
+            counts: BTreeMap::new(),
+            errors: 0,
+        }
+    }
+
+    /// Reads the epochs from `next` up to `to`; on failure nothing is taken and the
+    /// next call reads them again.
+    async fn read_to(&mut self, api: &Api, to: u64) -> Result<()> {
+        if to < self.next {
+            return Ok(());
+        }
+        let (counts, errors) = counted(api, self.next, to).await?;
+        self.counts.extend(counts);
+        self.errors += errors;
+        self.next = to + 1;
+        Ok(())
+    }
 }
 
 /// What the `count` job counted, per (epoch, dc) (every seq, `ok` results), and how
@@ -899,7 +946,8 @@ async fn run(args: &Args) -> Result<bool> {
     print_header();
     let first = plan.start_ms / 1000;
     let mut harvests: Vec<Harvest> = REFERENCE.iter().map(|j| Harvest::new(j, first)).collect();
-    let soaked = soak(&api, &mut node, &plan, &stats, &mut harvests).await;
+    let mut counted = Counted::new(first);
+    let soaked = soak(&api, &mut node, &plan, &stats, &mut harvests, &mut counted).await;
     stop.send_replace(true);
     sender.await.context("the load task panicked")??;
     let (samples, resumes) = soaked?;
@@ -907,8 +955,8 @@ async fn run(args: &Args) -> Result<bool> {
     let acked = stats.acked();
     let last = acked.keys().map(|(e, _)| *e).max().unwrap_or(first);
     drain(&api, &mut node, last, &stats, &mut harvests).await?;
-    let (counts, count_errors) = counted(&api, first, last).await?;
-    let integrity = Integrity::check(&acked, &counts, count_errors);
+    counted.read_to(&api, last).await?;
+    let integrity = Integrity::check(&acked, &counted.counts, counted.errors);
     let jobs = api.jobs().await?;
     let metrics = api.metrics().await?;
     match node.stop() {
