@@ -67,16 +67,22 @@ impl ClockRules {
     /// timestamp could not have: past `max_future_secs` ahead, or older
     /// than retention. The same bounds and words as for an event.
     pub fn check_epoch(&self, epoch: u64) -> Result<(), EventError> {
-        let ahead = epoch as f64 - self.now;
+        self.check_ahead(epoch as f64)?;
+        if epoch < self.oldest_epoch {
+            return Err(self.too_old(epoch as f64));
+        }
+        Ok(())
+    }
+
+    /// Refuses a timestamp more than `max_future_secs` ahead of the clock.
+    fn check_ahead(&self, timestamp: f64) -> Result<(), EventError> {
+        let ahead = timestamp - self.now;
         if ahead > self.max_future_secs as f64 {
             return Err(EventError::FutureTimestamp {
-                timestamp: epoch as f64,
+                timestamp,
                 ahead_secs: ahead,
                 max_secs: self.max_future_secs,
             });
-        }
-        if epoch < self.oldest_epoch {
-            return Err(self.too_old(epoch as f64));
         }
         Ok(())
     }
@@ -221,14 +227,7 @@ impl Collector {
         }
         let epoch = header.timestamp.floor() as u64;
         if let Some(clock) = rules.clock {
-            let ahead = header.timestamp - clock.now;
-            if ahead > clock.max_future_secs as f64 {
-                return Err(EventError::FutureTimestamp {
-                    timestamp: header.timestamp,
-                    ahead_secs: ahead,
-                    max_secs: clock.max_future_secs,
-                });
-            }
+            clock.check_ahead(header.timestamp)?;
             if epoch < clock.oldest_epoch {
                 self.too_old_total += 1;
                 if self.too_old.len() < MAX_REPORTED_REJECTIONS {

@@ -17,7 +17,7 @@ use super::job_logs::LogRate;
 use super::lanes::CommitRuns;
 use super::quota::{OverQuota, Quotas};
 use super::registry::{Job, Registry};
-use super::run::now_ms;
+use crate::clock::now_ms;
 use crate::results::{Outcome, ResultRecord, Results};
 use crate::streams::Streams;
 

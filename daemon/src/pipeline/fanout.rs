@@ -20,10 +20,10 @@ use tokio::sync::{oneshot, Semaphore};
 
 use super::lanes::{CommitRuns, Run};
 use super::registry::Job;
-use super::run::now_ms;
 use super::source::{CommitData, SourceError};
 use super::turnstile::{Ticket, Turnstile};
 use super::Daemon;
+use crate::clock::now_ms;
 use crate::results::{Outcome, ResultRecord};
 
 /// What launching a commit gave.

@@ -8,7 +8,7 @@ use super::workers::thread_cpu_time;
 use super::Idle;
 use crate::results::{Outcome, ResultRecord};
 
-pub(crate) use crate::clock::now_ms;
+use crate::clock::now_ms;
 
 /// Runs `job` over `epoch` on the calling (job) thread, inside the job's
 /// cgroup when `caps`, and moves the thread back to the idle cgroup after.
