@@ -31,7 +31,7 @@ pub struct RawChunk {
 }
 
 impl Commit {
-    /// The first `events` events of second `epoch` of the reference mix (EVENTS.md,
+    /// The first `events` events of second `epoch` of the reference mix (docs/WORKLOAD.md,
     /// seed 42) with every event in data center `dc`, cut into chunks of at most
     /// `chunk_target` raw bytes per (type, subtype) lane.
     pub fn generate(epoch: u64, dc: &str, events: usize, chunk_target: usize) -> Commit {
@@ -155,7 +155,7 @@ mod tests {
 /// `--chunk-bytes`, `--level` (flattened into each binary's arguments).
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommitArgs {
-    /// Events in the commit (reference workload, EVENTS.md).
+    /// Events in the commit (reference workload, docs/WORKLOAD.md).
     #[arg(long, default_value_t = 100_000)]
     pub events: usize,
     /// Largest raw chunk, bytes (default: the store's chunk target).

@@ -1,4 +1,5 @@
-//! The reference workload (EVENTS.md), generated and encoded before anything is timed.
+//! The reference workload (docs/WORKLOAD.md), generated and encoded before anything is
+//! timed.
 //!
 //! A benchmark describes its input with a [`StreamSpec`] (how many events over which
 //! seconds), encodes it once per format into an [`EncodedStream`], and then cuts that

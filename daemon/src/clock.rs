@@ -2,19 +2,9 @@
 //! epochs: no commit may make "now" (the newest epoch that streams, lag and
 //! the web page are measured against) jump past what the clock allows.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Unix milliseconds now (0 if the clock is before 1970).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Unix seconds now.
-pub fn now_secs() -> u64 {
-    now_ms() / 1000
-}
+/// The store's reading of the clock: the daemon and the store agree on
+/// what "now" is.
+pub use epochd_store::clock::{now_ms, now_secs, since_epoch};
 
 /// Whether `epoch` lies further ahead of the clock than the store accepts
 /// events ([`epochd_store::DEFAULT_MAX_FUTURE_SECS`]). The store refuses

@@ -7,21 +7,15 @@
 //! [`run`].
 #![deny(missing_docs)]
 
-pub mod alloc;
 pub mod api;
 pub mod cli;
-pub mod client;
 pub mod clock;
-pub mod connections;
-pub mod demo;
-pub mod gen;
 pub mod node;
 pub mod pipeline;
-pub mod remote;
-pub mod result_log;
+pub mod registry;
 pub mod results;
-pub mod starter;
-pub mod streams;
+pub mod shutdown;
+pub mod traffic;
 
 use std::sync::atomic::Ordering;
 
@@ -95,7 +89,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Gen(args) => {
-            let report = gen::run(args.options()).await?;
+            let report = traffic::gen::run(args.options()).await?;
             println!(
                 "epochd gen: {} events acknowledged in {} requests, {} requests failed, {} retried, {} seconds not sent (too slow)",
                 report.events_acked.load(Ordering::Relaxed),
@@ -106,7 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Job { client, command } => remote::job(client, command).await,
-        Command::Results { client, command } => remote::results(client, command).await,
+        Command::Job { client, command } => cli::job(client, command).await,
+        Command::Results { client, command } => cli::results(client, command).await,
     }
 }

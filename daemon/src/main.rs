@@ -10,7 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
-    epochd::alloc::tune();
+    epochd_decode::alloc::tune();
     let cli = epochd::cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

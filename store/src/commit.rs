@@ -14,7 +14,7 @@ use crate::blobfile::{BlobFiles, BlobRef, BLOB_REF_LEN};
 use crate::error::{ManifestError, StoreError};
 use crate::key::{epoch_dc_prefix, lane_prefix, ChunkKey, ManifestKey};
 use crate::manifest::{ChunkEntry, Manifest, MANIFEST_VERSION};
-use crate::open::LaneKey;
+use crate::open_epochs::LaneKey;
 use crate::wal::Lsn;
 
 /// A compressed chunk ready to be stored.
@@ -180,9 +180,7 @@ impl CommitTrees<'_> {
             node: self.node.to_owned(),
             events: manifest.events,
             chunks: manifest.chunks.len() as u32,
-            committed_at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            committed_at_ms: crate::clock::now_ms(),
         };
         let encoded = manifest.encode();
         let mark_key = epoch_dc_prefix(manifest.epoch, &manifest.dc);

@@ -46,7 +46,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let store = Store::open(StoreConfig::new(dir.path()))?;
-//! let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+//! let now = epochd_store::clock::now_secs();
 //! let line = format!(r#"{{"timestamp": {}.5, "type": "WEB", "dc": "ams4", "x": {{"y": 1}}}}"#, now - 10);
 //! let receipt = store.ingest(line.as_bytes(), Format::Ndjson)?;
 //! assert_eq!(receipt.accepted, 1);
@@ -60,6 +60,7 @@
 mod batch;
 mod blobfile;
 mod chunk;
+pub mod clock;
 mod commit;
 mod config;
 mod crashpoint;
@@ -73,7 +74,8 @@ mod json;
 mod key;
 mod manifest;
 mod msgpack;
-mod open;
+mod open_epochs;
+pub mod sled_util;
 mod stats;
 mod store;
 mod upload;

@@ -2,7 +2,8 @@
 //!
 //! Ingest must validate every event and find its `timestamp`, `type`,
 //! `subtype` and `dc` without building a value tree (a tree costs about twice
-//! the time, see DESIGN.md). The scanner walks the bytes once, checks they are
+//! the time: the decode benchmark's value-tree baseline, docs/BENCHMARKS.md).
+//! The scanner walks the bytes once, checks they are
 //! well-formed (lengths in bounds, UTF-8 strings, string map keys, bounded
 //! depth, no extension types) and returns where the event ends, so the raw
 //! bytes can be stored as they came.

@@ -35,7 +35,7 @@ fn main() {
     let blobs: Vec<Vec<u8>> = lanes
         .into_values()
         .flatten()
-        .map(|raw| epochd_store::compress(&raw, 3))
+        .map(|raw| epochd_codec::compress(&raw, 3))
         .collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)

@@ -22,7 +22,7 @@
 //! let event = rmp_serde::to_vec_named(&serde_json::json!({
 //!     "timestamp": 1700000000.5, "type": "WEB", "tuning": {"wallclock": 120}
 //! })).unwrap();
-//! let blob = epochd_store::compress(&event, 3);
+//! let blob = epochd_codec::compress(&event, 3);
 //! let meta = EpochMeta { epoch: 1700000000, dc: "ams4".into(), seq: 0 };
 //! let epoch = decode(meta, &[blob]).unwrap();
 //! let view = epoch.view();
@@ -34,6 +34,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alloc;
 mod chunk;
 mod error;
 mod flat;
@@ -61,7 +62,7 @@ pub fn decode(
         .par_iter()
         .enumerate()
         .map(|(i, blob)| {
-            epochd_store::decompress(blob.as_ref())
+            epochd_codec::decompress(blob.as_ref())
                 .map_err(|reason| DecodeError::Chunk { index: i, reason })
         })
         .collect::<Result<_, _>>()?;

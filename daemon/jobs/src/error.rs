@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// The runtime could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -267,33 +269,191 @@ fn job_said(fail: &Option<String>) -> String {
 }
 
 impl RunError {
-    /// A short, stable label for metrics: `trap`, `deadline`, `cancelled`,
-    /// `memory`, `result_size`, `failed`, `instantiate`, `busy`, `no_merge`.
-    pub fn kind(&self) -> &'static str {
+    /// Its kind: what the result records, metrics and the API call it.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            RunError::Trap { .. } => "trap",
-            RunError::DeadlineExceeded { .. } => "deadline",
-            RunError::Cancelled { .. } => "cancelled",
-            RunError::OutOfMemory { .. } => "memory",
-            RunError::ResultTooLarge { .. } => "result_size",
-            RunError::Failed { .. } => "failed",
-            RunError::Instantiate { .. } => "instantiate",
-            RunError::Busy { .. } => "busy",
-            RunError::NoMerge => "no_merge",
+            RunError::Trap { .. } => ErrorKind::Trap,
+            RunError::DeadlineExceeded { .. } => ErrorKind::Deadline,
+            RunError::Cancelled { .. } => ErrorKind::Cancelled,
+            RunError::OutOfMemory { .. } => ErrorKind::Memory,
+            RunError::ResultTooLarge { .. } => ErrorKind::ResultSize,
+            RunError::Failed { .. } => ErrorKind::Failed,
+            RunError::Instantiate { .. } => ErrorKind::Instantiate,
+            RunError::Busy { .. } => ErrorKind::Busy,
+            RunError::NoMerge => ErrorKind::NoMerge,
         }
     }
 
-    /// True when the job itself is at fault (counts toward pausing it);
-    /// false for [`RunError::Busy`] and [`RunError::Instantiate`], which
-    /// are the runtime's, and for [`RunError::Cancelled`], whose cause was
-    /// already counted when the caller decided to stop it.
+    /// True when the job itself is at fault: [`ErrorKind::is_job_fault`].
     pub fn is_job_fault(&self) -> bool {
+        self.kind().is_job_fault()
+    }
+}
+
+/// Why a run left no result, from the runtime to the HTTP API: the kinds
+/// of [`RunError`], and those the daemon records for a run that could not
+/// happen or whose result it refused. Stored with each failed run, and
+/// written (`snake_case`, e.g. `result_size`) in results, metrics and the
+/// API; sdk/ABI.md lists them for job authors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The job trapped ([`RunError::Trap`]).
+    Trap,
+    /// It ran past its deadline ([`RunError::DeadlineExceeded`]).
+    Deadline,
+    /// It was stopped because it was paused or removed ([`RunError::Cancelled`]).
+    Cancelled,
+    /// Its memory would have grown past its cap ([`RunError::OutOfMemory`]).
+    Memory,
+    /// It emitted more than its maximum result size ([`RunError::ResultTooLarge`]).
+    ResultSize,
+    /// An entry point returned non-zero ([`RunError::Failed`]).
+    Failed,
+    /// The module could not be instantiated ([`RunError::Instantiate`]).
+    Instantiate,
+    /// No run slot was free ([`RunError::Busy`]).
+    Busy,
+    /// A merge was asked of a job without one ([`RunError::NoMerge`]).
+    NoMerge,
+    /// Its result was over the job's results rate, and not stored.
+    ResultsRate,
+    /// Its result was over the job's stored-results quota, and not stored.
+    ResultsQuota,
+    /// The commit's stored chunks are corrupt: no job ran on it.
+    Corrupt,
+    /// The commit's events could not be decoded: no job ran on it.
+    Decode,
+    /// The job was paused: this run did not happen.
+    Skipped,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 14] = [
+        ErrorKind::Trap,
+        ErrorKind::Deadline,
+        ErrorKind::Cancelled,
+        ErrorKind::Memory,
+        ErrorKind::ResultSize,
+        ErrorKind::Failed,
+        ErrorKind::Instantiate,
+        ErrorKind::Busy,
+        ErrorKind::NoMerge,
+        ErrorKind::ResultsRate,
+        ErrorKind::ResultsQuota,
+        ErrorKind::Corrupt,
+        ErrorKind::Decode,
+        ErrorKind::Skipped,
+    ];
+
+    /// The kind as written in results, metrics and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Trap => "trap",
+            ErrorKind::Deadline => "deadline",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Memory => "memory",
+            ErrorKind::ResultSize => "result_size",
+            ErrorKind::Failed => "failed",
+            ErrorKind::Instantiate => "instantiate",
+            ErrorKind::Busy => "busy",
+            ErrorKind::NoMerge => "no_merge",
+            ErrorKind::ResultsRate => "results_rate",
+            ErrorKind::ResultsQuota => "results_quota",
+            ErrorKind::Corrupt => "corrupt",
+            ErrorKind::Decode => "decode",
+            ErrorKind::Skipped => "skipped",
+        }
+    }
+
+    /// True when the job itself is at fault, so the failure counts toward
+    /// pausing it. Not for what the runtime or the node caused (`busy`,
+    /// `instantiate`, `no_merge`), a corrupt or undecodable commit (the
+    /// data's, not the job's), or `cancelled` and `skipped`, whose cause was
+    /// counted when the job was stopped or paused.
+    pub fn is_job_fault(self) -> bool {
         !matches!(
             self,
-            RunError::Busy { .. }
-                | RunError::Instantiate { .. }
-                | RunError::NoMerge
-                | RunError::Cancelled { .. }
+            ErrorKind::Busy
+                | ErrorKind::Instantiate
+                | ErrorKind::NoMerge
+                | ErrorKind::Cancelled
+                | ErrorKind::Corrupt
+                | ErrorKind::Decode
+                | ErrorKind::Skipped
         )
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_is_written_as_its_name_and_read_back() {
+        for kind in ErrorKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
+            // Stored results are MessagePack (named fields): a kind is its
+            // name there too, so records written when kinds were plain
+            // strings still read.
+            let packed = rmp_serde::to_vec_named(&kind).unwrap();
+            assert_eq!(packed, rmp_serde::to_vec_named(kind.as_str()).unwrap());
+            assert_eq!(rmp_serde::from_slice::<ErrorKind>(&packed).unwrap(), kind);
+        }
+    }
+
+    #[test]
+    fn a_run_error_is_the_jobs_fault_exactly_when_its_kind_is() {
+        let entry = EntryPoint::Run;
+        let errors = [
+            RunError::Trap {
+                entry,
+                message: String::new(),
+                fail: None,
+            },
+            RunError::DeadlineExceeded {
+                entry,
+                deadline: Duration::from_millis(5),
+            },
+            RunError::Cancelled { entry },
+            RunError::OutOfMemory {
+                entry,
+                requested: 2,
+                limit: 1,
+            },
+            RunError::ResultTooLarge { size: 2, limit: 1 },
+            RunError::Failed {
+                entry,
+                code: 1,
+                message: String::new(),
+            },
+            RunError::Instantiate {
+                message: String::new(),
+            },
+            RunError::Busy { limit: 1 },
+            RunError::NoMerge,
+        ];
+        let faults: Vec<&str> = errors
+            .iter()
+            .filter(|e| e.is_job_fault())
+            .map(|e| e.kind().as_str())
+            .collect();
+        assert_eq!(
+            faults,
+            ["trap", "deadline", "memory", "result_size", "failed"]
+        );
+        for e in &errors {
+            assert_eq!(e.is_job_fault(), e.kind().is_job_fault());
+        }
     }
 }

@@ -112,7 +112,7 @@ pub use abi::{
 };
 pub use config::{RunLimits, RuntimeConfig};
 pub use engine::Runtime;
-pub use error::{EntryPoint, JobError, RunError, SubmitError};
+pub use error::{EntryPoint, ErrorKind, JobError, RunError, SubmitError};
 pub use module::JobModule;
 pub use run::{CancelToken, RunReport, CANCEL_CHECK_TICKS};
 pub use state::{LogLevel, LogLine};

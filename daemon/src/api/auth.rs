@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -270,6 +270,19 @@ pub async fn check(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> R
             response
         }
     }
+}
+
+/// The client side of the scheme, for the command line and the load
+/// generator: `Authorization: Bearer <token>` when there is a token.
+pub fn auth_headers(token: Option<&str>) -> anyhow::Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| anyhow::anyhow!("the token has characters a header cannot carry"))?;
+        value.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, value);
+    }
+    Ok(headers)
 }
 
 #[cfg(test)]

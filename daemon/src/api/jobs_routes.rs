@@ -11,7 +11,8 @@ use epochd_jobs::SubmitError;
 use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
-use crate::pipeline::{Daemon, Job, JobManifest, RegistryError};
+use crate::pipeline::Daemon;
+use crate::registry::{Job, JobManifest, RegistryError};
 
 /// The daemon, or the answer of a process that runs none.
 pub(super) fn daemon(state: &AppState) -> Result<&Arc<Daemon>, ApiError> {

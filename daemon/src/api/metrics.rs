@@ -11,7 +11,8 @@ use std::sync::atomic::Ordering;
 use epochd_store::{DiskUsage, StoreHealth, StoreStatsSnapshot};
 
 use super::AppState;
-use crate::pipeline::{Daemon, Job};
+use crate::pipeline::Daemon;
+use crate::registry::Job;
 
 /// The store's counters and gauges, the hook dispatcher's, then the
 /// daemon's, for whichever this process runs.
@@ -160,7 +161,7 @@ fn write_store(out: &mut String, stats: &StoreStatsSnapshot, disk: &DiskUsage) {
 }
 
 /// The HTTP server's connections and its cap.
-fn write_connections(out: &mut String, c: &crate::connections::ConnectionStats) {
+fn write_connections(out: &mut String, c: &super::connections::ConnectionStats) {
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
     let rows = [
         (

@@ -6,6 +6,7 @@
 //! [`auth::required_role`] gives it.
 
 pub mod auth;
+pub mod connections;
 mod error;
 mod jobs_routes;
 mod metrics;
@@ -46,7 +47,7 @@ pub struct AppState {
     /// Turns true when the process is shutting down: live streams end.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// The HTTP server's connection counters.
-    pub connections: Arc<crate::connections::ConnectionStats>,
+    pub connections: Arc<connections::ConnectionStats>,
     /// Longest a request body may take to arrive.
     pub body_timeout: std::time::Duration,
 }

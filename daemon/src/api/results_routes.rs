@@ -7,8 +7,10 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
@@ -16,8 +18,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::jobs_routes::daemon;
 use super::{ApiError, AppState};
 use crate::pipeline::Daemon;
-use crate::results::ResultRecord;
-use crate::streams::{EventKind, Streams, Subscription};
+use crate::results::{render, EventKind, ResultRecord, Streams, Subscription};
 
 /// Most epochs one range query returns (an hour).
 pub const MAX_RANGE_EPOCHS: u64 = 3600;
@@ -97,13 +98,27 @@ pub async fn range(
             format!("no job named {name:?} and no results under that name"),
         ));
     }
+    // The epochs' renderings go in as they are, byte for byte what every
+    // other reader gets (results::render).
     let mut epochs = Vec::with_capacity(stored.len());
     for (epoch, records) in stored {
-        epochs.push(Value::clone(
-            &*daemon.streams.render(&name, epoch, records).await,
-        ));
+        epochs.push(daemon.streams.render(&name, epoch, records).await);
     }
-    Ok(Json(json!({"job": name, "from": q.from, "to": q.to, "epochs": epochs})).into_response())
+    let head = serde_json::to_string(&json!({"job": name, "from": q.from, "to": q.to}))
+        .map_err(ApiError::internal)?;
+    let body = format!(
+        "{},\"epochs\":[{}]}}",
+        head.strip_suffix('}').unwrap_or(&head),
+        epochs.join(",")
+    );
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// Epochs a logs request covers when it names no range: the last five minutes.
@@ -176,31 +191,51 @@ enum Format {
     Ndjson,
 }
 
-impl Format {
-    fn content_type(self) -> &'static str {
-        match self {
-            Format::Sse => "text/event-stream",
-            Format::Ndjson => "application/x-ndjson",
+/// One thing a stream says, before it is framed as SSE or NDJSON.
+enum Item {
+    /// A JSON object (an epoch's results, a late result, the end), with
+    /// the event's type and, for epochs, its id (the resume position).
+    Event {
+        kind: &'static str,
+        id: Option<u64>,
+        data: String,
+    },
+    /// Nothing happened for a while (NDJSON only: SSE keeps itself alive).
+    KeepAlive,
+}
+
+impl Item {
+    fn event(kind: &'static str, id: Option<u64>, data: impl Into<String>) -> Item {
+        Item::Event {
+            kind,
+            id,
+            data: data.into(),
         }
     }
 
-    /// One event: `data` is a JSON object.
-    fn event(self, kind: &str, id: Option<u64>, data: &str) -> Bytes {
+    /// The item as one NDJSON line: the object with its `type` first.
+    fn ndjson(self) -> Bytes {
         match self {
-            Format::Sse => {
-                let id = id.map(|id| format!("id: {id}\n")).unwrap_or_default();
-                Bytes::from(format!("{id}event: {kind}\ndata: {data}\n\n"))
+            Item::Event { kind, data, .. } => {
+                let mut line = render::with_field(&data, "type", kind);
+                line.push('\n');
+                Bytes::from(line)
             }
-            // The data is our own rendering of an object: its first byte
-            // opens it, so the type goes right after.
-            Format::Ndjson => Bytes::from(format!("{{\"type\":\"{kind}\",{}\n", &data[1..])),
+            Item::KeepAlive => Bytes::from_static(b"{\"type\":\"keep_alive\"}\n"),
         }
     }
 
-    fn keep_alive(self) -> Bytes {
+    /// The item as a Server-Sent Event (`None`: nothing to send).
+    fn sse(self) -> Option<Event> {
         match self {
-            Format::Sse => Bytes::from_static(b": keep-alive\n\n"),
-            Format::Ndjson => Bytes::from_static(b"{\"type\":\"keep_alive\"}\n"),
+            Item::Event { kind, id, data } => {
+                let event = Event::default().event(kind).data(data);
+                Some(match id {
+                    Some(id) => event.id(id.to_string()),
+                    None => event,
+                })
+            }
+            Item::KeepAlive => None,
         }
     }
 }
@@ -255,7 +290,7 @@ pub async fn stream(
     // Nothing is kept from before the results' retention: start there.
     let start = resume.or(q.from).map(|s| s.max(daemon.results_horizon()));
     let subscription = daemon.streams.subscribe(&name);
-    let (tx, mut rx) = mpsc::channel::<Bytes>(8);
+    let (tx, mut rx) = mpsc::channel::<Item>(8);
     tokio::spawn(feed(
         daemon.streams.clone(),
         name,
@@ -265,15 +300,25 @@ pub async fn stream(
         tx,
         state.stopping.clone(),
     ));
-    let body = futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>))
-    });
-    let mut response = Body::from_stream(body).into_response();
+    let items = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut response = match format {
+        Format::Sse => Sse::new(
+            items.filter_map(|item| std::future::ready(item.sse().map(Ok::<_, Infallible>))),
+        )
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+        .into_response(),
+        Format::Ndjson => {
+            let mut response =
+                Body::from_stream(items.map(|item| Ok::<_, Infallible>(item.ndjson())))
+                    .into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            );
+            response
+        }
+    };
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
@@ -288,7 +333,7 @@ async fn feed(
     start: Option<u64>,
     mut sub: Subscription,
     format: Format,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Item>,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     // The first epoch the client still needs.
@@ -308,7 +353,7 @@ async fn feed(
                 Ok(Ok(stored)) => stored,
                 Ok(Err(e)) => {
                     tracing::error!(%job, error = %e, "a stream could not read stored results");
-                    let _ = tx.send(end(format, "error", next)).await;
+                    let _ = tx.send(end("error", next)).await;
                     return;
                 }
                 Err(_) => return,
@@ -316,7 +361,7 @@ async fn feed(
             for (epoch, records) in stored {
                 let data = streams.render(&job, epoch, records).await;
                 if tx
-                    .send(format.event("epoch", Some(epoch), &data.to_string()))
+                    .send(Item::event("epoch", Some(epoch), &*data))
                     .await
                     .is_err()
                 {
@@ -335,22 +380,23 @@ async fn feed(
                     EventKind::Epoch if event.epoch >= next => {
                         next = event.epoch + 1;
                         keep_alive.reset();
-                        format.event("epoch", Some(event.epoch), &event.json)
+                        Item::event("epoch", Some(event.epoch), event.json.as_str())
                     }
-                    EventKind::Late if event.epoch < next => format.event("late", None, &event.json),
+                    EventKind::Late if event.epoch < next => Item::event("late", None, event.json.as_str()),
                     // Already sent from storage, or not yet the client's.
                     _ => continue,
                 },
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let _ = tx.send(end(format, "lagging", next)).await;
+                    let _ = tx.send(end("lagging", next)).await;
                     return;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
-            _ = keep_alive.tick() => format.keep_alive(),
+            // SSE has its own keep-alive (axum's); NDJSON has this one.
+            _ = keep_alive.tick(), if format == Format::Ndjson => Item::KeepAlive,
             () = tx.closed() => return,
             _ = stopping.changed() => {
-                let _ = tx.send(end(format, "shutting_down", next)).await;
+                let _ = tx.send(end("shutting_down", next)).await;
                 return;
             }
         };
@@ -361,12 +407,12 @@ async fn feed(
 }
 
 /// The event that ends a stream, saying where to resume.
-fn end(format: Format, reason: &str, next: u64) -> Bytes {
+fn end(reason: &str, next: u64) -> Item {
     let message = match reason {
         "lagging" => "this subscriber fell too far behind the live results; reconnect with Last-Event-ID (or ?from=resume_from) to resume with nothing lost",
         "shutting_down" => "the node is shutting down; reconnect with Last-Event-ID (or ?from=resume_from) when it is back",
         _ => "the stream failed; reconnect with Last-Event-ID (or ?from=resume_from) to resume",
     };
     let data: Value = json!({"reason": reason, "message": message, "resume_from": next});
-    format.event("end", None, &data.to_string())
+    Item::event("end", None, data.to_string())
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use epochd_hooks::{CommitNotice, NOTICE_VERSION};
 
-use super::registry::{BackfillStatus, Job};
 use super::Daemon;
+use crate::registry::{BackfillStatus, Job};
 
 impl Daemon {
     /// Starts the job's backfill, if its manifest asks for one.

@@ -16,10 +16,10 @@ use crossbeam_channel::{Receiver, Sender};
 use super::job_logs::LogRate;
 use super::lanes::CommitRuns;
 use super::quota::{OverQuota, Quotas};
-use super::registry::{Job, Registry};
 use crate::clock::now_ms;
+use crate::registry::{Job, Registry};
+use crate::results::Streams;
 use crate::results::{Outcome, ResultRecord, Results};
-use crate::streams::Streams;
 
 /// Records stored with one flush, at most.
 const MAX_BATCH: usize = 1024;
@@ -90,7 +90,7 @@ impl Completer {
             if let Some(over) = self.over_quota(&job.manifest.name, record) {
                 job.stats.results_refused.fetch_add(1, Ordering::Relaxed);
                 record.outcome = Outcome::Error {
-                    kind: over.kind.to_owned(),
+                    kind: over.kind,
                     message: over.message,
                 };
                 *job_fault = true;

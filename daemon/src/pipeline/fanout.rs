@@ -3,27 +3,26 @@
 //! `lanes`), and acknowledge the notice once every run's record is stored
 //! (see `completer`).
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use epochd_decode::{DecodeError, EpochMeta};
 use epochd_hooks::{CommitNotice, Delivery};
+use epochd_jobs::ErrorKind;
 use epochd_store::Manifest;
 use futures_util::FutureExt;
-use parking_lot::Mutex;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 
+use super::backlog::{Attempt, Backlog, MAX_RETRY_PAUSE};
 use super::lanes::{CommitRuns, Run};
-use super::registry::Job;
 use super::source::{CommitData, SourceError};
-use super::turnstile::{Ticket, Turnstile};
+use super::turnstile::Ticket;
 use super::Daemon;
 use crate::clock::now_ms;
+use crate::registry::Job;
 use crate::results::{Outcome, ResultRecord};
 
 /// What launching a commit gave.
@@ -41,99 +40,6 @@ pub enum Processed {
     Done(Vec<ResultRecord>),
     /// The commit is no longer in the store (retention) or changed.
     Gone,
-}
-
-/// The pause before a commit that failed for a passing reason is tried
-/// again; it doubles on each failure, up to [`MAX_RETRY_PAUSE`].
-const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(200);
-/// The longest pause between two tries of a commit.
-const MAX_RETRY_PAUSE: Duration = Duration::from_secs(30);
-
-/// The commits received and not yet acknowledged, and the order in which
-/// the workers take them.
-pub(crate) struct Backlog {
-    /// Each waiting commit's deliveries, by commit id. A commit delivered
-    /// again while it waits (a new hook session resends everything not yet
-    /// acknowledged) joins the delivery already here: it is processed once,
-    /// then every delivery of it is acknowledged.
-    deliveries: Mutex<HashMap<u64, Vec<Delivery>>>,
-    /// Commits to try, in commit order; a retry goes first.
-    queue: Mutex<VecDeque<Attempt>>,
-    /// One permit per attempt in `queue`.
-    queued: Semaphore,
-    /// Keeps the runs of the commits taken in the order they were taken.
-    turnstile: Turnstile,
-}
-
-/// One commit to try.
-struct Attempt {
-    notice: CommitNotice,
-    /// How long to wait before the next try if this one fails.
-    pause: Duration,
-}
-
-impl Backlog {
-    pub(crate) fn new() -> Backlog {
-        Backlog {
-            deliveries: Mutex::new(HashMap::new()),
-            queue: Mutex::new(VecDeque::new()),
-            queued: Semaphore::new(0),
-            turnstile: Turnstile::default(),
-        }
-    }
-
-    /// Takes a delivery; false when its commit was already waiting.
-    fn add(&self, delivery: Delivery) -> bool {
-        let notice = delivery.notice().clone();
-        match self.deliveries.lock().entry(notice.commit_id) {
-            Entry::Occupied(mut e) => {
-                e.get_mut().push(delivery);
-                return false;
-            }
-            Entry::Vacant(e) => {
-                e.insert(vec![delivery]);
-            }
-        }
-        self.push(
-            Attempt {
-                notice,
-                pause: FIRST_RETRY_PAUSE,
-            },
-            false,
-        );
-        true
-    }
-
-    fn push(&self, attempt: Attempt, first: bool) {
-        let mut queue = self.queue.lock();
-        if first {
-            queue.push_front(attempt);
-        } else {
-            queue.push_back(attempt);
-        }
-        self.queued.add_permits(1);
-    }
-
-    /// The next commit to try, with its ticket (its runs are queued after
-    /// those of the commits taken before it); waits for one.
-    async fn next(&self) -> (Attempt, Ticket<'_>) {
-        self.queued
-            .acquire()
-            .await
-            .expect("the backlog's semaphore is never closed")
-            .forget();
-        let mut queue = self.queue.lock();
-        let attempt = queue.pop_front().expect("one permit per queued attempt");
-        (attempt, self.turnstile.ticket())
-    }
-
-    /// The deliveries of a commit that is done.
-    fn done(&self, commit_id: u64) -> Vec<Delivery> {
-        self.deliveries
-            .lock()
-            .remove(&commit_id)
-            .unwrap_or_default()
-    }
 }
 
 /// Why the chunks of a commit did not decode.
@@ -299,7 +205,7 @@ impl Daemon {
         tracing::error!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq, %message, jobs = jobs.len(),
             "commit is corrupt: recorded as an error of each matching job, not tried again");
         self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
-        self.record_errors(notice, jobs, "corrupt", message, live)
+        self.record_errors(notice, jobs, ErrorKind::Corrupt, message, live)
     }
 
     /// Records the same error, not the jobs' fault, for each of `jobs`.
@@ -307,7 +213,7 @@ impl Daemon {
         &self,
         notice: &CommitNotice,
         jobs: Vec<Arc<Job>>,
-        kind: &str,
+        kind: ErrorKind,
         message: &str,
         live: bool,
     ) -> Launched {
@@ -371,7 +277,7 @@ impl Daemon {
                 Ok(self.record_corrupt(notice, jobs, &message, live))
             }
             Err(Undecodable::Other(message)) => {
-                Ok(self.record_errors(notice, jobs, "decode", &message, live))
+                Ok(self.record_errors(notice, jobs, ErrorKind::Decode, &message, live))
             }
             Err(Undecodable::Passing(e)) => {
                 Err(anyhow::Error::new(e).context("decoding the commit"))
@@ -432,7 +338,7 @@ fn undecodable(e: DecodeError, manifest: &Manifest) -> Undecodable {
 pub(crate) fn error_record(
     job: &Job,
     notice: &CommitNotice,
-    kind: &str,
+    kind: ErrorKind,
     message: &str,
 ) -> ResultRecord {
     ResultRecord {
@@ -441,7 +347,7 @@ pub(crate) fn error_record(
         dc: notice.dc.clone(),
         seq: notice.seq,
         outcome: Outcome::Error {
-            kind: kind.to_owned(),
+            kind,
             message: message.to_owned(),
         },
         wall_us: 0,

@@ -103,7 +103,7 @@ mod tests {
             seq: 0,
             outcome: if error {
                 Outcome::Error {
-                    kind: "trap".into(),
+                    kind: epochd_jobs::ErrorKind::Trap,
                     message: "wasm trap: unreachable".into(),
                 }
             } else {

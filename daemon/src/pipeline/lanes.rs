@@ -27,10 +27,10 @@ use tokio::sync::{oneshot, Notify};
 
 use super::budget::{Reservation, RunRoom};
 use super::completer::Finished;
-use super::registry::{Job, Registry};
 use super::run::run_one;
 use super::workers::Workers;
 use super::Idle;
+use crate::registry::{Job, Registry};
 use crate::results::ResultRecord;
 
 /// How often the watcher looks at the lanes.
@@ -334,7 +334,7 @@ impl Lane {
         Some(Refusal::Paused(super::fanout::error_record(
             &self.job,
             &run.commit.notice,
-            "skipped",
+            epochd_jobs::ErrorKind::Skipped,
             &format!("not run: the job is paused ({reason})"),
         )))
     }

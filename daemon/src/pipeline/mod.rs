@@ -2,16 +2,14 @@
 //! fan out to the matching jobs -> results -> acknowledge.
 
 mod backfill;
+mod backlog;
 mod buckets;
 mod budget;
 mod completer;
 mod fanout;
 mod job_logs;
-mod jobs_dir;
 mod lanes;
-mod manifest;
 mod quota;
-mod registry;
 mod run;
 mod source;
 mod turnstile;
@@ -28,16 +26,13 @@ use epochd_jobs::{Runtime, RuntimeConfig};
 
 pub use budget::{Budget, RunRoom};
 pub use fanout::Processed;
-pub use jobs_dir::load_jobs_dir;
 pub use lanes::{LaneConfig, LaneStats};
-pub use manifest::{Backfill, JobManifest, MAX_BACKFILL_EPOCHS};
 pub use quota::{QuotaConfig, BURST_SECS};
-pub use registry::{BackfillStatus, Job, JobStats, NodeLimits, Registry, RegistryError};
 pub use source::Source;
 pub use workers::Workers;
 
-use crate::results::Results;
-use crate::streams::{Streams, StreamsConfig};
+use crate::registry::{NodeLimits, Registry};
+use crate::results::{Results, Streams, StreamsConfig, Sweeper};
 
 /// How the daemon runs jobs.
 #[derive(Debug, Clone)]
@@ -119,56 +114,6 @@ impl Idle {
             if let Err(e) = caps.enter_idle() {
                 tracing::warn!(error = %e, "could not move a job thread back to the idle cgroup");
             }
-        }
-    }
-}
-
-/// Deletes old results in the background until dropped.
-struct Sweeper {
-    stop: Arc<(parking_lot::Mutex<bool>, parking_lot::Condvar)>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Sweeper {
-    fn start(results: Results, retention_secs: u64, every_secs: u64) -> Sweeper {
-        let stop = Arc::new((parking_lot::Mutex::new(false), parking_lot::Condvar::new()));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("epochd-results-retention".into())
-            .spawn(move || loop {
-                {
-                    let mut stopped = flag.0.lock();
-                    if !*stopped {
-                        flag.1.wait_for(
-                            &mut stopped,
-                            std::time::Duration::from_secs(every_secs.max(1)),
-                        );
-                    }
-                    if *stopped {
-                        return;
-                    }
-                }
-                let now = crate::clock::now_secs();
-                match results.sweep_before(now.saturating_sub(retention_secs)) {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(results = n, "results retention"),
-                    Err(e) => tracing::error!(error = %e, "results retention failed; will retry"),
-                }
-            })
-            .expect("spawning the results retention thread");
-        Sweeper {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Sweeper {
-    fn drop(&mut self) {
-        *self.stop.0.lock() = true;
-        self.stop.1.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }
@@ -312,7 +257,7 @@ impl Daemon {
     /// Ending (or dropping this future) stops the workers; what was not
     /// acknowledged is delivered again.
     pub async fn run(self: Arc<Self>, mut receiver: Receiver) -> Option<String> {
-        let backlog = Arc::new(fanout::Backlog::new());
+        let backlog = Arc::new(backlog::Backlog::new());
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..self.config.commits_in_flight.max(1) {
             workers.spawn(self.clone().work(backlog.clone()));

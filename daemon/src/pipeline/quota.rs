@@ -4,6 +4,8 @@
 //! an error of kind `results_rate` or `results_quota` instead, which counts
 //! toward pausing the job like any failure of its own.
 
+use epochd_jobs::ErrorKind;
+
 use super::buckets::TokenBuckets;
 
 /// Seconds of the rate a job may emit at once.
@@ -41,7 +43,7 @@ impl QuotaConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverQuota {
     /// `results_rate` or `results_quota`.
-    pub kind: &'static str,
+    pub kind: ErrorKind,
     /// What happened and what to do.
     pub message: String,
 }
@@ -73,7 +75,7 @@ impl Quotas {
         } = self.config;
         if stored.saturating_add(bytes) > stored_bytes {
             return Err(OverQuota {
-                kind: "results_quota",
+                kind: ErrorKind::ResultsQuota,
                 message: format!(
                     "not stored: the job already has {stored} bytes of results stored and this \
                      result of {bytes} bytes would pass the node's limit of {stored_bytes} bytes \
@@ -83,7 +85,7 @@ impl Quotas {
             });
         }
         self.rate.take(job, bytes).map_err(|left| OverQuota {
-            kind: "results_rate",
+            kind: ErrorKind::ResultsRate,
             message: format!(
                 "not stored: this result of {bytes} bytes is more than the job may store now \
                  ({left:.0} bytes left of a rate of {bytes_per_sec} bytes/s with a {BURST_SECS} s \
@@ -111,7 +113,7 @@ mod tests {
             q.admit("a", 990, 0).unwrap();
         }
         let refused = q.admit("a", 990, 0).unwrap_err();
-        assert_eq!(refused.kind, "results_rate");
+        assert_eq!(refused.kind, ErrorKind::ResultsRate);
         assert!(
             refused.message.contains("1000 bytes/s"),
             "{}",
@@ -126,7 +128,7 @@ mod tests {
         let q = quotas(u64::MAX / 100, 10_000);
         q.admit("a", 1000, 9000).unwrap();
         let refused = q.admit("a", 1001, 9000).unwrap_err();
-        assert_eq!(refused.kind, "results_quota");
+        assert_eq!(refused.kind, ErrorKind::ResultsQuota);
         assert!(
             refused.message.contains("10000 bytes"),
             "{}",

@@ -3,9 +3,9 @@
 use epochd_decode::SharedEpoch;
 use epochd_jobs::CancelToken;
 
-use super::registry::Job;
 use super::workers::thread_cpu_time;
 use super::Idle;
+use crate::registry::Job;
 use crate::results::{Outcome, ResultRecord};
 
 use crate::clock::now_ms;
@@ -37,7 +37,7 @@ pub(crate) fn run_one(
         Ok(result) => (Outcome::Ok { result }, false),
         Err(e) => (
             Outcome::Error {
-                kind: e.kind().to_owned(),
+                kind: e.kind(),
                 message: e.to_string(),
             },
             e.is_job_fault(),

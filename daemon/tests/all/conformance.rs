@@ -35,7 +35,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use epochd::pipeline::{Daemon, JobManifest, Processed};
+use epochd::pipeline::{Daemon, Processed};
+use epochd::registry::JobManifest;
 use epochd::results::{Outcome, ResultRecord};
 use epochd_decode::EpochMeta;
 use epochd_hooks::CommitNotice;

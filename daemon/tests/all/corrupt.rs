@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use epochd::pipeline::JobManifest;
+use epochd::registry::JobManifest;
 use epochd::results::Outcome;
 use epochd_hooks::{DispatchOptions, Wake};
 use epochd_store::Format;
@@ -102,7 +102,7 @@ fn corrupt_commits_become_corrupt_errors_and_the_commits_after_them_run() {
             .unwrap_or_else(|| panic!("no count result for epoch {e}"));
         match (&record.outcome, e < first + 5) {
             (Outcome::Error { kind, message }, true) => {
-                assert_eq!(kind, "corrupt", "{message}");
+                assert_eq!(kind.as_str(), "corrupt", "{message}");
                 assert!(
                     message.starts_with(&format!(
                         "chunk {e}/ams4/WEB/app/0 is corrupt: checksum mismatch: expected "

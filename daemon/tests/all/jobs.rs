@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use epochd::pipeline::{Daemon, DaemonConfig, JobManifest, Processed, Source};
+use epochd::pipeline::{Daemon, DaemonConfig, Processed, Source};
+use epochd::registry::JobManifest;
 use epochd::results::{Outcome, ResultRecord};
 use epochd_hooks::CommitNotice;
 use epochd_store::{Format, Store, StoreConfig};
@@ -378,7 +379,7 @@ fn a_capped_busy_job_stays_under_its_share_while_another_job_delivers_every_epoc
         .any(|r| r.job == "count" && matches!(r.outcome, Outcome::Ok { .. })));
     assert!(
         records.iter().any(|r| r.job == "spin"
-            && matches!(&r.outcome, Outcome::Error { kind, .. } if kind == "deadline")),
+            && matches!(&r.outcome, Outcome::Error { kind, .. } if kind.as_str() == "deadline")),
         "{records:?}"
     );
 }

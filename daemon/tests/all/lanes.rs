@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use epochd::pipeline::{JobManifest, Processed, QuotaConfig, RegistryError};
+use epochd::pipeline::{Processed, QuotaConfig};
+use epochd::registry::{JobManifest, RegistryError};
 use epochd::results::{Outcome, Results};
 
 use crate::jobs::{commit_epochs, node_with, process_all, runtime, wasm};
@@ -152,7 +153,7 @@ fn results_past_a_jobs_rate_are_refused_with_the_reason_and_counted() {
         let Outcome::Error { kind, message } = &r.outcome else {
             unreachable!()
         };
-        assert_eq!(kind, "results_rate");
+        assert_eq!(kind.as_str(), "results_rate");
         assert!(message.contains("1000 bytes/s"), "{message}");
         assert!(
             node.daemon
@@ -200,7 +201,7 @@ fn results_past_a_jobs_stored_bytes_are_refused() {
         .iter()
         .map(|r| match &r.outcome {
             Outcome::Ok { .. } => "ok".to_owned(),
-            Outcome::Error { kind, .. } => kind.clone(),
+            Outcome::Error { kind, .. } => kind.to_string(),
         })
         .collect();
     assert_eq!(kinds.iter().filter(|k| *k == "ok").count(), 3, "{kinds:?}");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use epochd::starter::readme_commands;
+use epochd::cli::starter::readme_commands;
 
 use crate::support::Proc;
 

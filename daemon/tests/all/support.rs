@@ -57,7 +57,7 @@ impl Proc {
             // The tests read the daemon's `commit received` and `result` lines (debug).
             .env(
                 "EPOCHD_LOG",
-                "info,epochd::pipeline::fanout=debug,epochd::result_log=debug",
+                "info,epochd::pipeline::fanout=debug,epochd::results::log=debug",
             )
             .stdout(Stdio::piped())
             .stderr(log_file)

@@ -1,5 +1,5 @@
 //! Native test helpers of the jobs: epochs of the reference workload
-//! (bench/workload, the generator of EVENTS.md), events with the awkward
+//! (daemon/workload, specified in docs/WORKLOAD.md), events with the awkward
 //! cases, random splits, and ABI v1's merge laws. Native only (it runs the
 //! jobs through `epochd_job::testing`); empty on wasm32.
 #![cfg(not(target_arch = "wasm32"))]

@@ -118,7 +118,7 @@ fn limits(deadline_ms: u64) -> RunLimits {
 }
 
 fn main() -> Result<()> {
-    epochd::alloc::tune();
+    epochd_decode::alloc::tune();
     let mut args = Args::parse();
     ensure!(args.commit.events > 0, "--events must be at least 1");
     ensure!(args.rounds > 0, "--rounds must be at least 1");

@@ -43,7 +43,7 @@ use crate::run::{ingest_once, zstd_floor, Sealing};
 #[derive(Debug, Parser)]
 #[command(version, long_about = None)]
 pub struct Args {
-    /// Events in the stream (reference workload, EVENTS.md).
+    /// Events in the stream (reference workload, docs/WORKLOAD.md).
     #[arg(long, default_value_t = 400_000)]
     events: usize,
     /// Seconds (epochs) the events are spread over.
@@ -105,7 +105,7 @@ pub fn name(format: Format) -> &'static str {
 }
 
 fn main() -> Result<()> {
-    epochd::alloc::tune();
+    epochd_decode::alloc::tune();
     let args = Args::parse();
     check_args(&args)?;
     let formats: Vec<Format> = match args.format {

@@ -162,7 +162,7 @@ fn parse(bytes: &[u8], what: &str) -> Result<Value> {
 }
 
 fn main() -> Result<()> {
-    epochd::alloc::tune();
+    epochd_decode::alloc::tune();
     let args = Args::parse();
     ensure!(args.commit.events > 0, "--events must be at least 1");
     ensure!(args.rounds > 0, "--rounds must be at least 1");

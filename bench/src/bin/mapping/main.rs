@@ -184,7 +184,7 @@ impl Inputs {
 }
 
 fn main() -> Result<()> {
-    epochd::alloc::tune();
+    epochd_decode::alloc::tune();
     let mut args = Args::parse();
     ensure!(args.rounds > 0, "--rounds must be at least 1");
     ensure!(args.commit.events > 0, "--events must be at least 1");

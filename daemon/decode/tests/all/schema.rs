@@ -45,7 +45,7 @@ fn flatc_reads_a_decoded_epoch_as_we_do() {
     }
     let blobs: Vec<Vec<u8>> = lanes
         .values()
-        .map(|raw| epochd_store::compress(raw, 3))
+        .map(|raw| epochd_codec::compress(raw, 3))
         .collect();
     let meta = EpochMeta {
         epoch: 1_700_000_000,

@@ -1,4 +1,4 @@
-//! Write [epochd](https://example.invalid/epochd) jobs in Rust.
+//! Write epochd jobs in Rust.
 //!
 //! The epochd daemon decodes each committed second of events (one commit of
 //! (epoch, dc)) once into a columnar *epoch* and runs many small

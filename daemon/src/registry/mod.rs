@@ -1,0 +1,386 @@
+//! The jobs of this daemon: compiled once, persisted with their wasm, each
+//! with its cgroup, counters and pause state. What a job asks for is its
+//! manifest (`manifest`); a folder of jobs to load at start is `jobs_dir`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use epochd_cgroups::{CpuCaps, JobCgroup};
+use epochd_jobs::{JobModule, Runtime, SubmitError};
+
+mod jobs_dir;
+mod manifest;
+
+pub use jobs_dir::load_jobs_dir;
+pub use manifest::{Backfill, JobManifest, MAX_BACKFILL_EPOCHS};
+
+/// Why a job was not registered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The manifest is invalid.
+    #[error("invalid job manifest: {0}")]
+    Manifest(String),
+    /// The module does not satisfy the ABI.
+    #[error(transparent)]
+    Module(#[from] SubmitError),
+    /// A job of that name exists.
+    #[error("a job named {0:?} already exists: delete it first, or choose another name")]
+    Exists(String),
+    /// No job of that name.
+    #[error("no job named {0:?}")]
+    NotFound(String),
+    /// Its cgroup could not be set up.
+    #[error("the job's CPU cap could not be set: {0}")]
+    Cgroup(#[from] epochd_cgroups::CgroupError),
+    /// The database failed.
+    #[error("jobs database: {0}")]
+    Db(#[from] sled::Error),
+    /// A stored job does not decode.
+    #[error("a stored job does not decode: {0}")]
+    Corrupt(String),
+}
+
+/// What is persisted of a job.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    manifest: JobManifest,
+    #[serde(with = "serde_bytes")]
+    wasm: Vec<u8>,
+    paused: Option<String>,
+}
+
+/// Counters of one job.
+#[derive(Debug, Default)]
+pub struct JobStats {
+    /// Runs finished (results and errors).
+    pub runs: AtomicU64,
+    /// Runs that ended in an error.
+    pub errors: AtomicU64,
+    /// CPU time of its runs, microseconds.
+    pub cpu_us: AtomicU64,
+    /// The newest epoch it produced a result or error for.
+    pub last_epoch: AtomicU64,
+    /// Results not stored because of its quotas (`results_rate`,
+    /// `results_quota`).
+    pub results_refused: AtomicU64,
+}
+
+/// How a job's backfill over stored epochs is going.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackfillStatus {
+    /// First epoch asked for.
+    pub from: u64,
+    /// Last epoch asked for.
+    pub to: u64,
+    /// Stored commits in that range.
+    pub total: usize,
+    /// Of which processed.
+    pub done: usize,
+    /// `running`, `done`, or `failed: <why>`.
+    pub state: String,
+}
+
+/// A registered job.
+pub struct Job {
+    /// Its manifest.
+    pub manifest: JobManifest,
+    /// Its compiled module.
+    pub module: JobModule,
+    /// Its cgroup, when CPU caps are available.
+    pub cgroup: Option<JobCgroup>,
+    /// Its counters.
+    pub stats: JobStats,
+    /// Its backfill, if one was asked for.
+    pub backfill: Mutex<Option<BackfillStatus>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Why it is paused, if it is.
+    paused: Option<String>,
+    failures_in_a_row: u32,
+    last_error: Option<String>,
+}
+
+impl Job {
+    /// The memory cap of one of its runs, in bytes: what a run holds of
+    /// the run memory budget.
+    pub fn memory_cap(&self) -> usize {
+        self.manifest.limits().memory_bytes
+    }
+
+    /// Why the job is paused, if it is.
+    pub fn paused(&self) -> Option<String> {
+        self.state.lock().paused.clone()
+    }
+
+    /// The last error it recorded.
+    pub fn last_error(&self) -> Option<String> {
+        self.state.lock().last_error.clone()
+    }
+
+    /// Pauses (`Some(reason)`) or resumes (`None`) the job; resuming also
+    /// forgets its failures in a row.
+    fn set_paused(&self, reason: Option<String>) {
+        let mut state = self.state.lock();
+        if reason.is_none() {
+            state.failures_in_a_row = 0;
+        }
+        state.paused = reason;
+    }
+
+    /// Records a run's outcome; returns `Some(reason)` when this failure
+    /// pauses the job (`pause_after` failures of its own in a row; errors
+    /// that are not its fault are counted but neither pause nor reset).
+    pub fn record(
+        &self,
+        epoch: u64,
+        cpu_us: u64,
+        error: Option<&str>,
+        job_fault: bool,
+        pause_after: u32,
+    ) -> Option<String> {
+        self.stats.runs.fetch_add(1, Ordering::Relaxed);
+        self.stats.cpu_us.fetch_add(cpu_us, Ordering::Relaxed);
+        if !crate::clock::beyond_clock(epoch) {
+            self.stats.last_epoch.fetch_max(epoch, Ordering::Relaxed);
+        }
+        let mut state = self.state.lock();
+        match error {
+            None => {
+                state.failures_in_a_row = 0;
+                None
+            }
+            Some(e) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                state.last_error = Some(e.to_owned());
+                if !job_fault {
+                    return None;
+                }
+                state.failures_in_a_row += 1;
+                if state.failures_in_a_row >= pause_after && state.paused.is_none() {
+                    let reason = format!(
+                        "paused after {} failed runs in a row; last: {e}",
+                        state.failures_in_a_row
+                    );
+                    state.paused = Some(reason.clone());
+                    Some(reason)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// What this node lets any job ask for, beyond the manifest's own bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeLimits {
+    /// The run memory budget: a job's `memory_mib` must fit it.
+    pub run_memory_bytes: usize,
+    /// The largest result a job's quotas let it store.
+    pub max_result_bytes: u64,
+}
+
+/// Every job of the daemon.
+pub struct Registry {
+    limits: NodeLimits,
+    runtime: Runtime,
+    caps: Option<CpuCaps>,
+    tree: sled::Tree,
+    jobs: RwLock<BTreeMap<String, Arc<Job>>>,
+}
+
+impl Registry {
+    /// Opens the registry in `db` and compiles every stored job.
+    pub fn open(
+        db: &sled::Db,
+        runtime: Runtime,
+        caps: Option<CpuCaps>,
+        limits: NodeLimits,
+    ) -> Result<Registry, RegistryError> {
+        let registry = Registry {
+            limits,
+            runtime,
+            caps,
+            tree: db.open_tree("jobs")?,
+            jobs: RwLock::new(BTreeMap::new()),
+        };
+        for item in registry.tree.iter() {
+            let (_, value) = item?;
+            let stored: Stored =
+                rmp_serde::from_slice(&value).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+            let job = registry.build(stored.manifest, &stored.wasm)?;
+            job.state.lock().paused = stored.paused;
+            registry.jobs.write().insert(job.manifest.name.clone(), job);
+        }
+        Ok(registry)
+    }
+
+    fn build(&self, manifest: JobManifest, wasm: &[u8]) -> Result<Arc<Job>, RegistryError> {
+        manifest.validate().map_err(RegistryError::Manifest)?;
+        let module = self.runtime.compile(wasm)?;
+        let cgroup = match &self.caps {
+            Some(caps) => Some(caps.job(&manifest.name, manifest.cpu_share)?),
+            None => None,
+        };
+        Ok(Arc::new(Job {
+            manifest,
+            module,
+            cgroup,
+            stats: JobStats::default(),
+            backfill: Mutex::new(None),
+            state: Mutex::new(State::default()),
+        }))
+    }
+
+    /// Compiles, checks and registers a job; it runs on the next commits.
+    pub fn submit(&self, manifest: JobManifest, wasm: &[u8]) -> Result<Arc<Job>, RegistryError> {
+        if self.jobs.read().contains_key(&manifest.name) {
+            return Err(RegistryError::Exists(manifest.name));
+        }
+        self.check_node_limits(&manifest)?;
+        manifest
+            .check_backfill_at(crate::clock::now_secs())
+            .map_err(RegistryError::Manifest)?;
+        let job = self.build(manifest.clone(), wasm)?;
+        check_fits_memory(&job)?;
+        let stored = Stored {
+            manifest,
+            wasm: wasm.to_vec(),
+            paused: None,
+        };
+        let bytes =
+            rmp_serde::to_vec_named(&stored).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+        self.tree.insert(job.manifest.name.as_bytes(), bytes)?;
+        self.tree.flush()?;
+        self.jobs
+            .write()
+            .insert(job.manifest.name.clone(), job.clone());
+        Ok(job)
+    }
+
+    /// What this node allows beyond the manifest's own bounds (checked at
+    /// submission only: a job stored before the node's limits were lowered
+    /// still opens, and its runs hit the limits instead).
+    fn check_node_limits(&self, manifest: &JobManifest) -> Result<(), RegistryError> {
+        let NodeLimits {
+            run_memory_bytes,
+            max_result_bytes,
+        } = self.limits;
+        let memory = manifest.memory_mib as usize * (1 << 20);
+        if memory > run_memory_bytes {
+            return Err(RegistryError::Manifest(format!(
+                "memory_mib {} is more than this node's run memory budget of {} MiB \
+                 (--run-memory-bytes): ask for less",
+                manifest.memory_mib,
+                run_memory_bytes >> 20
+            )));
+        }
+        if manifest.max_result_bytes as u64 > max_result_bytes {
+            return Err(RegistryError::Manifest(format!(
+                "max_result_bytes {} is more than this node lets a job store at once \
+                 ({max_result_bytes} bytes: a burst of --job-results-bytes-per-sec, at most \
+                 --job-results-stored-bytes): ask for less",
+                manifest.max_result_bytes,
+            )));
+        }
+        Ok(())
+    }
+
+    /// Removes a job (its results stay until their retention).
+    pub fn remove(&self, name: &str) -> Result<(), RegistryError> {
+        let job = self
+            .jobs
+            .write()
+            .remove(name)
+            .ok_or_else(|| RegistryError::NotFound(name.to_owned()))?;
+        self.tree.remove(name.as_bytes())?;
+        self.tree.flush()?;
+        if let Some(caps) = &self.caps {
+            drop(job);
+            caps.remove_job(name)?;
+        }
+        Ok(())
+    }
+
+    /// Persists a job's pause state.
+    pub fn persist_pause(&self, job: &Job) -> Result<(), RegistryError> {
+        if let Some(value) = self.tree.get(job.manifest.name.as_bytes())? {
+            let mut stored: Stored =
+                rmp_serde::from_slice(&value).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+            stored.paused = job.paused();
+            let bytes = rmp_serde::to_vec_named(&stored)
+                .map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+            self.tree.insert(job.manifest.name.as_bytes(), bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Pauses a job (its runs stop until resumed), durably.
+    pub fn pause(&self, name: &str, reason: &str) -> Result<Arc<Job>, RegistryError> {
+        let job = self
+            .get(name)
+            .ok_or_else(|| RegistryError::NotFound(name.to_owned()))?;
+        if job.paused().is_none() {
+            job.set_paused(Some(reason.to_owned()));
+            self.persist_pause(&job)?;
+            self.tree.flush()?;
+        }
+        Ok(job)
+    }
+
+    /// Resumes a paused job, durably.
+    pub fn resume(&self, name: &str) -> Result<Arc<Job>, RegistryError> {
+        let job = self
+            .get(name)
+            .ok_or_else(|| RegistryError::NotFound(name.to_owned()))?;
+        job.set_paused(None);
+        self.persist_pause(&job)?;
+        self.tree.flush()?;
+        Ok(job)
+    }
+
+    /// One job.
+    pub fn get(&self, name: &str) -> Option<Arc<Job>> {
+        self.jobs.read().get(name).cloned()
+    }
+
+    /// Every job, by name.
+    pub fn list(&self) -> Vec<Arc<Job>> {
+        self.jobs.read().values().cloned().collect()
+    }
+
+    /// The CPU caps, if available.
+    pub fn caps(&self) -> Option<&CpuCaps> {
+        self.caps.as_ref()
+    }
+}
+
+/// Refuses a module whose linear memory at instantiation is already more
+/// than its manifest's `memory_mib`: every run of it would fail before the
+/// job's code ran.
+fn check_fits_memory(job: &Job) -> Result<(), RegistryError> {
+    const MIB: u64 = 1 << 20;
+    let initial = job.module.initial_memory_bytes();
+    let cap = u64::from(job.manifest.memory_mib) * MIB;
+    if initial > cap {
+        return Err(RegistryError::Manifest(format!(
+            "the module's initial memory is {initial} bytes ({} pages of 64 KiB, {:.1} MiB), \
+             more than its memory_mib of {} MiB, so every run would fail: set memory_mib to \
+             at least {}, or build the module with a smaller initial memory (wasm-ld \
+             --initial-memory, a smaller stack or fewer static data)",
+            initial / 65_536,
+            initial as f64 / MIB as f64,
+            job.manifest.memory_mib,
+            initial.div_ceil(MIB)
+        )));
+    }
+    Ok(())
+}

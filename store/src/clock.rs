@@ -1,0 +1,44 @@
+//! The wall clock, as the store reads it: the one place that turns
+//! `SystemTime` into unix time, so every part of the store (and the daemon,
+//! which calls these too) agrees on what "now" is and on what it is when
+//! the clock is set before 1970: zero, never a panic.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Time since the unix epoch; zero if the clock is before it.
+pub fn since_epoch() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Unix milliseconds now (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    since_epoch().as_millis() as u64
+}
+
+/// Unix seconds now, rounded down (0 if the clock is before 1970).
+pub fn now_secs() -> u64 {
+    since_epoch().as_secs()
+}
+
+/// Unix seconds now, with the fraction: event timestamps carry one, and
+/// the checks against them (how far ahead an event is) keep it.
+pub(crate) fn now_secs_f64() -> f64 {
+    since_epoch().as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_three_readings_agree() {
+        let secs = now_secs();
+        let ms = now_ms();
+        let f = now_secs_f64();
+        assert!(secs > 1_600_000_000, "{secs}");
+        assert!(ms / 1000 >= secs && ms / 1000 <= secs + 1, "{ms} {secs}");
+        assert!(f >= secs as f64 && f < secs as f64 + 2.0, "{f} {secs}");
+    }
+}
