@@ -6,6 +6,8 @@
 //! (`sse`), what they print for a person (`format`), and the starter of a
 //! new job (`starter`).
 
+use std::sync::atomic::Ordering;
+
 pub mod args;
 mod client;
 mod format;
@@ -21,3 +23,87 @@ pub use format::{compact, epoch_line, utc};
 pub use jobs::job;
 pub use results::results;
 pub use sse::{SseEvent, SseParser};
+
+/// Runs one command to completion.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            node,
+            auth,
+            demo_rate,
+            daemon,
+            http,
+        } => {
+            let options = daemon.options(&node.data);
+            let auth = auth.auth(node.listen)?;
+            crate::node::serve(
+                node.store_config(),
+                node.listen,
+                auth,
+                demo_rate,
+                options,
+                http.limits(),
+            )
+            .await
+        }
+        Command::Store {
+            node,
+            auth,
+            hook_socket,
+            hook_secret_file,
+            http,
+        } => {
+            let auth = auth.auth(node.listen)?;
+            let hook = crate::node::HookSocket {
+                socket: hook_socket,
+                secret_file: hook_secret_file,
+            };
+            crate::node::store(node.store_config(), node.listen, auth, hook, http.limits()).await
+        }
+        Command::Daemon {
+            hook_socket,
+            hook_secret_file,
+            store_url,
+            store_token,
+            listen,
+            auth,
+            node,
+            data,
+            daemon,
+            http,
+        } => {
+            let auth = auth.auth(listen)?;
+            let store = crate::node::StoreLink {
+                hook: crate::node::HookSocket {
+                    socket: hook_socket,
+                    secret_file: hook_secret_file,
+                },
+                url: store_url,
+                token: store_token,
+            };
+            crate::node::daemon(
+                store,
+                node,
+                listen,
+                auth,
+                daemon.options(&data),
+                http.limits(),
+            )
+            .await
+        }
+        Command::Gen(args) => {
+            let report = crate::traffic::gen::run(args.options()).await?;
+            println!(
+                "epochd gen: {} events acknowledged in {} requests, {} requests failed, {} retried, {} seconds not sent (too slow)",
+                report.events_acked.load(Ordering::Relaxed),
+                report.requests_acked.load(Ordering::Relaxed),
+                report.requests_failed.load(Ordering::Relaxed),
+                report.requests_retried.load(Ordering::Relaxed),
+                report.seconds_skipped.load(Ordering::Relaxed),
+            );
+            Ok(())
+        }
+        Command::Job { client, command } => job(client, command).await,
+        Command::Results { client, command } => results(client, command).await,
+    }
+}

@@ -1,7 +1,7 @@
 //! `epochd job new NAME --lang LANG`: a ready-to-build job project from a
 //! template, whose README builds, submits and follows it in three commands.
 //!
-//! Templates are shipped inside the binary (`src/starter/`). The C, Zig and
+//! Templates are shipped inside the binary (`src/cli/starter/`). The C, Zig and
 //! AssemblyScript SDKs are copied into the project, so those jobs build
 //! anywhere; a Rust job depends
 //! on the SDK crate of an epochd checkout (it is not published), found with

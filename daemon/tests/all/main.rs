@@ -2,8 +2,10 @@
 //! loopback, a real Unix socket between store and daemon.
 
 mod api;
+mod architecture;
 mod bad_input;
 mod browser;
+mod byte_exact;
 mod cli;
 mod conformance;
 mod corrupt;
