@@ -10,21 +10,9 @@ use axum::Json;
 use epochd_jobs::SubmitError;
 use serde_json::{json, Value};
 
-use super::{ApiError, AppState};
+use super::{ApiError, DaemonState};
 use crate::pipeline::Daemon;
 use crate::registry::{Job, JobManifest, RegistryError};
-
-/// The daemon, or the answer of a process that runs none.
-pub(super) fn daemon(state: &AppState) -> Result<&Arc<Daemon>, ApiError> {
-    state.daemon.as_ref().ok_or_else(|| {
-        ApiError::client(
-            StatusCode::NOT_FOUND,
-            "no_daemon",
-            "this process runs the store only: send jobs and result requests to the daemon's \
-             address (`epochd daemon --listen`)",
-        )
-    })
-}
 
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> ApiError {
@@ -66,7 +54,7 @@ fn submit_error(e: SubmitError, message: String) -> ApiError {
 pub(super) fn job_json(daemon: &Daemon, job: &Job) -> Value {
     let last_epoch = job.stats.last_epoch.load(Ordering::Relaxed);
     let runs = job.stats.runs.load(Ordering::Relaxed);
-    let newest = daemon.newest_epoch.load(Ordering::Relaxed);
+    let newest = daemon.newest_epoch();
     let lane = daemon.lane(&job.manifest.name);
     json!({
         "name": job.manifest.name,
@@ -81,11 +69,11 @@ pub(super) fn job_json(daemon: &Daemon, job: &Job) -> Value {
             "cpu_seconds": job.stats.cpu_us.load(Ordering::Relaxed) as f64 / 1e6,
             "last_epoch": (runs > 0).then_some(last_epoch),
             "lag_epochs": (runs > 0).then(|| newest.saturating_sub(last_epoch)),
-            "commits_waiting": daemon.stats.waiting.load(Ordering::Relaxed),
+            "commits_waiting": daemon.stats().waiting.load(Ordering::Relaxed),
             "runs_queued": lane.queued,
             "lag_seconds": lane.lag_secs,
             "results_refused": job.stats.results_refused.load(Ordering::Relaxed),
-            "results_stored_bytes": daemon.results.stored_bytes(&job.manifest.name),
+            "results_stored_bytes": daemon.results().stored_bytes(&job.manifest.name),
         },
         "backfill": *job.backfill.lock(),
     })
@@ -94,10 +82,10 @@ pub(super) fn job_json(daemon: &Daemon, job: &Job) -> Value {
 /// `POST /v1/jobs`: a multipart form with a `manifest` (JSON) part and a
 /// `wasm` part.
 pub async fn submit(
-    State(state): State<AppState>,
+    State(state): State<DaemonState>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let daemon = daemon(&state)?.clone();
+    let daemon = state.daemon.clone();
     let mut multipart = multipart.map_err(|e| bad_form(e.to_string()))?;
     let mut manifest: Option<JobManifest> = None;
     let mut wasm: Option<Vec<u8>> = None;
@@ -142,7 +130,7 @@ pub async fn submit(
         manifest.ok_or_else(|| bad_form("the `manifest` part (JSON) is missing".into()))?;
     let wasm =
         wasm.ok_or_else(|| bad_form("the `wasm` part (the module's bytes) is missing".into()))?;
-    let registry = daemon.registry.clone();
+    let registry = daemon.registry().clone();
     let job = tokio::task::spawn_blocking(move || registry.submit(manifest, &wasm))
         .await
         .map_err(ApiError::internal)??;
@@ -172,10 +160,10 @@ fn too_large_or_bad(status: StatusCode, text: String, limit: usize) -> ApiError 
 }
 
 /// `GET /v1/jobs`.
-pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let daemon = daemon(&state)?;
+pub async fn list(State(state): State<DaemonState>) -> Result<Response, ApiError> {
+    let daemon = &state.daemon;
     let jobs: Vec<Value> = daemon
-        .registry
+        .registry()
         .list()
         .iter()
         .map(|j| job_json(daemon, j))
@@ -185,38 +173,38 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 fn find(daemon: &Daemon, name: &str) -> Result<Arc<Job>, ApiError> {
     daemon
-        .registry
+        .registry()
         .get(name)
         .ok_or_else(|| RegistryError::NotFound(name.to_owned()).into())
 }
 
 /// `GET /v1/jobs/{name}`.
 pub async fn show(
-    State(state): State<AppState>,
+    State(state): State<DaemonState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let daemon = daemon(&state)?;
+    let daemon = &state.daemon;
     let job = find(daemon, &name)?;
     Ok(Json(job_json(daemon, &job)).into_response())
 }
 
 /// `POST /v1/jobs/{name}/pause`.
-pub async fn pause(state: State<AppState>, name: Path<String>) -> Result<Response, ApiError> {
+pub async fn pause(state: State<DaemonState>, name: Path<String>) -> Result<Response, ApiError> {
     set_paused(state, name, true).await
 }
 
 /// `POST /v1/jobs/{name}/resume`.
-pub async fn resume(state: State<AppState>, name: Path<String>) -> Result<Response, ApiError> {
+pub async fn resume(state: State<DaemonState>, name: Path<String>) -> Result<Response, ApiError> {
     set_paused(state, name, false).await
 }
 
 async fn set_paused(
-    State(state): State<AppState>,
+    State(state): State<DaemonState>,
     Path(name): Path<String>,
     pause: bool,
 ) -> Result<Response, ApiError> {
-    let daemon = daemon(&state)?.clone();
-    let registry = daemon.registry.clone();
+    let daemon = state.daemon.clone();
+    let registry = daemon.registry().clone();
     let job = tokio::task::spawn_blocking(move || {
         if pause {
             registry.pause(&name, "paused by an operator")
@@ -232,11 +220,11 @@ async fn set_paused(
 /// `DELETE /v1/jobs/{name}`: the job stops; its results stay until their
 /// retention.
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<DaemonState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let daemon = daemon(&state)?;
-    let registry = daemon.registry.clone();
+    let daemon = &state.daemon;
+    let registry = daemon.registry().clone();
     let removed = name.clone();
     tokio::task::spawn_blocking(move || registry.remove(&removed))
         .await

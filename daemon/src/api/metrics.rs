@@ -240,7 +240,7 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str
 }
 
 fn write_daemon(out: &mut String, daemon: &Daemon) {
-    let stats = &daemon.stats;
+    let stats = &daemon.stats();
     metric(
         out,
         "epochd_daemon_commits_decoded_total",
@@ -289,7 +289,7 @@ fn write_daemon(out: &mut String, daemon: &Daemon) {
         "epochd_daemon_newest_epoch",
         "gauge",
         "Epoch of the newest commit received.",
-        &[("", daemon.newest_epoch.load(Ordering::Relaxed) as f64)],
+        &[("", daemon.newest_epoch() as f64)],
     );
     metric(
         out,
@@ -324,9 +324,9 @@ fn write_daemon(out: &mut String, daemon: &Daemon) {
         "epochd_daemon_subscribers",
         "gauge",
         "Live result streams (SSE and NDJSON).",
-        &[("", daemon.streams.subscribers() as f64)],
+        &[("", daemon.streams().subscribers() as f64)],
     );
-    let renders = daemon.streams.renders();
+    let renders = daemon.streams().renders();
     metric(
         out,
         "epochd_daemon_epoch_renders_total",
@@ -348,7 +348,7 @@ fn write_daemon(out: &mut String, daemon: &Daemon) {
         "Bytes (as JSON) of the rendered epochs cached.",
         &[("", renders.cache_bytes as f64)],
     );
-    let jobs = daemon.registry.list();
+    let jobs = daemon.registry().list();
     let labels: Vec<String> = jobs
         .iter()
         .map(|j| format!("job=\"{}\"", j.manifest.name))
@@ -408,7 +408,7 @@ fn write_daemon(out: &mut String, daemon: &Daemon) {
         "Results of each job not stored because of its quotas (results_rate, results_quota).",
         &per_job(&|j| j.stats.results_refused.load(Ordering::Relaxed) as f64),
     );
-    let stored = daemon.results.stored_bytes_by_job();
+    let stored = daemon.results().stored_bytes_by_job();
     metric(
         out,
         "epochd_job_results_stored_bytes",

@@ -15,8 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
-use super::jobs_routes::daemon;
-use super::{ApiError, AppState};
+use super::{ApiError, DaemonState};
 use crate::pipeline::Daemon;
 use crate::results::{render, EventKind, ResultRecord, Streams, Subscription};
 
@@ -68,7 +67,7 @@ async fn stored_range(
     from: u64,
     to: u64,
 ) -> Result<Vec<(u64, Vec<ResultRecord>)>, ApiError> {
-    let streams = daemon.streams.clone();
+    let streams = daemon.streams().clone();
     let job = job.to_owned();
     tokio::task::spawn_blocking(move || streams.stored(&job, from, to))
         .await
@@ -79,11 +78,11 @@ async fn stored_range(
 /// `GET /v1/jobs/{name}/results?from=E&to=E`: each epoch's results (every
 /// dc and seq) and their merge.
 pub async fn range(
-    State(state): State<AppState>,
+    State(state): State<DaemonState>,
     Path(name): Path<String>,
     query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let daemon = daemon(&state)?.clone();
+    let daemon = state.daemon.clone();
     let Query(q) = query.map_err(|e| {
         bad_query(format!(
             "{e}; expected ?from=EPOCH&to=EPOCH (unix seconds, at most {MAX_RANGE_EPOCHS} epochs)"
@@ -91,7 +90,7 @@ pub async fn range(
     })?;
     check_range(q.from, q.to)?;
     let stored = stored_range(&daemon, &name, q.from, q.to).await?;
-    if stored.is_empty() && daemon.registry.get(&name).is_none() {
+    if stored.is_empty() && daemon.registry().get(&name).is_none() {
         return Err(ApiError::client(
             StatusCode::NOT_FOUND,
             "no_such_job",
@@ -102,7 +101,7 @@ pub async fn range(
     // other reader gets (results::render).
     let mut epochs = Vec::with_capacity(stored.len());
     for (epoch, records) in stored {
-        epochs.push(daemon.streams.render(&name, epoch, records).await);
+        epochs.push(daemon.streams().render(&name, epoch, records).await);
     }
     let head = serde_json::to_string(&json!({"job": name, "from": q.from, "to": q.to}))
         .map_err(ApiError::internal)?;
@@ -136,11 +135,11 @@ pub struct LogsQuery {
 /// runs over those epochs (default: the last 300), in epoch, dc and seq
 /// order, each with the run it came from and whether that run failed.
 pub async fn logs(
-    State(state): State<AppState>,
+    State(state): State<DaemonState>,
     Path(name): Path<String>,
     query: Result<Query<LogsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let daemon = daemon(&state)?.clone();
+    let daemon = state.daemon.clone();
     let Query(q) = query.map_err(|e| {
         bad_query(format!(
             "{e}; expected [?from=EPOCH][&to=EPOCH] (unix seconds, at most {MAX_RANGE_EPOCHS} epochs)"
@@ -151,7 +150,7 @@ pub async fn logs(
         .from
         .unwrap_or_else(|| to.saturating_sub(DEFAULT_LOG_EPOCHS - 1));
     check_range(from, to)?;
-    if daemon.registry.get(&name).is_none() {
+    if daemon.registry().get(&name).is_none() {
         return Err(ApiError::client(
             StatusCode::NOT_FOUND,
             "no_such_job",
@@ -244,18 +243,18 @@ impl Item {
 /// `?format=ndjson` or `Accept: application/x-ndjson`. Starts from now,
 /// from `?from=EPOCH`, or after `Last-Event-ID`.
 pub async fn stream(
-    State(state): State<AppState>,
+    State(state): State<DaemonState>,
     Path(name): Path<String>,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let daemon = daemon(&state)?.clone();
+    let daemon = state.daemon.clone();
     let Query(q) = query.map_err(|e| {
         bad_query(format!(
             "{e}; expected ?from=EPOCH and/or ?format=sse|ndjson"
         ))
     })?;
-    if daemon.registry.get(&name).is_none() {
+    if daemon.registry().get(&name).is_none() {
         return Err(ApiError::client(
             StatusCode::NOT_FOUND,
             "no_such_job",
@@ -289,10 +288,10 @@ pub async fn stream(
     };
     // Nothing is kept from before the results' retention: start there.
     let start = resume.or(q.from).map(|s| s.max(daemon.results_horizon()));
-    let subscription = daemon.streams.subscribe(&name);
+    let subscription = daemon.streams().subscribe(&name);
     let (tx, mut rx) = mpsc::channel::<Item>(8);
     tokio::spawn(feed(
-        daemon.streams.clone(),
+        daemon.streams().clone(),
         name,
         start,
         subscription,

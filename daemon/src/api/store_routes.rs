@@ -1,5 +1,6 @@
 //! The store's routes: both ingest paths and the reads.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -7,22 +8,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use epochd_store::{ChunkKey, Format, Manifest, ManifestKey, PutOutcome, StoreError};
+use epochd_store::{ChunkKey, Format, Manifest, ManifestKey, PutOutcome, Store, StoreError};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState};
-
-/// The store, or the answer of a process that runs none.
-fn the_store(state: &AppState) -> Result<&std::sync::Arc<epochd_store::Store>, ApiError> {
-    state.store.as_ref().ok_or_else(|| {
-        ApiError::client(
-            StatusCode::NOT_FOUND,
-            "no_store",
-            "this process runs the daemon only: send events and raw reads to the store's address",
-        )
-    })
-}
+use super::ApiError;
 
 /// How long `?wait=commit` waits at most before answering 202.
 const COMMIT_WAIT: Duration = Duration::from_secs(30);
@@ -159,7 +149,7 @@ pub struct IngestQuery {
 
 /// `POST /v1/events`: high-level ingest.
 pub async fn ingest(
-    State(state): State<AppState>,
+    State(store): State<Arc<Store>>,
     query: Result<Query<IngestQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
@@ -184,9 +174,10 @@ pub async fn ingest(
     };
     let format = ingest_format(&headers)?;
     let key = idempotency_key(&headers)?;
-    let body = read_body(body, the_store(&state)?.config().max_body_bytes).await?;
-    let store = the_store(&state)?.clone();
-    let receipt = blocking(move || store.ingest_with_key(&body, format, key.as_deref())).await?;
+    let body = read_body(body, store.config().max_body_bytes).await?;
+    let ingesting = store.clone();
+    let receipt =
+        blocking(move || ingesting.ingest_with_key(&body, format, key.as_deref())).await?;
     let mut answer = json!({
         "accepted": receipt.accepted,
         "durable": true,
@@ -210,7 +201,6 @@ pub async fn ingest(
         response
     };
     if wait_commit {
-        let store = the_store(&state)?.clone();
         let waited = receipt.clone();
         match blocking(move || store.wait_committed(&waited, COMMIT_WAIT)).await {
             Ok(commits) => answer["commits"] = commits.iter().map(commit_json).collect(),
@@ -256,13 +246,12 @@ impl ChunkPath {
 
 /// `PUT /v1/chunks/...`: store one chunk (low-level ingest).
 pub async fn put_chunk(
-    State(state): State<AppState>,
+    State(store): State<Arc<Store>>,
     Path(path): Path<ChunkPath>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let key = path.key()?;
-    let body = read_body(body, the_store(&state)?.config().max_body_bytes).await?;
-    let store = the_store(&state)?.clone();
+    let body = read_body(body, store.config().max_body_bytes).await?;
     let shown = key.to_string();
     let outcome = blocking(move || store.put_chunk(&key, &body)).await?;
     let status = match outcome {
@@ -278,11 +267,10 @@ pub async fn put_chunk(
 
 /// `GET /v1/chunks/...`: the stored bytes of one chunk.
 pub async fn get_chunk(
-    State(state): State<AppState>,
+    State(store): State<Arc<Store>>,
     Path(path): Path<ChunkPath>,
 ) -> Result<Response, ApiError> {
     let key = path.key()?;
-    let store = the_store(&state)?.clone();
     let shown = key.to_string();
     let read = tokio::task::spawn_blocking(move || store.chunk(&key))
         .await
@@ -340,7 +328,7 @@ impl ManifestPath {
 
 /// `PUT /v1/manifests/{epoch}/{dc}/{seq}`: commit a manifest (low-level ingest).
 pub async fn put_manifest(
-    State(state): State<AppState>,
+    State(store): State<Arc<Store>>,
     Path(path): Path<ManifestPath>,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -363,7 +351,6 @@ pub async fn put_manifest(
             ),
         ));
     }
-    let store = the_store(&state)?.clone();
     let committed = blocking(move || store.put_manifest(manifest)).await?;
     let status = if committed.notice.is_some() {
         StatusCode::CREATED
@@ -380,11 +367,10 @@ pub async fn put_manifest(
 
 /// `GET /v1/manifests/{epoch}/{dc}/{seq}`.
 pub async fn get_manifest(
-    State(state): State<AppState>,
+    State(store): State<Arc<Store>>,
     Path(path): Path<ManifestPath>,
 ) -> Result<Response, ApiError> {
     let key = path.key()?;
-    let store = the_store(&state)?.clone();
     let wanted = key.clone();
     match blocking(move || store.manifest(&wanted)).await? {
         Some(manifest) => Ok(Json(manifest).into_response()),
@@ -409,7 +395,7 @@ pub struct CommitsQuery {
 
 /// `GET /v1/commits?from=&to=[&dc=]`: committed (epoch, dc, seq) in a range.
 pub async fn list_commits(
-    State(state): State<AppState>,
+    State(store): State<Arc<Store>>,
     query: Result<Query<CommitsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| {
@@ -420,7 +406,6 @@ pub async fn list_commits(
         )
     })?;
     super::results_routes::check_range(query.from, query.to)?;
-    let store = the_store(&state)?.clone();
     let commits =
         blocking(move || store.commits(query.from, query.to, query.dc.as_deref())).await?;
     Ok(Json(json!({ "commits": commits })).into_response())

@@ -213,8 +213,12 @@ fn non_empty(list: &[String]) -> Vec<&str> {
 }
 
 fn backfill_text(b: &Value) -> String {
+    let error = match b["error"].as_str() {
+        Some(e) => format!(": {e}"),
+        None => String::new(),
+    };
     format!(
-        "{}..{}: {}/{} epochs, {}",
+        "{}..{}: {}/{} epochs, {}{error}",
         num(&b["from"]),
         num(&b["to"]),
         num(&b["done"]),

@@ -154,17 +154,17 @@ pub struct StoreLink {
 fn start_daemon(options: DaemonOptions, source: Source) -> anyhow::Result<Arc<Daemon>> {
     let daemon = Daemon::open(options.config, source)?;
     if let Some(dir) = &options.jobs_dir {
-        let added = load_jobs_dir(&daemon.registry, dir)?;
+        let added = load_jobs_dir(daemon.registry(), dir)?;
         tracing::info!(jobs = ?added, dir = %dir.display(), "jobs registered from the jobs directory");
     }
     let jobs: Vec<String> = daemon
-        .registry
+        .registry()
         .list()
         .iter()
         .map(|j| j.manifest.name.clone())
         .collect();
     tracing::info!(?jobs, "daemon ready");
-    crate::results::log::spawn(daemon.results.subscribe());
+    crate::results::log::spawn(daemon.results().subscribe());
     Ok(Arc::new(daemon))
 }
 

@@ -8,10 +8,9 @@
 
 use std::sync::Arc;
 
-use epochd_hooks::{CommitNotice, NOTICE_VERSION};
-
+use super::commit::Commit;
 use super::Daemon;
-use crate::registry::{BackfillStatus, Job};
+use crate::registry::{BackfillState, BackfillStatus, Job};
 
 impl Daemon {
     /// Starts the job's backfill, if its manifest asks for one.
@@ -26,7 +25,7 @@ impl Daemon {
             to,
             total: 0,
             done: 0,
-            state: "running".into(),
+            state: BackfillState::Running,
         });
         let daemon = self.clone();
         tokio::spawn(async move {
@@ -35,11 +34,13 @@ impl Daemon {
             let state = match outcome {
                 Ok(()) => {
                     tracing::info!(job = %name, from = backfill.from, to, "backfill done");
-                    "done".to_owned()
+                    BackfillState::Done
                 }
                 Err(e) => {
                     tracing::warn!(job = %name, error = %format!("{e:#}"), "backfill failed");
-                    format!("failed: {e:#}")
+                    BackfillState::Failed {
+                        error: format!("{e:#}"),
+                    }
                 }
             };
             if let Some(status) = job.backfill.lock().as_mut() {
@@ -63,19 +64,12 @@ impl Daemon {
                 anyhow::bail!("the job was deleted");
             }
             if let Some(data) = self.source.read_key(key.clone()).await? {
-                let notice = CommitNotice {
-                    version: NOTICE_VERSION,
-                    commit_id: 0,
-                    epoch: key.epoch,
-                    dc: key.dc.clone(),
-                    seq: key.seq,
-                    manifest_digest: data.manifest.digest(),
-                    node: String::new(),
-                    events: data.manifest.events,
-                    chunks: data.manifest.chunks.len() as u32,
+                // When a stored commit was made is not kept with it.
+                let commit = Commit {
+                    key,
                     committed_at_ms: 0,
                 };
-                self.launch_on(&notice, data, vec![job.clone()], false, None)
+                self.launch_on(&commit, data, vec![job.clone()], false, None)
                     .await?
                     .finished()
                     .await?;

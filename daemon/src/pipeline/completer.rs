@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::commit::CommitRuns;
 use super::job_logs::LogRate;
-use super::lanes::CommitRuns;
 use super::quota::{OverQuota, Quotas};
 use crate::clock::now_ms;
 use crate::registry::{Job, Registry};
@@ -66,7 +66,7 @@ impl Completer {
             self.store(&batch);
             for Finished { commit, record, .. } in batch {
                 if commit.live {
-                    self.streams.job_done(&commit.notice, &record);
+                    self.streams.job_done(&record);
                 }
                 commit.finish(Some(record));
             }
@@ -82,7 +82,7 @@ impl Completer {
             record,
             job_fault,
         } = finished;
-        record.committed_at_ms = commit.notice.committed_at_ms;
+        record.committed_at_ms = commit.of.committed_at_ms;
         record.stored_at_ms = now_ms();
         // Before the quota: the lines kept are stored with the result.
         self.log_rate.admit(record);

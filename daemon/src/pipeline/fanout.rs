@@ -17,7 +17,8 @@ use futures_util::FutureExt;
 use tokio::sync::oneshot;
 
 use super::backlog::{Attempt, Backlog, MAX_RETRY_PAUSE};
-use super::lanes::{CommitRuns, Run};
+use super::commit::{Commit, CommitRuns};
+use super::lanes::Run;
 use super::source::{CommitData, SourceError};
 use super::turnstile::Ticket;
 use super::Daemon;
@@ -145,7 +146,7 @@ impl Daemon {
         }
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
-        self.streams.commit_done(notice);
+        self.streams.commit_done(&Commit::of(notice).key);
     }
 
     /// Reads, decodes and runs the jobs of one commit, and waits until
@@ -172,8 +173,9 @@ impl Daemon {
             // No job would run: nothing to read.
             return Ok(Launched::Done(Processed::Done(Vec::new())));
         }
+        let commit = Commit::of(notice);
         match self.source.read(notice).await {
-            Ok(Some(data)) => self.launch_on(notice, data, jobs, live, ticket).await,
+            Ok(Some(data)) => self.launch_on(&commit, data, jobs, live, ticket).await,
             Ok(None) => {
                 tracing::warn!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq,
                     "commit is gone from the store (retention?); nothing to run");
@@ -184,9 +186,9 @@ impl Daemon {
                 chunk,
                 reason,
             }) => {
-                let jobs = matching(jobs, notice, &manifest);
+                let jobs = matching(jobs, &manifest);
                 let message = format!("chunk {chunk} is corrupt: {reason}");
-                Ok(self.record_corrupt(notice, jobs, &message, live))
+                Ok(self.record_corrupt(&commit, jobs, &message, live))
             }
             Err(e) => Err(e.into()),
         }
@@ -197,30 +199,31 @@ impl Daemon {
     /// retried.
     fn record_corrupt(
         &self,
-        notice: &CommitNotice,
+        commit: &Commit,
         jobs: Vec<Arc<Job>>,
         message: &str,
         live: bool,
     ) -> Launched {
-        tracing::error!(epoch = notice.epoch, dc = %notice.dc, seq = notice.seq, %message, jobs = jobs.len(),
+        let key = &commit.key;
+        tracing::error!(epoch = key.epoch, dc = %key.dc, seq = key.seq, %message, jobs = jobs.len(),
             "commit is corrupt: recorded as an error of each matching job, not tried again");
         self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
-        self.record_errors(notice, jobs, ErrorKind::Corrupt, message, live)
+        self.record_errors(commit, jobs, ErrorKind::Corrupt, message, live)
     }
 
     /// Records the same error, not the jobs' fault, for each of `jobs`.
     fn record_errors(
         &self,
-        notice: &CommitNotice,
+        commit: &Commit,
         jobs: Vec<Arc<Job>>,
         kind: ErrorKind,
         message: &str,
         live: bool,
     ) -> Launched {
-        let (commit, runs) = CommitRuns::new(notice, live, jobs.len(), None);
+        let (runs_of, runs) = CommitRuns::new(commit, live, jobs.len(), None);
         for job in &jobs {
-            let record = error_record(job, notice, kind, message);
-            self.lanes.finish(job, commit.clone(), Some(record), false);
+            let record = error_record(job, commit, kind, message);
+            self.lanes.finish(job, runs_of.clone(), Some(record), false);
         }
         Launched::Running(runs)
     }
@@ -230,22 +233,22 @@ impl Daemon {
     /// runs of the commits taken before it (`ticket`).
     pub(crate) async fn launch_on(
         &self,
-        notice: &CommitNotice,
+        commit: &Commit,
         data: CommitData,
         jobs: Vec<Arc<Job>>,
         live: bool,
         ticket: Option<&Ticket<'_>>,
     ) -> anyhow::Result<Launched> {
-        let jobs = matching(jobs, notice, &data.manifest);
+        let jobs = matching(jobs, &data.manifest);
         if jobs.is_empty() {
             return Ok(Launched::Done(Processed::Done(Vec::new())));
         }
         let raw_bytes: u64 = data.manifest.chunks.iter().map(|c| c.raw_bytes).sum();
         let room = self.budget.reserve(raw_bytes as usize).await;
         let meta = EpochMeta {
-            epoch: notice.epoch,
-            dc: notice.dc.clone(),
-            seq: notice.seq,
+            epoch: commit.key.epoch,
+            dc: commit.key.dc.clone(),
+            seq: commit.key.seq,
         };
         let started = Instant::now();
         let decoded = tokio::task::spawn_blocking(move || {
@@ -261,11 +264,11 @@ impl Daemon {
                 if let Some(ticket) = ticket {
                     ticket.turn().await;
                 }
-                let (commit, runs) = CommitRuns::new(notice, live, jobs.len(), Some(room));
+                let (runs_of, runs) = CommitRuns::new(commit, live, jobs.len(), Some(room));
                 let queued_at = Instant::now();
                 for job in &jobs {
                     let run = Run {
-                        commit: commit.clone(),
+                        commit: runs_of.clone(),
                         epoch: epoch.clone(),
                         queued_at,
                     };
@@ -274,10 +277,10 @@ impl Daemon {
                 Ok(Launched::Running(runs))
             }
             Err(Undecodable::Corrupt(message)) => {
-                Ok(self.record_corrupt(notice, jobs, &message, live))
+                Ok(self.record_corrupt(commit, jobs, &message, live))
             }
             Err(Undecodable::Other(message)) => {
-                Ok(self.record_errors(notice, jobs, ErrorKind::Decode, &message, live))
+                Ok(self.record_errors(commit, jobs, ErrorKind::Decode, &message, live))
             }
             Err(Undecodable::Passing(e)) => {
                 Err(anyhow::Error::new(e).context("decoding the commit"))
@@ -300,9 +303,9 @@ impl Launched {
 }
 
 /// The jobs of `jobs` that are not paused and whose manifest matches the commit.
-fn matching(jobs: Vec<Arc<Job>>, notice: &CommitNotice, manifest: &Manifest) -> Vec<Arc<Job>> {
+fn matching(jobs: Vec<Arc<Job>>, manifest: &Manifest) -> Vec<Arc<Job>> {
     jobs.into_iter()
-        .filter(|j| j.paused().is_none() && j.manifest.matches(notice, manifest))
+        .filter(|j| j.paused().is_none() && j.manifest.matches(manifest))
         .collect()
 }
 
@@ -337,15 +340,15 @@ fn undecodable(e: DecodeError, manifest: &Manifest) -> Undecodable {
 /// started).
 pub(crate) fn error_record(
     job: &Job,
-    notice: &CommitNotice,
+    commit: &Commit,
     kind: ErrorKind,
     message: &str,
 ) -> ResultRecord {
     ResultRecord {
         job: job.manifest.name.clone(),
-        epoch: notice.epoch,
-        dc: notice.dc.clone(),
-        seq: notice.seq,
+        epoch: commit.key.epoch,
+        dc: commit.key.dc.clone(),
+        seq: commit.key.seq,
         outcome: Outcome::Error {
             kind,
             message: message.to_owned(),

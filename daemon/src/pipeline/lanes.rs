@@ -15,17 +15,17 @@
 //! - a deleted job's lane is closed: its runs end without a record.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use epochd_decode::SharedEpoch;
-use epochd_hooks::CommitNotice;
 use epochd_jobs::CancelToken;
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, Notify};
 
-use super::budget::{Reservation, RunRoom};
+use super::budget::RunRoom;
+use super::commit::CommitRuns;
 use super::completer::Finished;
 use super::run::run_one;
 use super::workers::Workers;
@@ -52,64 +52,6 @@ impl Default for LaneConfig {
     fn default() -> LaneConfig {
         LaneConfig {
             pause_behind: Duration::from_secs(10),
-        }
-    }
-}
-
-/// One commit's runs over the lanes: done when each has its record.
-pub(crate) struct CommitRuns {
-    /// The commit.
-    pub(crate) notice: CommitNotice,
-    /// Whether its results go to live streams (a backfill's do not).
-    pub(crate) live: bool,
-    remaining: AtomicUsize,
-    records: Mutex<Vec<ResultRecord>>,
-    done: Mutex<Option<oneshot::Sender<Vec<ResultRecord>>>>,
-    /// The decoded epoch's room in the decode budget, held until the last
-    /// of its runs is done.
-    _room: Option<Reservation>,
-}
-
-impl CommitRuns {
-    /// A commit with `runs` runs to finish; the receiver gets their
-    /// records once all are done.
-    pub(crate) fn new(
-        notice: &CommitNotice,
-        live: bool,
-        runs: usize,
-        room: Option<Reservation>,
-    ) -> (Arc<CommitRuns>, oneshot::Receiver<Vec<ResultRecord>>) {
-        let (tx, rx) = oneshot::channel();
-        let commit = Arc::new(CommitRuns {
-            notice: notice.clone(),
-            live,
-            remaining: AtomicUsize::new(runs),
-            records: Mutex::new(Vec::with_capacity(runs)),
-            done: Mutex::new(Some(tx)),
-            _room: room,
-        });
-        if runs == 0 {
-            commit.send();
-        }
-        (commit, rx)
-    }
-
-    /// One run is done, with its (stored) record or none (its job was
-    /// deleted meanwhile).
-    pub(crate) fn finish(&self, record: Option<ResultRecord>) {
-        if let Some(record) = record {
-            self.records.lock().push(record);
-        }
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.send();
-        }
-    }
-
-    fn send(&self) {
-        let records = std::mem::take(&mut *self.records.lock());
-        if let Some(tx) = self.done.lock().take() {
-            // The receiver may have stopped waiting (the daemon is stopping).
-            let _ = tx.send(records);
         }
     }
 }
@@ -333,7 +275,7 @@ impl Lane {
         let reason = self.job.paused()?;
         Some(Refusal::Paused(super::fanout::error_record(
             &self.job,
-            &run.commit.notice,
+            &run.commit.of,
             epochd_jobs::ErrorKind::Skipped,
             &format!("not run: the job is paused ({reason})"),
         )))

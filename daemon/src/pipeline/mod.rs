@@ -5,6 +5,7 @@ mod backfill;
 mod backlog;
 mod buckets;
 mod budget;
+mod commit;
 mod completer;
 mod fanout;
 mod job_logs;
@@ -122,19 +123,15 @@ impl Idle {
 pub struct Daemon {
     config: DaemonConfig,
     source: Source,
-    /// Its jobs.
-    pub registry: Arc<Registry>,
-    /// Their results.
-    pub results: Results,
-    /// Their results, per epoch, for subscribers.
-    pub streams: Streams,
+    registry: Arc<Registry>,
+    results: Results,
+    streams: Streams,
     /// The newest epoch of a commit received from the hook (processed or
     /// not: a job's lag is measured against it).
-    pub newest_epoch: AtomicU64,
+    newest_epoch: AtomicU64,
     lanes: lanes::Lanes,
     budget: Budget,
-    /// Its counters.
-    pub stats: PipelineStats,
+    stats: PipelineStats,
     /// Held for its `Drop`, which stops the retention thread.
     _sweeper: Sweeper,
 }
@@ -220,6 +217,32 @@ impl Daemon {
             lanes,
             stats: PipelineStats::default(),
         })
+    }
+
+    /// Its jobs.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Their results.
+    pub fn results(&self) -> &Results {
+        &self.results
+    }
+
+    /// Their results, per epoch, for subscribers.
+    pub fn streams(&self) -> &Streams {
+        &self.streams
+    }
+
+    /// The newest epoch of a commit received from the hook, processed or
+    /// not: a job's lag is measured against it.
+    pub fn newest_epoch(&self) -> u64 {
+        self.newest_epoch.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> &PipelineStats {
+        &self.stats
     }
 
     /// The oldest epoch whose results are kept (older ones are swept).

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use epochd_hooks::CommitNotice;
 use epochd_jobs::RunLimits;
 use epochd_store::Manifest;
 
@@ -179,9 +178,9 @@ impl JobManifest {
         }
     }
 
-    /// Whether a commit is for this job.
-    pub fn matches(&self, notice: &CommitNotice, manifest: &Manifest) -> bool {
-        let dc_ok = self.dcs.is_empty() || self.dcs.contains(&notice.dc);
+    /// Whether a commit (its manifest: dc and event types) is for this job.
+    pub fn matches(&self, manifest: &Manifest) -> bool {
+        let dc_ok = self.dcs.is_empty() || self.dcs.contains(&manifest.dc);
         let type_ok = self.types.is_empty()
             || manifest
                 .chunks

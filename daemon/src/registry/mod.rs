@@ -81,8 +81,24 @@ pub struct BackfillStatus {
     pub total: usize,
     /// Of which processed.
     pub done: usize,
-    /// `running`, `done`, or `failed: <why>`.
-    pub state: String,
+    /// Where it stands (`state`, and `error` once failed).
+    #[serde(flatten)]
+    pub state: BackfillState,
+}
+
+/// Where a backfill stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum BackfillState {
+    /// Going through the stored commits.
+    Running,
+    /// Every stored commit of the range was run.
+    Done,
+    /// It stopped before the end.
+    Failed {
+        /// Why, for a person.
+        error: String,
+    },
 }
 
 /// A registered job.

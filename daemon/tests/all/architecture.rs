@@ -42,9 +42,18 @@ fn named_paths(text: &str) -> Vec<(String, Option<String>)> {
         .skip(1)
         .step_by(2)
         .filter(|t| {
-            t.contains('/')
-                && !t.contains(' ')
-                && !t.starts_with("/v1")
+            [
+                "store/",
+                "hooks/",
+                "daemon/",
+                "sdk/",
+                "bench/",
+                "docs/",
+                "wasm-jobs/",
+                "scripts/",
+            ]
+            .iter()
+            .any(|top| t.starts_with(top))
                 && t.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c))
         })

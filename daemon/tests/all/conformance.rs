@@ -200,14 +200,14 @@ fn fixture() -> Fixture {
             let name = format!("{job}-{lang}");
             let wasm = std::fs::read(&path).unwrap();
             daemon
-                .registry
+                .registry()
                 .submit(JobManifest::new(&name), &wasm)
                 .unwrap_or_else(|e| panic!("{}: refused: {e}", path.display()));
             names.push((lang, job.to_owned(), name));
         }
     }
     daemon
-        .registry
+        .registry()
         .submit(JobManifest::new("wallclock-sum-wat"), &wat_job())
         .unwrap();
     names.push((
@@ -338,7 +338,7 @@ impl Fixture {
 
     /// `merge(a, b)` by the job's module, as the daemon's streams call it.
     fn merge(&self, job: &str, epoch: u64, a: &[u8], b: &[u8]) -> Vec<u8> {
-        let j = self.daemon.registry.get(job).unwrap();
+        let j = self.daemon.registry().get(job).unwrap();
         let limits = j.manifest.limits();
         let meta = EpochMeta {
             epoch,
@@ -639,7 +639,7 @@ fn every_language_agrees_with_rust_and_native_and_every_merge_obeys_its_laws() {
         let mut merges = 0usize;
         // Results equal to Rust's only after rewriting their floats.
         let mut float_forms = 0usize;
-        let has_merge = f.daemon.registry.get(name).unwrap().module.has_merge();
+        let has_merge = f.daemon.registry().get(name).unwrap().module.has_merge();
         for (&epoch, commits) in &epochs {
             let results: Vec<Vec<u8>> = commits.iter().map(|n| f.result(name, n)).collect();
             // 1. Per commit: the same bytes as Rust's module; 2. Rust's (and

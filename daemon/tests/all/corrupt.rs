@@ -62,7 +62,7 @@ fn damage_bucket_files(data: &Path) {
 fn corrupt_commits_become_corrupt_errors_and_the_commits_after_them_run() {
     let node = node(2, false);
     node.daemon
-        .registry
+        .registry()
         .submit(JobManifest::new("count"), &wasm("count"))
         .unwrap();
     let first = now() - 200;
@@ -96,7 +96,7 @@ fn corrupt_commits_become_corrupt_errors_and_the_commits_after_them_run() {
     for e in first..first + 25 {
         let record = node
             .daemon
-            .results
+            .results()
             .get("count", e, "ams4", 0)
             .unwrap()
             .unwrap_or_else(|| panic!("no count result for epoch {e}"));
@@ -115,7 +115,7 @@ fn corrupt_commits_become_corrupt_errors_and_the_commits_after_them_run() {
             (outcome, _) => panic!("epoch {e}: unexpected {outcome:?}"),
         }
     }
-    let job = node.daemon.registry.get("count").unwrap();
+    let job = node.daemon.registry().get("count").unwrap();
     assert_eq!(
         job.paused(),
         None,
@@ -123,8 +123,8 @@ fn corrupt_commits_become_corrupt_errors_and_the_commits_after_them_run() {
     );
     assert_eq!(job.stats.errors.load(Ordering::Relaxed), 5);
     assert_eq!(job.stats.runs.load(Ordering::Relaxed), 25);
-    assert_eq!(node.daemon.stats.corrupt.load(Ordering::Relaxed), 5);
-    assert_eq!(node.daemon.stats.waiting.load(Ordering::Relaxed), 0);
+    assert_eq!(node.daemon.stats().corrupt.load(Ordering::Relaxed), 5);
+    assert_eq!(node.daemon.stats().waiting.load(Ordering::Relaxed), 0);
     drop(rt);
 }
 

@@ -137,7 +137,7 @@ fn reference_jobs_match_a_native_computation_over_the_same_events() {
     let node = node(2, false);
     for name in ["count", "latency", "error-rate"] {
         node.daemon
-            .registry
+            .registry()
             .submit(JobManifest::new(name), &wasm(name))
             .unwrap();
     }
@@ -226,7 +226,7 @@ fn reference_jobs_match_a_native_computation_over_the_same_events() {
 fn hostile_jobs_get_recorded_errors_within_their_deadline_and_others_carry_on() {
     let node = node(2, false);
     node.daemon
-        .registry
+        .registry()
         .submit(JobManifest::new("count"), &wasm("count"))
         .unwrap();
     let deadline_ms = 300;
@@ -237,7 +237,10 @@ fn hostile_jobs_get_recorded_errors_within_their_deadline_and_others_carry_on() 
             max_result_bytes: 1 << 20,
             ..JobManifest::new(name)
         };
-        node.daemon.registry.submit(manifest, &wasm(name)).unwrap();
+        node.daemon
+            .registry()
+            .submit(manifest, &wasm(name))
+            .unwrap();
     }
     // One epoch, 4 dcs: 4 runs each, fewer than the 5 failures that pause a job.
     let first = now() - 200;
@@ -274,7 +277,7 @@ fn hostile_jobs_get_recorded_errors_within_their_deadline_and_others_carry_on() 
     // Stored and readable, with the reason.
     let stored = node
         .daemon
-        .results
+        .results()
         .get("trap", notices[0].epoch, &notices[0].dc, 0)
         .unwrap()
         .unwrap();
@@ -285,11 +288,11 @@ fn hostile_jobs_get_recorded_errors_within_their_deadline_and_others_carry_on() 
 fn a_job_failing_commit_after_commit_is_paused_and_reported() {
     let node = node(1, false);
     node.daemon
-        .registry
+        .registry()
         .submit(JobManifest::new("trap"), &wasm("trap"))
         .unwrap();
     node.daemon
-        .registry
+        .registry()
         .submit(JobManifest::new("count"), &wasm("count"))
         .unwrap();
     let first = now() - 200;
@@ -301,7 +304,7 @@ fn a_job_failing_commit_after_commit_is_paused_and_reported() {
         trap_runs, 5,
         "paused after 5 failures in a row, not retried forever"
     );
-    let trap = node.daemon.registry.get("trap").unwrap();
+    let trap = node.daemon.registry().get("trap").unwrap();
     assert!(trap.paused().unwrap().contains("5 failed runs in a row"));
     assert_eq!(records.iter().filter(|r| r.job == "count").count(), 8);
 }
@@ -320,7 +323,7 @@ fn a_capped_busy_job_stays_under_its_share_while_another_job_delivers_every_epoc
     });
     let caps = node
         .daemon
-        .registry
+        .registry()
         .caps()
         .expect("cgroups are available as root");
     let spin = JobManifest {
@@ -328,14 +331,14 @@ fn a_capped_busy_job_stays_under_its_share_while_another_job_delivers_every_epoc
         deadline_ms: 5000,
         ..JobManifest::new("spin")
     };
-    node.daemon.registry.submit(spin, &wasm("spin")).unwrap();
+    node.daemon.registry().submit(spin, &wasm("spin")).unwrap();
     node.daemon
-        .registry
+        .registry()
         .submit(JobManifest::new("count"), &wasm("count"))
         .unwrap();
     let first = now() - 200;
     let notices = commit_epochs(&node.store, first..first + 1, 1000);
-    let spin_job = node.daemon.registry.get("spin").unwrap();
+    let spin_job = node.daemon.registry().get("spin").unwrap();
     let cgroup = spin_job.cgroup.as_ref().unwrap();
     let before = cgroup.cpu_usage().unwrap();
     let started = Instant::now();
@@ -408,7 +411,7 @@ fn rss_bytes() -> u64 {
 fn a_redelivered_commit_overwrites_its_results_never_duplicates_them() {
     let node = node(2, false);
     node.daemon
-        .registry
+        .registry()
         .submit(JobManifest::new("count"), &wasm("count"))
         .unwrap();
     let first = now() - 200;
@@ -417,7 +420,7 @@ fn a_redelivered_commit_overwrites_its_results_never_duplicates_them() {
     let once = rt.block_on(process_all(&node.daemon, &notices));
     // The store delivers again what was not acknowledged (a daemon restart).
     let twice = rt.block_on(process_all(&node.daemon, &notices));
-    let stored = node.daemon.results.range("count", first, first).unwrap();
+    let stored = node.daemon.results().range("count", first, first).unwrap();
     assert_eq!(
         stored.len(),
         notices.len(),

@@ -26,7 +26,7 @@ fn a_spinning_job_delays_neither_the_same_commit_nor_later_ones_and_is_paused_fo
         config.cgroups = None;
         config.lanes.pause_behind = Duration::from_secs(2);
     });
-    let registry = &node.daemon.registry;
+    let registry = &node.daemon.registry();
     registry.submit(spin_forever(), &wasm("spin")).unwrap();
     registry
         .submit(JobManifest::new("count"), &wasm("count"))
@@ -62,7 +62,7 @@ fn a_spinning_job_delays_neither_the_same_commit_nor_later_ones_and_is_paused_fo
             .iter()
             .filter(|n| {
                 node.daemon
-                    .results
+                    .results()
                     .get("count", n.epoch, &n.dc, n.seq)
                     .unwrap()
                     .is_some()
@@ -138,7 +138,7 @@ fn results_past_a_jobs_rate_are_refused_with_the_reason_and_counted() {
         ..JobManifest::new("huge")
     };
     node.daemon
-        .registry
+        .registry()
         .submit(manifest, &wasm("huge-result"))
         .unwrap();
     let first = now() - 100;
@@ -157,21 +157,21 @@ fn results_past_a_jobs_rate_are_refused_with_the_reason_and_counted() {
         assert!(message.contains("1000 bytes/s"), "{message}");
         assert!(
             node.daemon
-                .results
+                .results()
                 .get("huge", r.epoch, &r.dc, r.seq)
                 .unwrap()
                 .is_some_and(|stored| stored.outcome == r.outcome),
             "the refusal is what is stored"
         );
     }
-    let job = node.daemon.registry.get("huge").unwrap();
+    let job = node.daemon.registry().get("huge").unwrap();
     assert_eq!(
         job.stats
             .results_refused
             .load(std::sync::atomic::Ordering::Relaxed),
         refused.len() as u64
     );
-    let stored = node.daemon.results.stored_bytes("huge");
+    let stored = node.daemon.results().stored_bytes("huge");
     assert!(stored <= 10_000 + 2_000, "{stored} bytes stored");
 }
 
@@ -191,7 +191,7 @@ fn results_past_a_jobs_stored_bytes_are_refused() {
         ..JobManifest::new("huge")
     };
     node.daemon
-        .registry
+        .registry()
         .submit(manifest, &wasm("huge-result"))
         .unwrap();
     let first = now() - 100;
@@ -215,7 +215,7 @@ fn results_past_a_jobs_stored_bytes_are_refused() {
         .skip(3)
         .map(|r| Results::stored_size(r).unwrap())
         .sum();
-    assert!(node.daemon.results.stored_bytes("huge") <= 10_000 + refusals);
+    assert!(node.daemon.results().stored_bytes("huge") <= 10_000 + refusals);
 }
 
 #[test]
@@ -228,7 +228,7 @@ fn a_job_asking_for_more_memory_than_the_run_budget_or_larger_results_than_its_q
         memory_mib: 512,
         ..JobManifest::new("greedy")
     };
-    let Err(e) = node.daemon.registry.submit(greedy, &wasm("count")) else {
+    let Err(e) = node.daemon.registry().submit(greedy, &wasm("count")) else {
         panic!("taken");
     };
     assert!(matches!(e, RegistryError::Manifest(_)), "{e:?}");
@@ -240,14 +240,17 @@ fn a_job_asking_for_more_memory_than_the_run_budget_or_larger_results_than_its_q
         max_result_bytes: 16 << 20,
         ..JobManifest::new("wordy")
     };
-    let Err(e) = node.daemon.registry.submit(wordy, &wasm("count")) else {
+    let Err(e) = node.daemon.registry().submit(wordy, &wasm("count")) else {
         panic!("taken");
     };
     assert!(e.to_string().contains("max_result_bytes"), "{e}");
-    assert!(node.daemon.registry.list().is_empty(), "nothing registered");
+    assert!(
+        node.daemon.registry().list().is_empty(),
+        "nothing registered"
+    );
     // Within both: taken.
     node.daemon
-        .registry
+        .registry()
         .submit(JobManifest::new("count"), &wasm("count"))
         .unwrap();
 }

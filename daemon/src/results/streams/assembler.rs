@@ -70,30 +70,30 @@ impl Assembler {
     /// once.
     async fn learn(&mut self, done: Done) {
         let now = Instant::now();
-        let notice = done.notice;
-        if notice.seq == 0 {
+        let commit = done.commit;
+        if commit.seq == 0 {
             self.dcs
-                .entry(notice.dc.clone())
+                .entry(commit.dc.clone())
                 .and_modify(|(_, last)| *last = now)
                 .or_insert((now, now));
         }
-        let entry = self.epochs.entry(notice.epoch).or_insert_with(|| EpochDcs {
+        let entry = self.epochs.entry(commit.epoch).or_insert_with(|| EpochDcs {
             first: now,
             all: HashSet::new(),
             by_job: HashMap::new(),
         });
         let Some(record) = done.record else {
-            if notice.seq == 0 {
-                entry.all.insert(notice.dc);
+            if commit.seq == 0 {
+                entry.all.insert(commit.dc);
             }
             return;
         };
-        if notice.seq == 0 {
+        if commit.seq == 0 {
             entry
                 .by_job
                 .entry(record.job.clone())
                 .or_default()
-                .insert(notice.dc);
+                .insert(commit.dc);
         }
         let emitted = self
             .inner

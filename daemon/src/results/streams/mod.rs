@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use epochd_hooks::CommitNotice;
+use epochd_store::ManifestKey;
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc};
 
@@ -121,7 +121,7 @@ struct Inner {
 
 /// A job's result of a commit, stored; or (`None`) the whole commit done.
 struct Done {
-    notice: CommitNotice,
+    commit: ManifestKey,
     record: Option<ResultRecord>,
 }
 
@@ -203,19 +203,23 @@ impl Streams {
     /// Tells the assembler one job's result of a commit is stored and
     /// flushed: the job's epoch may go out without waiting for the other
     /// jobs of the commit.
-    pub fn job_done(&self, notice: &CommitNotice, record: &ResultRecord) {
+    pub fn job_done(&self, record: &ResultRecord) {
         // The assembler lives as long as the runtime; after it, nobody listens.
         let _ = self.done.send(Done {
-            notice: notice.clone(),
+            commit: ManifestKey {
+                epoch: record.epoch,
+                dc: record.dc.clone(),
+                seq: record.seq,
+            },
             record: Some(record.clone()),
         });
     }
 
     /// Tells the assembler every job is done with a commit (those it did
     /// not match included).
-    pub fn commit_done(&self, notice: &CommitNotice) {
+    pub fn commit_done(&self, commit: &ManifestKey) {
         let _ = self.done.send(Done {
-            notice: notice.clone(),
+            commit: commit.clone(),
             record: None,
         });
     }
