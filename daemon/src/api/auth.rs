@@ -253,13 +253,17 @@ pub async fn check(
     }
 }
 
+/// A token that cannot go in a header.
+#[derive(Debug, thiserror::Error)]
+#[error("the token has characters a header cannot carry (line breaks, control characters): check EPOCHD_TOKEN or --token")]
+pub struct BadToken;
+
 /// The client side of the scheme, for the command line and the load
 /// generator: `Authorization: Bearer <token>` when there is a token.
-pub fn auth_headers(token: Option<&str>) -> anyhow::Result<HeaderMap> {
+pub fn auth_headers(token: Option<&str>) -> Result<HeaderMap, BadToken> {
     let mut headers = HeaderMap::new();
     if let Some(token) = token {
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| anyhow::anyhow!("the token has characters a header cannot carry"))?;
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| BadToken)?;
         value.set_sensitive(true);
         headers.insert(header::AUTHORIZATION, value);
     }

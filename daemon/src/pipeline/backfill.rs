@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use super::commit::Commit;
+use super::error::{BackfillError, ProcessError};
 use super::Daemon;
 use crate::registry::{BackfillState, BackfillStatus, Job};
 
@@ -37,9 +38,9 @@ impl Daemon {
                     BackfillState::Done
                 }
                 Err(e) => {
-                    tracing::warn!(job = %name, error = %format!("{e:#}"), "backfill failed");
+                    tracing::warn!(job = %name, error = %e, "backfill failed");
                     BackfillState::Failed {
-                        error: format!("{e:#}"),
+                        error: e.to_string(),
                     }
                 }
             };
@@ -49,8 +50,12 @@ impl Daemon {
         });
     }
 
-    async fn backfill(&self, job: &Arc<Job>, from: u64, to: u64) -> anyhow::Result<()> {
-        let keys = self.source.commits(from, to).await?;
+    async fn backfill(&self, job: &Arc<Job>, from: u64, to: u64) -> Result<(), BackfillError> {
+        let keys = self
+            .source
+            .commits(from, to)
+            .await
+            .map_err(BackfillError::List)?;
         if let Some(status) = job.backfill.lock().as_mut() {
             status.total = keys.len();
         }
@@ -61,9 +66,10 @@ impl Daemon {
                 .get(&job.manifest.name)
                 .is_some_and(|current| Arc::ptr_eq(&current, job))
             {
-                anyhow::bail!("the job was deleted");
+                return Err(BackfillError::JobDeleted);
             }
-            if let Some(data) = self.source.read_key(key.clone()).await? {
+            let read = self.source.read_key(key.clone()).await;
+            if let Some(data) = read.map_err(ProcessError::Read)? {
                 // When a stored commit was made is not kept with it.
                 let commit = Commit {
                     key,

@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use epochd_decode::{DecodeError, EpochMeta};
 use epochd_hooks::{CommitNotice, Delivery};
 use epochd_jobs::ErrorKind;
@@ -18,6 +17,7 @@ use tokio::sync::oneshot;
 
 use super::backlog::{Attempt, Backlog, MAX_RETRY_PAUSE};
 use super::commit::{Commit, CommitRuns};
+use super::error::ProcessError;
 use super::lanes::Run;
 use super::source::{CommitData, SourceError};
 use super::turnstile::Ticket;
@@ -106,7 +106,7 @@ impl Daemon {
             let launched = AssertUnwindSafe(self.launch(&notice, jobs, true, Some(&ticket)))
                 .catch_unwind()
                 .await
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("processing the commit panicked")));
+                .unwrap_or_else(|_| Err(ProcessError::Panicked));
             drop(ticket);
             match launched {
                 Ok(Launched::Done(_)) => self.acknowledge(&notice, &backlog),
@@ -154,7 +154,7 @@ impl Daemon {
     /// bytes that are wrong) is done too: each matching job gets a recorded
     /// error of kind `corrupt` naming the chunk. `Err` only for what may
     /// pass.
-    pub async fn process(&self, notice: &CommitNotice) -> anyhow::Result<Processed> {
+    pub async fn process(&self, notice: &CommitNotice) -> Result<Processed, ProcessError> {
         let jobs = self.registry.list();
         let launched = self.launch(notice, jobs, true, None).await?;
         launched.finished().await
@@ -168,7 +168,7 @@ impl Daemon {
         jobs: Vec<Arc<Job>>,
         live: bool,
         ticket: Option<&Ticket<'_>>,
-    ) -> anyhow::Result<Launched> {
+    ) -> Result<Launched, ProcessError> {
         if jobs.iter().all(|j| j.paused().is_some()) {
             // No job would run: nothing to read.
             return Ok(Launched::Done(Processed::Done(Vec::new())));
@@ -238,7 +238,7 @@ impl Daemon {
         jobs: Vec<Arc<Job>>,
         live: bool,
         ticket: Option<&Ticket<'_>>,
-    ) -> anyhow::Result<Launched> {
+    ) -> Result<Launched, ProcessError> {
         let jobs = matching(jobs, &data.manifest);
         if jobs.is_empty() {
             return Ok(Launched::Done(Processed::Done(Vec::new())));
@@ -282,21 +282,18 @@ impl Daemon {
             Err(Undecodable::Other(message)) => {
                 Ok(self.record_errors(commit, jobs, ErrorKind::Decode, &message, live))
             }
-            Err(Undecodable::Passing(e)) => {
-                Err(anyhow::Error::new(e).context("decoding the commit"))
-            }
+            Err(Undecodable::Passing(e)) => Err(ProcessError::Decode(e)),
         }
     }
 }
 
 impl Launched {
     /// Waits until the commit's records are stored.
-    pub(crate) async fn finished(self) -> anyhow::Result<Processed> {
+    pub(crate) async fn finished(self) -> Result<Processed, ProcessError> {
         match self {
             Launched::Done(processed) => Ok(processed),
             Launched::Running(runs) => Ok(Processed::Done(
-                runs.await
-                    .context("the daemon stopped before the commit's runs were done")?,
+                runs.await.map_err(|_| ProcessError::Stopped)?,
             )),
         }
     }

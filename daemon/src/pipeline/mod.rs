@@ -7,6 +7,7 @@ mod buckets;
 mod budget;
 mod commit;
 mod completer;
+mod error;
 mod fanout;
 mod job_logs;
 mod lanes;
@@ -20,12 +21,12 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use anyhow::Context;
 use epochd_cgroups::{CpuCapConfig, CpuCaps};
 use epochd_hooks::Receiver;
 use epochd_jobs::{Runtime, RuntimeConfig};
 
 pub use budget::{Budget, RunRoom};
+pub use error::{BackfillError, OpenError, ProcessError};
 pub use fanout::Processed;
 pub use lanes::{LaneConfig, LaneStats};
 pub use quota::{QuotaConfig, BURST_SECS};
@@ -140,15 +141,13 @@ impl Daemon {
     /// Opens the daemon's database, sets up CPU caps (or says loudly why
     /// not), compiles the stored jobs and starts the job threads and the
     /// result streams.
-    pub fn open(config: DaemonConfig, source: Source) -> anyhow::Result<Daemon> {
+    pub fn open(config: DaemonConfig, source: Source) -> Result<Daemon, OpenError> {
         let db = sled::Config::new()
             .path(config.data_dir.join("daemon-db"))
             .open()
-            .with_context(|| {
-                format!(
-                    "opening the daemon database in {}",
-                    config.data_dir.display()
-                )
+            .map_err(|source| OpenError::Database {
+                path: config.data_dir.display().to_string(),
+                source,
             })?;
         let caps = match &config.cgroups {
             None => {
@@ -163,8 +162,7 @@ impl Daemon {
                 }
             },
         };
-        let runtime =
-            Runtime::new(RuntimeConfig::default()).context("starting the wasm runtime")?;
+        let runtime = Runtime::new(RuntimeConfig::default())?;
         let limits = NodeLimits {
             run_memory_bytes: config.run_memory_bytes,
             max_result_bytes: config.quotas.largest_result(),

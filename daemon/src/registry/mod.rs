@@ -15,7 +15,7 @@ use epochd_jobs::{JobModule, Runtime, SubmitError};
 mod jobs_dir;
 mod manifest;
 
-pub use jobs_dir::load_jobs_dir;
+pub use jobs_dir::{load_jobs_dir, JobsDirError};
 pub use manifest::{Backfill, JobManifest, MAX_BACKFILL_EPOCHS};
 
 /// Why a job was not registered.

@@ -164,3 +164,35 @@ fn no_file_of_the_daemon_is_longer_than_one_reader_takes_in() {
         long.join("\n")
     );
 }
+
+#[test]
+fn no_crate_depends_on_the_benchmarks() {
+    fn manifests(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !["target", "node_modules", ".git", "bench"].contains(&name.as_str()) {
+                    manifests(&path, out);
+                }
+            } else if name == "Cargo.toml" {
+                out.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    manifests(&root(), &mut found);
+    assert!(found.len() > 10, "only {} Cargo.toml found", found.len());
+    for manifest in found {
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        for line in text.lines().filter(|l| l.contains("path")) {
+            assert!(
+                !line.contains("bench/")
+                    && !line.contains("\"bench\"")
+                    && !line.contains("../bench"),
+                "{}: {line}: nothing may depend on the benchmarks (bench/)",
+                manifest.display()
+            );
+        }
+    }
+}

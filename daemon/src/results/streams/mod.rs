@@ -28,7 +28,7 @@ use tokio::sync::{broadcast, mpsc};
 use self::assembler::Assembler;
 use super::render::{self, Rendered};
 use super::render_cache::{self, RenderCache};
-use super::{merge, ResultRecord, Results};
+use super::{merge, ResultRecord, Results, ResultsError};
 use crate::clock::beyond_clock;
 use crate::registry::{Job, Registry};
 
@@ -264,7 +264,7 @@ impl Streams {
         job: &str,
         from: u64,
         to: u64,
-    ) -> anyhow::Result<Vec<(u64, Vec<ResultRecord>)>> {
+    ) -> Result<Vec<(u64, Vec<ResultRecord>)>, ResultsError> {
         self.inner.stored(job, from, to)
     }
 }
@@ -328,7 +328,7 @@ impl Inner {
         job: &str,
         from: u64,
         to: u64,
-    ) -> anyhow::Result<Vec<(u64, Vec<ResultRecord>)>> {
+    ) -> Result<Vec<(u64, Vec<ResultRecord>)>, ResultsError> {
         let mut by_epoch: BTreeMap<u64, Vec<ResultRecord>> = BTreeMap::new();
         for r in self.results.range(job, from, to)? {
             by_epoch.entry(r.epoch).or_default().push(r);
