@@ -7,8 +7,6 @@
 //! ([`EncodedStream::pieces`]) without copying: both are slices cut at event
 //! boundaries, so every piece holds whole events.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use epochd_workload::{Format, Workload};
 
 /// Which events a stream holds: `events` spread evenly over the `epochs` seconds
@@ -28,9 +26,7 @@ impl StreamSpec {
     /// store accepts them (not older than its retention, not in the future) and seals
     /// them as soon as they stop arriving.
     pub fn recent(events: usize, epochs: u64, secs_ago: u64) -> StreamSpec {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = epochd_store::clock::now_secs();
         StreamSpec {
             first_epoch: now.saturating_sub(secs_ago),
             epochs,

@@ -4,7 +4,7 @@
 use std::hash::{DefaultHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -14,9 +14,7 @@ use crate::sse;
 /// Unix time now, in milliseconds (fractional): the wall clock the node stamps its
 /// `committed_at_ms` and `emitted_at_ms` with, on the same machine.
 pub fn now_ms() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    epochd_store::clock::since_epoch().as_secs_f64() * 1000.0
 }
 
 /// One `epoch` event as one subscriber received it.
