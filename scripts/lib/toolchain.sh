@@ -46,3 +46,22 @@ ensure_cargo_fuzz() {
         cargo install cargo-fuzz --locked
     fi
 }
+
+# Cluster mode: etcd (its server, for the tests that start one on
+# loopback) and protoc (etcd-client compiles etcd's protobuf definitions at
+# build time), both Debian's: etcd-server 3.4 and protobuf-compiler 3.21.
+ensure_cluster_tools() {
+    local missing=()
+    command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+    command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "== installing ${missing[*]} (apt-get) for cluster mode"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    # Installing the package must not leave a system etcd running on the
+    # default ports (the tests start their own).
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
+        systemctl stop etcd || true
+    fi
+}
