@@ -145,6 +145,11 @@ impl Membership {
         })
     }
 
+    /// What it joined with.
+    pub fn config(&self) -> &MembershipConfig {
+        &self.config
+    }
+
     /// Where the registration stands.
     pub fn status(&self) -> MembershipStatus {
         MembershipStatus {

@@ -7,6 +7,7 @@
 //! needs.
 
 pub mod auth;
+mod cluster_routes;
 pub mod connections;
 mod error;
 mod jobs_routes;
@@ -42,6 +43,8 @@ pub struct AppState {
     /// The companion daemon, when this process runs one (its routes then
     /// serve).
     pub daemon: Option<Arc<Daemon>>,
+    /// This node's membership, in cluster mode.
+    pub cluster: Option<Arc<epochd_cluster::Membership>>,
     /// Who may do what.
     pub auth: Arc<Auth>,
     /// Largest job submission, bytes.

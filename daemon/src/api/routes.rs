@@ -13,7 +13,8 @@ use axum::Router;
 
 use super::auth::{self, Role};
 use super::{
-    jobs_routes, metrics, results_routes, store_routes, web, ApiError, AppState, DaemonState,
+    cluster_routes, jobs_routes, metrics, results_routes, store_routes, web, ApiError, AppState,
+    DaemonState,
 };
 
 /// One route.
@@ -48,6 +49,12 @@ pub fn node_routes() -> Vec<Route<AppState>> {
             "/v1/openapi.json",
             Role::Public,
             get(web::openapi),
+        ),
+        route(
+            Method::GET,
+            "/v1/cluster",
+            Role::Read,
+            get(cluster_routes::status),
         ),
     ]
 }

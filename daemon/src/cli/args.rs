@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use super::node_args::{AuthArgs, DaemonArgs, Encoding, GenArgs, HttpArgs, NodeArgs};
+pub use super::node_args::{
+    AuthArgs, ClusterArgs, DaemonArgs, Encoding, GenArgs, HttpArgs, NodeArgs,
+};
 
 /// epochd: an epoch-keyed event store with a companion daemon that runs many
 /// small jobs over each committed second of events.
@@ -37,6 +39,9 @@ pub enum Command {
         /// HTTP server limits.
         #[command(flatten)]
         http: HttpArgs,
+        /// Cluster mode.
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
     /// Run the store and its HTTP API; commit notices go to a daemon over a Unix socket.
     Store {

@@ -33,9 +33,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             demo_rate,
             daemon,
             http,
+            cluster,
         } => {
             let options = daemon.options(&node.data);
             let auth = auth.auth(node.listen)?;
+            let cluster = cluster.join(node.listen)?;
             crate::node::serve(
                 node.store_config(),
                 node.listen,
@@ -43,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 demo_rate,
                 options,
                 http.limits(),
+                cluster,
             )
             .await
         }

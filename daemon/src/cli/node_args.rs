@@ -88,6 +88,60 @@ impl NodeArgs {
     }
 }
 
+/// Cluster mode (docs/CLUSTER.md): join a cluster through etcd.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Cluster")]
+pub struct ClusterArgs {
+    /// etcd's client URLs, comma-separated: the node joins the cluster there.
+    /// Without it the node runs alone.
+    #[arg(long, env = "EPOCHD_CLUSTER", value_delimiter = ',')]
+    pub cluster: Vec<String>,
+    /// The cluster's name (its keys live under /epochd/NAME/ in etcd).
+    #[arg(long, env = "EPOCHD_CLUSTER_NAME", default_value = "epochd")]
+    pub cluster_name: String,
+    /// This node's id in the cluster, unique in it (letters, digits, '-', '_', '.').
+    #[arg(long, env = "EPOCHD_NODE_ID")]
+    pub node_id: Option<String>,
+    /// The URL other nodes and the gateway reach this node's API at.
+    /// Default: http:// and the address it listens on.
+    #[arg(long)]
+    pub advertise_url: Option<String>,
+    /// The time to live of the node's lease in etcd, seconds: a node that
+    /// stops renewing drops out after it.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=300))]
+    pub cluster_lease_secs: u64,
+}
+
+impl ClusterArgs {
+    /// The cluster to join, if any; checked before anything starts.
+    pub fn join(&self, listen: SocketAddr) -> anyhow::Result<Option<crate::node::ClusterJoin>> {
+        if self.cluster.is_empty() {
+            return Ok(None);
+        }
+        let node_id = self.node_id.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--cluster needs --node-id: a name for this node, unique in the cluster"
+            )
+        })?;
+        let url = self
+            .advertise_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let mut config = epochd_cluster::MembershipConfig::new(
+            self.cluster.clone(),
+            &self.cluster_name,
+            node_id,
+            &url,
+        )
+        .map_err(anyhow::Error::msg)?;
+        config.ttl = Duration::from_secs(self.cluster_lease_secs);
+        Ok(Some(crate::node::ClusterJoin {
+            config,
+            url_from_listen: self.advertise_url.is_none(),
+        }))
+    }
+}
+
 /// Limits of the HTTP server (docs/API.md, "Limits").
 #[derive(Debug, Args)]
 #[command(next_help_heading = "HTTP limits")]

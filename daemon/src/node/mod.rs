@@ -95,6 +95,15 @@ fn stop_switch() -> (
     tokio::sync::watch::channel(false)
 }
 
+/// Binds `listen` and prints the address it got.
+async fn bind_and_say(listen: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let (listener, local) = bind(listen).await?;
+    // The first line on stdout: scripts and tests read the address from it.
+    println!("epochd: listening on http://{local}");
+    tracing::info!(%local, "HTTP API listening");
+    Ok((listener, local))
+}
+
 /// Binds `listen`, prints the address, and serves until Ctrl-C or SIGTERM.
 async fn listen_and_serve(
     listen: SocketAddr,
@@ -102,12 +111,30 @@ async fn listen_and_serve(
     stop: tokio::sync::watch::Sender<bool>,
     limits: HttpLimits,
 ) -> anyhow::Result<()> {
-    let (listener, local) = bind(listen).await?;
-    // The first line on stdout: scripts and tests read the address from it.
-    println!("epochd: listening on http://{local}");
-    tracing::info!(%local, "HTTP API listening");
+    let (listener, _) = bind_and_say(listen).await?;
     serve_http(listener, state, stop, shutdown_signal(), limits).await;
     Ok(())
+}
+
+/// A cluster for the node to join once its API listens (docs/CLUSTER.md).
+pub struct ClusterJoin {
+    /// Where and as whom.
+    pub config: epochd_cluster::MembershipConfig,
+    /// The URL it registers is made of the address it listens on (no
+    /// `--advertise-url`): known only once bound.
+    pub url_from_listen: bool,
+}
+
+impl ClusterJoin {
+    async fn join(mut self, local: SocketAddr) -> anyhow::Result<epochd_cluster::Membership> {
+        if self.url_from_listen {
+            self.config.node.url = format!("http://{local}");
+        }
+        let cluster = self.config.cluster.clone();
+        epochd_cluster::Membership::join(self.config)
+            .await
+            .with_context(|| format!("joining cluster {cluster:?}"))
+    }
 }
 
 fn close(store: Arc<Store>) -> anyhow::Result<()> {
@@ -177,6 +204,7 @@ pub async fn serve(
     demo_rate: u32,
     options: DaemonOptions,
     limits: HttpLimits,
+    cluster: Option<ClusterJoin>,
 ) -> anyhow::Result<()> {
     let node = config.node.clone();
     let (store, wake) = open_store(config)?;
@@ -191,10 +219,16 @@ pub async fn serve(
         },
     );
     let (stop, stopping) = stop_switch();
+    let (listener, local) = bind_and_say(listen).await?;
+    let membership = match cluster {
+        Some(join) => Some(Arc::new(join.join(local).await?)),
+        None => None,
+    };
     let state = AppState {
         store: Some(store.clone()),
         hooks: Some(dispatcher.stats()),
         daemon: Some(daemon.clone()),
+        cluster: membership.clone(),
         auth: Arc::new(auth),
         max_job_bytes,
         stopping,
@@ -204,14 +238,18 @@ pub async fn serve(
     let dispatch = tokio::spawn(dispatcher.run());
     let consumer = tokio::spawn(daemon.run(receiver));
     let demo = (demo_rate > 0).then(|| DemoTraffic::start(store.clone(), demo_rate));
-    let result = listen_and_serve(listen, state, stop, limits).await;
+    serve_http(listener, state, stop, shutdown_signal(), limits).await;
+    if let Some(membership) = membership.and_then(Arc::into_inner) {
+        if let Err(e) = membership.leave().await {
+            tracing::warn!(error = %e, "could not leave the cluster; the node drops out when its lease expires");
+        }
+    }
     drop(demo);
     dispatch.abort();
     consumer.abort();
     let _ = dispatch.await;
     let _ = consumer.await;
-    close(store)?;
-    result
+    close(store)
 }
 
 /// Split mode, store side: the store and its HTTP API; commit notices go to
@@ -244,6 +282,7 @@ pub async fn store(
         store: Some(store.clone()),
         hooks: Some(dispatcher.stats()),
         daemon: None,
+        cluster: None,
         auth: Arc::new(auth),
         max_job_bytes: 0,
         stopping,
@@ -286,6 +325,7 @@ pub async fn daemon(
         store: None,
         hooks: None,
         daemon: Some(daemon.clone()),
+        cluster: None,
         auth: Arc::new(auth),
         max_job_bytes,
         stopping,

@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod byte_exact;
 mod cli;
+mod cluster;
 mod conformance;
 mod corrupt;
 mod hostile;

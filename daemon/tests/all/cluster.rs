@@ -1,0 +1,117 @@
+//! Cluster mode with real processes: three `epochd serve --cluster` nodes
+//! on loopback and a real etcd. Each node sees the others; a node killed
+//! with `kill -9` drops out after its lease, and the others stay.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{get_json, Proc};
+
+// The cluster crate's etcd for tests; not every part of it is used here.
+#[path = "../../cluster/tests/all/etcd.rs"]
+#[allow(dead_code)]
+mod etcd;
+
+/// The node ids `url`'s node lists.
+fn ids(url: &str) -> Vec<String> {
+    let cluster: Value = get_json(&format!("{url}/v1/cluster"));
+    let mut ids: Vec<String> = cluster["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn three_nodes_see_each_other_and_a_killed_one_drops_out() {
+    let etcd = etcd::Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<(Proc, String)> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            Proc::serve(
+                dir.path(),
+                &[
+                    "--cluster",
+                    &etcd.endpoint(),
+                    "--cluster-name",
+                    "test",
+                    "--node-id",
+                    &format!("n{i}"),
+                    "--cluster-lease-secs",
+                    "2",
+                ],
+            )
+        })
+        .collect();
+    for (_, url) in &nodes {
+        assert_eq!(ids(url), ["n0", "n1", "n2"], "as {url} sees it");
+    }
+    let me: Value = get_json(&format!("{}/v1/cluster", nodes[1].1));
+    assert_eq!(me["node_id"], "n1");
+    assert_eq!(me["registered"], true);
+    let n1 = me["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == "n1")
+        .unwrap();
+    assert_eq!(
+        n1["url"],
+        nodes[1].1.as_str(),
+        "a node registers the URL it listens on"
+    );
+
+    let mut nodes = nodes;
+    let (victim, _) = nodes.pop().unwrap();
+    let killed = Instant::now();
+    victim.kill9();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ids(&nodes[0].1) != ["n0", "n1"] {
+        assert!(
+            Instant::now() < deadline,
+            "n2 still listed 15 s after kill -9"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        killed.elapsed() >= Duration::from_millis(1500),
+        "dropped before its lease ran out"
+    );
+    assert_eq!(ids(&nodes[1].1), ["n0", "n1"]);
+}
+
+#[test]
+fn a_node_alone_says_so_and_a_cluster_without_a_node_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_node, url) = Proc::serve(dir.path(), &[]);
+    let answer = crate::support::client()
+        .get(format!("{url}/v1/cluster"))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    let body: Value = answer.json().unwrap();
+    assert_eq!(body["error"], "no_cluster");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_epochd"))
+        .args([
+            "serve",
+            "--no-auth",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-cgroups",
+        ])
+        .arg("--data")
+        .arg(dir.path().join("other"))
+        .args(["--cluster", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--cluster needs --node-id"), "{stderr}");
+}
