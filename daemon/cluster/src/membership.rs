@@ -249,28 +249,14 @@ async fn register(client: &mut Client, config: &MembershipConfig) -> Result<i64,
         )
     };
     // Free, or held by this very process (an older lease of ours): take it.
-    let ours = serde_json::to_vec(&config.node).expect("a node's info serialises");
-    let txn = Txn::new()
-        .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-        .and_then([put()]);
-    let taken = client
-        .txn(txn)
-        .await
-        .map_err(|e| etcd_error(config, e))?
-        .succeeded();
-    if taken {
-        return Ok(lease);
-    }
-    let txn = Txn::new()
-        .when([Compare::value(key.clone(), CompareOp::Equal, ours)])
-        .and_then([put()]);
-    let retaken = client
-        .txn(txn)
-        .await
-        .map_err(|e| etcd_error(config, e))?
-        .succeeded();
-    if retaken {
-        return Ok(lease);
+    let free = Compare::create_revision(key.clone(), CompareOp::Equal, 0);
+    let ours = Compare::value(key.clone(), CompareOp::Equal, value.clone());
+    for condition in [free, ours] {
+        let txn = Txn::new().when([condition]).and_then([put()]);
+        let done = client.txn(txn).await.map_err(|e| etcd_error(config, e))?;
+        if done.succeeded() {
+            return Ok(lease);
+        }
     }
     let _ = client.lease_revoke(lease).await;
     let holder = members(client, config)

@@ -68,3 +68,26 @@ pub struct JobLog {
     /// The text.
     pub message: String,
 }
+
+#[cfg(test)]
+impl ResultRecord {
+    /// A successful run of `job` on (`epoch`, `dc`, seq 0) that emitted
+    /// `result`, for tests.
+    pub(crate) fn ok_for_test(job: &str, epoch: u64, dc: &str, result: &[u8]) -> ResultRecord {
+        ResultRecord {
+            job: job.into(),
+            epoch,
+            dc: dc.into(),
+            seq: 0,
+            outcome: Outcome::Ok {
+                result: result.to_vec(),
+            },
+            wall_us: 1,
+            cpu_us: 1,
+            stored_at_ms: 1,
+            committed_at_ms: 1,
+            logs: Vec::new(),
+            logs_dropped: 0,
+        }
+    }
+}

@@ -197,21 +197,7 @@ mod tests {
     use super::*;
 
     fn record(result: &[u8]) -> ResultRecord {
-        ResultRecord {
-            job: "j".into(),
-            epoch: 1,
-            dc: "ams4".into(),
-            seq: 0,
-            outcome: Outcome::Ok {
-                result: result.to_vec(),
-            },
-            wall_us: 1,
-            cpu_us: 1,
-            stored_at_ms: 1,
-            committed_at_ms: 1,
-            logs: Vec::new(),
-            logs_dropped: 0,
-        }
+        ResultRecord::ok_for_test("j", 1, "ams4", result)
     }
 
     #[test]

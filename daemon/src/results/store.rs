@@ -209,21 +209,7 @@ mod tests {
     use super::*;
 
     fn record(job: &str, epoch: u64, dc: &str) -> ResultRecord {
-        ResultRecord {
-            job: job.into(),
-            epoch,
-            dc: dc.into(),
-            seq: 0,
-            outcome: crate::results::Outcome::Ok {
-                result: b"{}".to_vec(),
-            },
-            wall_us: 1,
-            cpu_us: 1,
-            stored_at_ms: 1,
-            committed_at_ms: 1,
-            logs: Vec::new(),
-            logs_dropped: 0,
-        }
+        ResultRecord::ok_for_test(job, epoch, dc, b"{}")
     }
 
     #[test]
