@@ -103,13 +103,7 @@ pub async fn range(
     for (epoch, records) in stored {
         epochs.push(daemon.streams().render(&name, epoch, records).await);
     }
-    let head = serde_json::to_string(&json!({"job": name, "from": q.from, "to": q.to}))
-        .map_err(ApiError::internal)?;
-    let body = format!(
-        "{},\"epochs\":[{}]}}",
-        head.strip_suffix('}').unwrap_or(&head),
-        epochs.join(",")
-    );
+    let body = render::range_json(&name, q.from, q.to, epochs.iter().map(|e| &**e));
     Ok((
         [(
             header::CONTENT_TYPE,

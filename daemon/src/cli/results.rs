@@ -16,7 +16,7 @@ use super::client::{root_cause, Out, Remote};
 use super::format::{epoch_line, line_width, num, str_or, utc};
 use super::sse::SseParser;
 use crate::clock::now_secs;
-use crate::results::render::with_field;
+use crate::results::render::{range_json, with_field};
 
 /// Most epochs the API returns per range query (docs/API.md, Results).
 const MAX_RANGE_EPOCHS: u64 = 3600;
@@ -187,10 +187,7 @@ async fn get(remote: &Remote, job: &str, from: u64, to: u64, json: bool) -> anyh
         next = last + 1;
     }
     if json {
-        let head = json!({"job": job, "from": from, "to": to}).to_string();
-        let epochs: Vec<&str> = all.iter().map(|e| e.get()).collect();
-        let head = head.strip_suffix('}').unwrap_or(&head);
-        let _ = out.line(&format!("{head},\"epochs\":[{}]}}", epochs.join(",")));
+        let _ = out.line(&range_json(job, from, to, all.iter().map(|e| e.get())));
     }
     Ok(())
 }

@@ -12,6 +12,8 @@
 //! base64 under `result_base64` (`merged_base64`). sdk/ABI.md, "What
 //! subscribers receive", is the contract.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -24,30 +26,26 @@ pub type Rendered = std::sync::Arc<str>;
 
 /// A job's output bytes, as they go into a JSON object: the JSON text
 /// itself, or base64.
-enum Bytes<'a> {
+enum Bytes {
     Json(Box<RawValue>),
-    Base64(std::borrow::Cow<'a, str>),
+    Base64(String),
 }
 
-impl<'a> Bytes<'a> {
-    fn of(bytes: &'a [u8]) -> Bytes<'a> {
+impl Bytes {
+    fn of(bytes: &[u8]) -> Bytes {
         let as_json = std::str::from_utf8(bytes).ok().and_then(|text| {
             // Valid JSON holds line breaks only between tokens: spaces there
             // mean the same.
-            let one_line = if text.contains(['\n', '\r']) {
-                text.replace(['\n', '\r'], " ")
+            let one_line: Cow<str> = if text.contains(['\n', '\r']) {
+                Cow::Owned(text.replace(['\n', '\r'], " "))
             } else {
-                text.to_owned()
+                Cow::Borrowed(text)
             };
             serde_json::from_str::<Box<RawValue>>(&one_line).ok()
         });
         match as_json {
             Some(raw) => Bytes::Json(raw),
-            None => Bytes::Base64(
-                base64::engine::general_purpose::STANDARD
-                    .encode(bytes)
-                    .into(),
-            ),
+            None => Bytes::Base64(base64::engine::general_purpose::STANDARD.encode(bytes)),
         }
     }
 
@@ -95,12 +93,9 @@ struct RecordJson<'a> {
     logs_dropped: Option<u32>,
 }
 
-/// Writes one record's JSON object.
-fn record_json(r: &ResultRecord) -> String {
-    let result = match &r.outcome {
-        Outcome::Ok { result } => Some(Bytes::of(result)),
-        Outcome::Error { .. } => None,
-    };
+/// One record's JSON object; `result` is its result's bytes as they go
+/// out (`None` for a failed run).
+fn record_json<'a>(r: &'a ResultRecord, result: Option<&'a Bytes>) -> RecordJson<'a> {
     let error = match &r.outcome {
         Outcome::Ok { .. } => None,
         Outcome::Error { kind, message } => Some(ErrorJson {
@@ -109,12 +104,12 @@ fn record_json(r: &ResultRecord) -> String {
         }),
     };
     let has_logs = !r.logs.is_empty() || r.logs_dropped > 0;
-    let json = RecordJson {
+    RecordJson {
         dc: &r.dc,
         seq: r.seq,
         status: if error.is_some() { "error" } else { "ok" },
-        result: result.as_ref().and_then(Bytes::json),
-        result_base64: result.as_ref().and_then(Bytes::base64),
+        result: result.and_then(Bytes::json),
+        result_base64: result.and_then(Bytes::base64),
         error,
         cpu_us: r.cpu_us,
         wall_us: r.wall_us,
@@ -122,8 +117,7 @@ fn record_json(r: &ResultRecord) -> String {
         committed_at_ms: r.committed_at_ms,
         logs: has_logs.then_some(r.logs.as_slice()),
         logs_dropped: has_logs.then_some(r.logs_dropped),
-    };
-    serde_json::to_string(&json).expect("a record serialises")
+    }
 }
 
 /// The epoch object.
@@ -131,7 +125,7 @@ fn record_json(r: &ResultRecord) -> String {
 struct EpochJson<'a> {
     job: &'a str,
     epoch: u64,
-    results: Vec<&'a RawValue>,
+    results: Vec<RecordJson<'a>>,
     committed_at_ms: u64,
     /// `null` when the job has no merge, or the merge did not run.
     merged: Option<&'a RawValue>,
@@ -149,9 +143,13 @@ pub fn epoch_json(
     records: &[ResultRecord],
     merged: Option<Result<Vec<u8>, String>>,
 ) -> Rendered {
-    let results: Vec<Box<RawValue>> = records
+    // Each result's bytes, checked once, then written in place.
+    let results: Vec<Option<Bytes>> = records
         .iter()
-        .map(|r| RawValue::from_string(record_json(r)).expect("our own JSON is valid"))
+        .map(|r| match &r.outcome {
+            Outcome::Ok { result } => Some(Bytes::of(result)),
+            Outcome::Error { .. } => None,
+        })
         .collect();
     let merged_bytes = match &merged {
         Some(Ok(bytes)) => Some(Bytes::of(bytes)),
@@ -160,7 +158,11 @@ pub fn epoch_json(
     let json = EpochJson {
         job,
         epoch,
-        results: results.iter().map(AsRef::as_ref).collect(),
+        results: records
+            .iter()
+            .zip(&results)
+            .map(|(r, bytes)| record_json(r, bytes.as_ref()))
+            .collect(),
         committed_at_ms: records.iter().map(|r| r.committed_at_ms).max().unwrap_or(0),
         merged: merged_bytes.as_ref().and_then(Bytes::json),
         merged_base64: merged_bytes.as_ref().and_then(Bytes::base64),
@@ -190,6 +192,21 @@ pub fn with_field(object: &str, name: &str, value: impl Serialize) -> String {
         ","
     };
     format!("{{{name}:{value}{sep}{rest}")
+}
+
+/// A range answer: `{"job", "from", "to", "epochs": [...]}` with each
+/// epoch's rendering put in as it is (range queries, and the command
+/// line's `results get --json`, which joins several of them).
+pub fn range_json<'e>(
+    job: &str,
+    from: u64,
+    to: u64,
+    epochs: impl IntoIterator<Item = &'e str>,
+) -> String {
+    let head = serde_json::json!({"job": job, "from": from, "to": to}).to_string();
+    let epochs: Vec<&str> = epochs.into_iter().collect();
+    let head = head.strip_suffix('}').expect("an object");
+    format!("{head},\"epochs\":[{}]}}", epochs.join(","))
 }
 
 #[cfg(test)]
@@ -236,6 +253,19 @@ mod tests {
         assert!(failed.contains(r#""merged_error":"no""#), "{failed}");
         let parsed: serde_json::Value = serde_json::from_str(&failed).unwrap();
         assert_eq!(parsed["results"][0]["result"], 1);
+    }
+
+    #[test]
+    fn a_range_holds_the_epochs_as_rendered() {
+        let range = range_json("j", 1, 2, [r#"{"epoch":1e0}"#, "{}"]);
+        assert_eq!(
+            range,
+            r#"{"from":1,"job":"j","to":2,"epochs":[{"epoch":1e0},{}]}"#
+        );
+        assert_eq!(
+            range_json("j", 1, 0, []),
+            r#"{"from":1,"job":"j","to":0,"epochs":[]}"#
+        );
     }
 
     #[test]
