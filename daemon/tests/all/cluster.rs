@@ -49,8 +49,17 @@ fn three_nodes_see_each_other_and_a_killed_one_drops_out() {
             )
         })
         .collect();
+    // A node answers HTTP before its registration is in etcd: wait, bounded.
+    let deadline = Instant::now() + Duration::from_secs(15);
     for (_, url) in &nodes {
-        assert_eq!(ids(url), ["n0", "n1", "n2"], "as {url} sees it");
+        while ids(url) != ["n0", "n1", "n2"] {
+            assert!(
+                Instant::now() < deadline,
+                "{url} sees {:?} 15 s after start",
+                ids(url)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     let me: Value = get_json(&format!("{}/v1/cluster", nodes[1].1));
     assert_eq!(me["node_id"], "n1");
