@@ -4,17 +4,14 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, PutOptions, Txn, TxnOp};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::keys::{node_key, nodes_prefix};
+use crate::etcd::{FIRST_BACKOFF, MAX_BACKOFF};
+use crate::keys::{node_key, nodes_prefix, valid_name};
 use crate::ClusterError;
-
-/// The first wait before trying etcd again; doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What a node registers: who it is and where its API answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,12 +47,7 @@ impl MembershipConfig {
         url: &str,
     ) -> Result<MembershipConfig, String> {
         for (what, name) in [("cluster name", cluster), ("node id", node_id)] {
-            let ok = !name.is_empty()
-                && name.len() <= 64
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-            if !ok {
+            if !valid_name(name) {
                 return Err(format!(
                     "the {what} {name:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
                 ));
@@ -198,14 +190,7 @@ fn etcd_error(config: &MembershipConfig, source: etcd_client::Error) -> ClusterE
 }
 
 async fn connect(config: &MembershipConfig) -> Result<Client, ClusterError> {
-    let options = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(3))
-        .with_timeout(Duration::from_secs(5))
-        // A dead connection is noticed well within a lease.
-        .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
-    Client::connect(&config.endpoints, Some(options))
-        .await
-        .map_err(|e| etcd_error(config, e))
+    crate::etcd::connect(&config.endpoints).await
 }
 
 /// The nodes registered in `config`'s cluster.
@@ -213,11 +198,29 @@ async fn members(
     client: &mut Client,
     config: &MembershipConfig,
 ) -> Result<Vec<NodeInfo>, ClusterError> {
-    let prefix = nodes_prefix(&config.cluster);
+    read_members(client, &config.cluster)
+        .await
+        .map_err(|e| match e {
+            ClusterError::EtcdRequest { source, .. } => etcd_error(config, source),
+            other => other,
+        })
+}
+
+/// The nodes registered in `cluster` now: the live members, as anyone with
+/// an etcd client reads them (a relocator, the module fetcher). A node
+/// whose lease expired is not among them.
+pub async fn live_members(client: &Client, cluster: &str) -> Result<Vec<NodeInfo>, ClusterError> {
+    read_members(&mut client.clone(), cluster).await
+}
+
+async fn read_members(client: &mut Client, cluster: &str) -> Result<Vec<NodeInfo>, ClusterError> {
+    let prefix = nodes_prefix(cluster);
     let answer = client
         .get(prefix, Some(GetOptions::new().with_prefix()))
         .await
-        .map_err(|e| etcd_error(config, e))?;
+        .map_err(crate::etcd::failed(format!(
+            "list the nodes of cluster {cluster:?}"
+        )))?;
     answer
         .kvs()
         .iter()

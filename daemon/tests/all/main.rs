@@ -8,6 +8,7 @@ mod browser;
 mod byte_exact;
 mod cli;
 mod cluster;
+mod cluster_relocate;
 mod conformance;
 mod corrupt;
 mod hostile;
