@@ -46,7 +46,7 @@ use serde_json::{json, Value};
 
 use crate::support::now;
 
-const REFERENCE_JOBS: [&str; 3] = ["count", "latency", "error-rate"];
+pub(crate) const REFERENCE_JOBS: [&str; 3] = ["count", "latency", "error-rate"];
 /// Generated epochs, events per epoch (over the four dcs).
 const GENERATED_EPOCHS: u64 = 8;
 const EVENTS_PER_EPOCH: usize = 600;
@@ -61,7 +61,7 @@ fn out_dir() -> PathBuf {
 
 /// (language, path) of every module of `job`: Rust first, then every
 /// `out/<lang>/<job>.wasm` present, by language name.
-fn modules_of(job: &str) -> Vec<(String, PathBuf)> {
+pub(crate) fn modules_of(job: &str) -> Vec<(String, PathBuf)> {
     let rust = out_dir().join(format!("{job}.wasm"));
     assert!(
         rust.exists(),
@@ -85,13 +85,13 @@ fn modules_of(job: &str) -> Vec<(String, PathBuf)> {
     found
 }
 
-fn wat_job() -> Vec<u8> {
+pub(crate) fn wat_job() -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wasm-jobs/wat/wallclock-sum.wat");
     wat::parse_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -101,7 +101,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
@@ -117,7 +117,7 @@ impl Rng {
 /// fields (and map keys); around them: a missing subtype, floats, negatives,
 /// huge values and strings where integers are usual, arrays of mixed
 /// values, deep maps, `experiments` with unusual keys.
-fn odd_events(t: u64) -> Vec<Value> {
+pub(crate) fn odd_events(t: u64) -> Vec<Value> {
     let ts = t as f64 + 0.25;
     vec![
         json!({"timestamp": ts, "type": "WEB", "dc": "ams4", "subtype": "cafe",
@@ -413,7 +413,7 @@ fn canonical_floats(bytes: &[u8]) -> Vec<u8> {
 
 /// Byte-identical (`Some(true)`), identical after rewriting floats
 /// (`Some(false)`), or different (`None`).
-fn same_result(a: &[u8], b: &[u8]) -> Option<bool> {
+pub(crate) fn same_result(a: &[u8], b: &[u8]) -> Option<bool> {
     if a == b {
         Some(true)
     } else {
@@ -421,7 +421,7 @@ fn same_result(a: &[u8], b: &[u8]) -> Option<bool> {
     }
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 

@@ -10,6 +10,7 @@ mod cli;
 mod cluster;
 mod cluster_relocate;
 mod conformance;
+mod conformance_cluster;
 mod corrupt;
 mod hostile;
 mod http;
