@@ -9,7 +9,8 @@
 //! merges, renders and streams what they produced; `cli` is the command
 //! line and its client; `traffic` makes events (demo, `epochd gen`). Each
 //! depends only on those before it in: clock, registry, results, pipeline,
-//! api, traffic, node, cli.
+//! cluster (cluster mode's jobs), gateway (results merged across a
+//! cluster's nodes), api, traffic, node, cli.
 //!
 //! The binary (`src/main.rs`) only parses arguments, starts logging and calls
 //! [`run`].
@@ -18,6 +19,8 @@
 pub mod api;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
+pub mod gateway;
 pub mod node;
 pub mod pipeline;
 pub mod registry;

@@ -272,6 +272,11 @@ impl OpenEpochs {
         self.count
     }
 
+    /// The oldest epoch with events buffered, if any.
+    pub fn oldest_epoch(&self) -> Option<u64> {
+        self.epochs.keys().next().copied()
+    }
+
     /// The oldest WAL record still needed, if any epoch is open.
     pub fn oldest_lsn(&self) -> Option<Lsn> {
         self.epochs

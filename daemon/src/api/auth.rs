@@ -116,6 +116,13 @@ impl Auth {
         }
     }
 
+    /// The token this node presents to another node of its cluster (to
+    /// fetch a job module, role read): its read token, else its admin
+    /// token; `None` without tokens.
+    pub fn node_token(&self) -> Option<String> {
+        self.read.clone().or_else(|| self.admin.clone())
+    }
+
     /// Whether every request is allowed.
     pub fn is_open(&self) -> bool {
         self.open

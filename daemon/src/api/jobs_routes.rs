@@ -7,10 +7,11 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use epochd_cluster::JobState;
 use epochd_jobs::SubmitError;
 use serde_json::{json, Value};
 
-use super::{ApiError, DaemonState};
+use super::{cluster_jobs_routes, ApiError, DaemonState};
 use crate::pipeline::Daemon;
 use crate::registry::{Job, JobManifest, RegistryError};
 
@@ -56,11 +57,17 @@ pub(super) fn job_json(daemon: &Daemon, job: &Job) -> Value {
     let runs = job.stats.runs.load(Ordering::Relaxed);
     let newest = daemon.newest_epoch();
     let lane = daemon.lane(&job.manifest.name);
+    let cluster = job.cluster();
+    // Paused here (failing, or on a node alone), or in the cluster now.
+    let paused = job.paused().or_else(|| {
+        cluster_jobs_routes::cluster_paused(cluster.as_ref(), crate::clock::now_secs())
+    });
     json!({
         "name": job.manifest.name,
         "manifest": job.manifest,
-        "state": if job.paused().is_some() { "paused" } else { "running" },
-        "paused_reason": job.paused(),
+        "state": if paused.is_some() { "paused" } else { "running" },
+        "paused_reason": paused,
+        "cluster": cluster_jobs_routes::cluster_json(cluster.as_ref()),
         "exports_merge": job.module.has_merge(),
         "stats": {
             "runs": runs,
@@ -130,6 +137,11 @@ pub async fn submit(
         manifest.ok_or_else(|| bad_form("the `manifest` part (JSON) is missing".into()))?;
     let wasm =
         wasm.ok_or_else(|| bad_form("the `wasm` part (the module's bytes) is missing".into()))?;
+    if let Some(cluster) = &state.cluster_jobs {
+        let job = cluster.submit(manifest, wasm).await?;
+        tracing::info!(job = %job.manifest.name, "job submitted to the cluster");
+        return Ok((StatusCode::CREATED, Json(job_json(&daemon, &job))).into_response());
+    }
     let registry = daemon.registry().clone();
     let job = tokio::task::spawn_blocking(move || registry.submit(manifest, &wasm))
         .await
@@ -204,6 +216,19 @@ async fn set_paused(
     pause: bool,
 ) -> Result<Response, ApiError> {
     let daemon = state.daemon.clone();
+    if let Some(cluster) = state.cluster_jobs.as_ref().filter(|c| c.manages(&name)) {
+        let (cluster_state, reason) = if pause {
+            (JobState::Paused, Some("paused by an operator".to_owned()))
+        } else {
+            (JobState::Active, None)
+        };
+        let (cluster_job, local) = cluster.change(&name, cluster_state, reason).await?;
+        return Ok(Json(match local {
+            Some(job) => job_json(&daemon, &job),
+            None => cluster_jobs_routes::cluster_only_json(&cluster_job),
+        })
+        .into_response());
+    }
     let registry = daemon.registry().clone();
     let job = tokio::task::spawn_blocking(move || {
         if pause {
@@ -224,6 +249,13 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let daemon = &state.daemon;
+    if let Some(cluster) = state.cluster_jobs.as_ref().filter(|c| c.manages(&name)) {
+        // It stops from the deletion's epoch on every node, and is removed
+        // from each once past it.
+        cluster.change(&name, JobState::Deleted, None).await?;
+        tracing::info!(job = %name, "job deleted in the cluster");
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let registry = daemon.registry().clone();
     let removed = name.clone();
     tokio::task::spawn_blocking(move || registry.remove(&removed))

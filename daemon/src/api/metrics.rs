@@ -39,6 +39,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Some(daemon) = &state.daemon {
         write_daemon(&mut out, daemon);
     }
+    if let Some(gateway) = &state.gateway {
+        gateway.stats().write_prometheus(&mut out);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

@@ -7,9 +7,11 @@
 //! needs.
 
 pub mod auth;
+mod cluster_jobs_routes;
 mod cluster_routes;
 pub mod connections;
 mod error;
+mod gateway_routes;
 mod jobs_routes;
 mod metrics;
 mod results_routes;
@@ -45,6 +47,11 @@ pub struct AppState {
     pub daemon: Option<Arc<Daemon>>,
     /// This node's membership, in cluster mode.
     pub cluster: Option<Arc<epochd_cluster::Membership>>,
+    /// This node's side of the cluster's job registry, in cluster mode.
+    pub cluster_jobs: Option<Arc<crate::cluster::ClusterJobs>>,
+    /// This node's gateway, in cluster mode (docs/CLUSTER.md, "The
+    /// gateway's contract").
+    pub gateway: Option<Arc<crate::gateway::Gateway>>,
     /// Who may do what.
     pub auth: Arc<Auth>,
     /// Largest job submission, bytes.
@@ -62,6 +69,8 @@ pub struct AppState {
 pub struct DaemonState {
     /// The daemon.
     pub daemon: Arc<Daemon>,
+    /// In cluster mode, where job changes go (the cluster's registry).
+    pub cluster_jobs: Option<Arc<crate::cluster::ClusterJobs>>,
     /// Largest job submission, bytes.
     pub max_job_bytes: usize,
     /// Turns true when the process is shutting down: live streams end.
@@ -106,6 +115,7 @@ pub fn router(state: AppState) -> Router {
             routes::daemon_routes(state.max_job_bytes),
             DaemonState {
                 daemon,
+                cluster_jobs: state.cluster_jobs.clone(),
                 max_job_bytes: state.max_job_bytes,
                 stopping: state.stopping.clone(),
             },

@@ -13,8 +13,8 @@ use axum::Router;
 
 use super::auth::{self, Role};
 use super::{
-    cluster_routes, jobs_routes, metrics, results_routes, store_routes, web, ApiError, AppState,
-    DaemonState,
+    cluster_jobs_routes, cluster_routes, gateway_routes, jobs_routes, metrics, results_routes,
+    store_routes, web, ApiError, AppState, DaemonState,
 };
 
 /// One route.
@@ -55,6 +55,30 @@ pub fn node_routes() -> Vec<Route<AppState>> {
             "/v1/cluster",
             Role::Read,
             get(cluster_routes::status),
+        ),
+        route(
+            Method::GET,
+            "/v1/cluster/parts",
+            Role::Read,
+            get(gateway_routes::parts),
+        ),
+        route(
+            Method::GET,
+            "/v1/cluster/jobs/{name}/results",
+            Role::Read,
+            get(gateway_routes::range),
+        ),
+        route(
+            Method::GET,
+            "/v1/cluster/jobs/{name}/results/stream",
+            Role::Read,
+            get(gateway_routes::stream),
+        ),
+        route(
+            Method::GET,
+            "/v1/cluster/modules/{sha256}",
+            Role::Read,
+            get(cluster_jobs_routes::module),
         ),
     ]
 }

@@ -111,6 +111,16 @@ pub enum Command {
         #[command(subcommand)]
         command: JobCommand,
     },
+    /// The cluster the node is in: its nodes, their state and how far each has closed.
+    #[command(after_help = "Examples:\n  epochd cluster status\n  epochd cluster status --json")]
+    Cluster {
+        /// Where the node is and its token.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// What to show.
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Read a job's per-second results: a range of epochs, or live.
     #[command(
         after_help = "Examples:\n  epochd results tail count\n  epochd results get count --from now-60\n  epochd results get count --from 1763800000 --to 1763800059 --json"
@@ -141,6 +151,17 @@ pub struct ClientArgs {
     /// list jobs and read results. Not needed by a node run with --no-auth.
     #[arg(long, env = "EPOCHD_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+}
+
+/// `epochd cluster ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The nodes of the cluster as the node at --url sees them (needs the read token).
+    Status {
+        /// Print the node's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `epochd job ...`.
@@ -260,6 +281,10 @@ pub enum ResultsCommand {
         /// Print the API's JSON (`{"job","from","to","epochs":[...]}`) instead of lines.
         #[arg(long)]
         json: bool,
+        /// The cluster's merged results (the node's gateway, docs/CLUSTER.md): each epoch
+        /// merged over every node, marked PARTIAL when a node is missing.
+        #[arg(long)]
+        cluster: bool,
     },
     /// Follow a job's results live, one line per epoch (Ctrl-C to stop).
     ///
@@ -277,6 +302,11 @@ pub enum ResultsCommand {
         /// Print each event's JSON on one line instead of a summary.
         #[arg(long)]
         json: bool,
+        /// The cluster's merged results (the node's gateway, docs/CLUSTER.md): each epoch
+        /// merged over every node, marked PARTIAL when a node is missing, and printed again
+        /// (v2, v3...) when a late node corrects it.
+        #[arg(long)]
+        cluster: bool,
     },
 }
 

@@ -21,6 +21,36 @@ pub(super) fn line_width() -> usize {
         })
 }
 
+/// Rows (the first is the header) as aligned lines: the first `left`
+/// columns (names, states) to the left, the others (numbers) to the right.
+pub(super) fn table<R: AsRef<[String]>>(rows: &[R], left: usize) -> Vec<String> {
+    let mut widths: Vec<usize> = Vec::new();
+    for row in rows {
+        for (i, cell) in row.as_ref().iter().enumerate() {
+            if widths.len() <= i {
+                widths.push(0);
+            }
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (i, (cell, &w)) in row.as_ref().iter().zip(&widths).enumerate() {
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                if i < left {
+                    line.push_str(&format!("{cell:<w$}"));
+                } else {
+                    line.push_str(&format!("{cell:>w$}"));
+                }
+            }
+            line.trim_end().to_owned()
+        })
+        .collect()
+}
+
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
@@ -63,6 +93,19 @@ pub fn epoch_line(epoch: &Value, late: Option<bool>, width: usize) -> String {
     line.push_str("  ");
     if late == Some(true) {
         line.push_str("late ");
+    }
+    // The gateway's merge of a cluster's nodes says how whole it is.
+    if epoch["complete"] == false {
+        let missing: Vec<String> = epoch["missing"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| format!("{} {}", str_or(&m["node"], "?"), str_or(&m["why"], "?")))
+            .collect();
+        line.push_str(&format!("PARTIAL (missing {}) ", missing.join(", ")));
+    }
+    if let Some(version) = epoch["version"].as_u64().filter(|&v| v > 1) {
+        line.push_str(&format!("v{version} "));
     }
     let results = epoch["results"].as_array().cloned().unwrap_or_default();
     let rest = width.saturating_sub(line.chars().count()).max(20);

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::args::{ClientArgs, JobCommand, SubmitArgs};
 use super::client::{Out, Remote};
-use super::format::{compact, list_or, num, str_or, truncate, utc};
+use super::format::{compact, list_or, num, str_or, table, truncate, utc};
 use super::results::logs;
 
 /// Runs `epochd job ...`.
@@ -260,29 +260,7 @@ fn jobs_table(jobs: &[Value]) -> Vec<String> {
                 .map_or_else(|| "-".to_owned(), |s| format!("{s:.1}")),
         ]);
     }
-    let mut widths = [0usize; 10];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    rows.iter()
-        .map(|row| {
-            let mut line = String::new();
-            for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-                if i > 0 {
-                    line.push_str("  ");
-                }
-                // Names and states to the left, numbers to the right.
-                if i < 2 {
-                    line.push_str(&format!("{cell:<w$}"));
-                } else {
-                    line.push_str(&format!("{cell:>w$}"));
-                }
-            }
-            line.trim_end().to_owned()
-        })
-        .collect()
+    table(&rows, 2)
 }
 
 /// One job as a readable block.

@@ -2,7 +2,7 @@
 //! `node_args`), and the client of a node's
 //! HTTP API behind `epochd job` and `epochd results`: the shared HTTP
 //! client (`client`), the job commands (`jobs`), the results commands
-//! (`results`), the Server-Sent Events parser they follow streams with
+//! (`results`), the cluster's status (`cluster`), the Server-Sent Events parser they follow streams with
 //! (`sse`), what they print for a person (`format`), and the starter of a
 //! new job (`starter`).
 
@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 
 pub mod args;
 mod client;
+mod cluster;
 mod format;
 mod jobs;
 mod node_args;
@@ -19,6 +20,7 @@ pub mod starter;
 
 pub use args::{Cli, Command};
 pub use client::{Remote, RemoteError};
+pub use cluster::cluster;
 pub use format::{compact, epoch_line, utc};
 pub use jobs::job;
 pub use results::results;
@@ -108,5 +110,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Job { client, command } => job(client, command).await,
         Command::Results { client, command } => results(client, command).await,
+        Command::Cluster { client, command } => cluster(client, command).await,
     }
 }

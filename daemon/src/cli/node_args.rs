@@ -110,6 +110,16 @@ pub struct ClusterArgs {
     /// stops renewing drops out after it.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=300))]
     pub cluster_lease_secs: u64,
+    /// How long the gateway waits for an epoch's last nodes once one has
+    /// closed it, milliseconds, before it emits the epoch partial
+    /// (docs/CLUSTER.md, "The gateway's contract"). Default: each job's
+    /// deadline plus 2 s.
+    #[arg(long, env = "EPOCHD_GATEWAY_WAIT_MS")]
+    pub gateway_wait_ms: Option<u64>,
+    /// How far ahead a job's submission, pause, resume or deletion takes
+    /// effect, seconds: from the epoch now + this, on every node.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub cluster_job_lead_secs: u64,
 }
 
 impl ClusterArgs {
@@ -138,6 +148,8 @@ impl ClusterArgs {
         Ok(Some(crate::node::ClusterJoin {
             config,
             url_from_listen: self.advertise_url.is_none(),
+            job_lead_secs: self.cluster_job_lead_secs,
+            gateway_wait: self.gateway_wait_ms.map(Duration::from_millis),
         }))
     }
 }

@@ -38,17 +38,40 @@ pub async fn results(args: ClientArgs, command: ResultsCommand) -> anyhow::Resul
             from,
             to,
             json,
-        } => get(&remote, &job, from, to.unwrap_or_else(now_secs), json).await,
-        ResultsCommand::Tail { job, from, json } => {
+            cluster,
+        } => {
+            let path = results_path(&job, cluster);
+            get(
+                &remote,
+                &path,
+                &job,
+                from,
+                to.unwrap_or_else(now_secs),
+                json,
+            )
+            .await
+        }
+        ResultsCommand::Tail {
+            job,
+            from,
+            json,
+            cluster,
+        } => {
             let width = line_width();
-            tail(&remote, &job, from, |kind, raw, data| {
-                vec![if json {
-                    // As the node sent it, as an NDJSON stream writes it.
-                    with_field(raw, "type", kind)
-                } else {
-                    epoch_line(data, Some(kind == "late"), width)
-                }]
-            })
+            tail(
+                &remote,
+                &results_path(&job, cluster),
+                &job,
+                from,
+                |kind, raw, data| {
+                    vec![if json {
+                        // As the node sent it, as an NDJSON stream writes it.
+                        with_field(raw, "type", kind)
+                    } else {
+                        epoch_line(data, Some(kind == "late"), width)
+                    }]
+                },
+            )
             .await
         }
     }
@@ -64,18 +87,24 @@ pub(super) async fn logs(
     json: bool,
 ) -> anyhow::Result<()> {
     if follow {
-        return tail(remote, job, from, |_, _, data| {
-            log_lines_of_epoch(data)
-                .into_iter()
-                .map(|line| {
-                    if json {
-                        line.to_string()
-                    } else {
-                        log_line(&line)
-                    }
-                })
-                .collect()
-        })
+        return tail(
+            remote,
+            &results_path(job, false),
+            job,
+            from,
+            |_, _, data| {
+                log_lines_of_epoch(data)
+                    .into_iter()
+                    .map(|line| {
+                        if json {
+                            line.to_string()
+                        } else {
+                            log_line(&line)
+                        }
+                    })
+                    .collect()
+            },
+        )
         .await;
     }
     let mut url = remote.url(&["v1", "jobs", job, "logs"]);
@@ -152,9 +181,27 @@ struct Range {
     epochs: Vec<Box<RawValue>>,
 }
 
-/// `results get`: the range in requests of at most [`MAX_RANGE_EPOCHS`].
-/// With `json`, one document of the range's epochs as the node sent them.
-async fn get(remote: &Remote, job: &str, from: u64, to: u64, json: bool) -> anyhow::Result<()> {
+/// Where a job's results are: this node's own, or (`cluster`) its
+/// gateway's merge over the cluster's nodes.
+fn results_path(job: &str, cluster: bool) -> Vec<&str> {
+    if cluster {
+        vec!["v1", "cluster", "jobs", job, "results"]
+    } else {
+        vec!["v1", "jobs", job, "results"]
+    }
+}
+
+/// `results get`: the range in requests of at most [`MAX_RANGE_EPOCHS`],
+/// from the results at `path` (see [`results_path`]). With `json`, one
+/// document of the range's epochs as the node sent them.
+async fn get(
+    remote: &Remote,
+    path: &[&str],
+    job: &str,
+    from: u64,
+    to: u64,
+    json: bool,
+) -> anyhow::Result<()> {
     let out = Out::new();
     let width = line_width();
     let mut all = Vec::new();
@@ -166,7 +213,7 @@ async fn get(remote: &Remote, job: &str, from: u64, to: u64, json: bool) -> anyh
         } else {
             to.min(next.saturating_add(MAX_RANGE_EPOCHS - 1))
         };
-        let mut url = remote.url(&["v1", "jobs", job, "results"]);
+        let mut url = remote.url(path);
         url.query_pairs_mut()
             .append_pair("from", &next.to_string())
             .append_pair("to", &last.to_string());
@@ -192,12 +239,14 @@ async fn get(remote: &Remote, job: &str, from: u64, to: u64, json: bool) -> anyh
     Ok(())
 }
 
-/// Follows a job's results stream (`results tail`, `job logs --follow`):
-/// each `epoch` or `late` event becomes the lines `render` makes of it
-/// (given its type, its data as sent, and that data parsed);
-/// reconnects with `Last-Event-ID` after a drop or an `end` event.
+/// Follows a job's results stream at `path` + `stream` (`results tail`,
+/// `job logs --follow`): each `epoch`, `late` or (the gateway's)
+/// `correction` event becomes the lines `render` makes of it (given its
+/// type, its data as sent, and that data parsed); reconnects with
+/// `Last-Event-ID` after a drop or an `end` event.
 async fn tail(
     remote: &Remote,
+    path: &[&str],
     job: &str,
     from: Option<u64>,
     mut render: impl FnMut(&str, &str, &Value) -> Vec<String>,
@@ -209,7 +258,7 @@ async fn tail(
     let mut backoff = FIRST_BACKOFF;
     let mut connected = false;
     loop {
-        let mut url = remote.url(&["v1", "jobs", job, "results", "stream"]);
+        let mut url = remote.url(&[path, &["stream"]].concat());
         if let (None, Some(from)) = (last_id, resume_from) {
             url.query_pairs_mut().append_pair("from", &from.to_string());
         }
@@ -252,8 +301,9 @@ async fn tail(
             };
             for event in parser.push(&chunk) {
                 match event.event.as_str() {
-                    "epoch" | "late" => {
-                        let late = event.event == "late";
+                    "epoch" | "late" | "correction" => {
+                        // Only an epoch moves the resume position.
+                        let late = event.event != "epoch";
                         let data: Value = match serde_json::from_str(&event.data) {
                             Ok(v) => v,
                             Err(e) => {

@@ -123,6 +123,12 @@ pub struct ClusterJoin {
     /// The URL it registers is made of the address it listens on (no
     /// `--advertise-url`): known only once bound.
     pub url_from_listen: bool,
+    /// How far ahead job changes take effect, seconds
+    /// (`--cluster-job-lead-secs`).
+    pub job_lead_secs: u64,
+    /// How long the gateway waits for an epoch's last nodes
+    /// (`--gateway-wait-ms`); `None`: each job's deadline plus a margin.
+    pub gateway_wait: Option<Duration>,
 }
 
 impl ClusterJoin {
@@ -220,8 +226,41 @@ pub async fn serve(
     );
     let (stop, stopping) = stop_switch();
     let (listener, local) = bind_and_say(listen).await?;
+    let lead_secs = cluster.as_ref().map_or(0, |c| c.job_lead_secs);
+    let gateway_wait = cluster.as_ref().and_then(|c| c.gateway_wait);
     let membership = match cluster {
         Some(join) => Some(Arc::new(join.join(local).await?)),
+        None => None,
+    };
+    // In a cluster, jobs follow the cluster's registry (docs/CLUSTER.md).
+    let (cluster_jobs, applier) = match &membership {
+        Some(m) => {
+            let config = crate::cluster::ClusterJobsConfig {
+                membership: m.config().clone(),
+                lead_secs,
+                token: auth.node_token(),
+            };
+            let (jobs, task) = crate::cluster::ClusterJobs::start(daemon.clone(), config)
+                .await
+                .context("following the cluster's job registry")?;
+            (Some(jobs), Some(AbortOnDrop(task)))
+        }
+        None => (None, None),
+    };
+    // In a cluster, results are merged across the nodes (docs/CLUSTER.md).
+    let gateway = match &membership {
+        Some(m) => Some(Arc::new(
+            crate::gateway::Gateway::start(
+                crate::gateway::GatewayConfig {
+                    wait: gateway_wait,
+                    token: auth.node_token(),
+                },
+                m.config(),
+                &store,
+                &daemon,
+            )
+            .context("starting the gateway")?,
+        )),
         None => None,
     };
     let state = AppState {
@@ -229,6 +268,8 @@ pub async fn serve(
         hooks: Some(dispatcher.stats()),
         daemon: Some(daemon.clone()),
         cluster: membership.clone(),
+        cluster_jobs,
+        gateway,
         auth: Arc::new(auth),
         max_job_bytes,
         stopping,
@@ -239,6 +280,7 @@ pub async fn serve(
     let consumer = tokio::spawn(daemon.run(receiver));
     let demo = (demo_rate > 0).then(|| DemoTraffic::start(store.clone(), demo_rate));
     serve_http(listener, state, stop, shutdown_signal(), limits).await;
+    drop(applier);
     if let Some(membership) = membership.and_then(Arc::into_inner) {
         if let Err(e) = membership.leave().await {
             tracing::warn!(error = %e, "could not leave the cluster; the node drops out when its lease expires");
@@ -283,6 +325,8 @@ pub async fn store(
         hooks: Some(dispatcher.stats()),
         daemon: None,
         cluster: None,
+        cluster_jobs: None,
+        gateway: None,
         auth: Arc::new(auth),
         max_job_bytes: 0,
         stopping,
@@ -326,6 +370,8 @@ pub async fn daemon(
         hooks: None,
         daemon: Some(daemon.clone()),
         cluster: None,
+        cluster_jobs: None,
+        gateway: None,
         auth: Arc::new(auth),
         max_job_bytes,
         stopping,

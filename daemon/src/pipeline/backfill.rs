@@ -20,9 +20,16 @@ impl Daemon {
             return;
         };
         let now = crate::clock::now_secs();
-        let to = backfill.to.unwrap_or(now);
+        self.start_backfill_over(job, backfill.from, backfill.to.unwrap_or(now));
+    }
+
+    /// Runs the job over the stored commits of epochs `from..=to`, in the
+    /// background: a manifest's backfill, or in cluster mode the epochs a
+    /// node already processed before it heard that the job runs for them.
+    /// Epochs the cluster does not run the job for are skipped.
+    pub fn start_backfill_over(self: &Arc<Self>, job: Arc<Job>, from: u64, to: u64) {
         *job.backfill.lock() = Some(BackfillStatus {
-            from: backfill.from,
+            from,
             to,
             total: 0,
             done: 0,
@@ -30,11 +37,11 @@ impl Daemon {
         });
         let daemon = self.clone();
         tokio::spawn(async move {
-            let outcome = daemon.backfill(&job, backfill.from, to).await;
+            let outcome = daemon.backfill(&job, from, to).await;
             let name = &job.manifest.name;
             let state = match outcome {
                 Ok(()) => {
-                    tracing::info!(job = %name, from = backfill.from, to, "backfill done");
+                    tracing::info!(job = %name, from, to, "backfill done");
                     BackfillState::Done
                 }
                 Err(e) => {

@@ -169,8 +169,9 @@ impl Daemon {
         live: bool,
         ticket: Option<&Ticket<'_>>,
     ) -> Result<Launched, ProcessError> {
-        if jobs.iter().all(|j| j.paused().is_some()) {
-            // No job would run: nothing to read.
+        if jobs.iter().all(|j| !j.runs_at(notice.epoch)) {
+            // No job would run (paused, or not for this epoch in the
+            // cluster): nothing to read.
             return Ok(Launched::Done(Processed::Done(Vec::new())));
         }
         let commit = Commit::of(notice);
@@ -299,10 +300,12 @@ impl Launched {
     }
 }
 
-/// The jobs of `jobs` that are not paused and whose manifest matches the commit.
+/// The jobs of `jobs` that run on the commit's epoch (not paused, and
+/// active then in the cluster, in cluster mode) and whose manifest matches
+/// it.
 fn matching(jobs: Vec<Arc<Job>>, manifest: &Manifest) -> Vec<Arc<Job>> {
     jobs.into_iter()
-        .filter(|j| j.paused().is_none() && j.manifest.matches(manifest))
+        .filter(|j| j.runs_at(manifest.epoch) && j.manifest.matches(manifest))
         .collect()
 }
 

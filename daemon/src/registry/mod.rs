@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use epochd_cgroups::{CpuCaps, JobCgroup};
 use epochd_jobs::{JobModule, Runtime, SubmitError};
 
+mod cluster;
 mod jobs_dir;
 mod manifest;
 
@@ -52,6 +53,10 @@ struct Stored {
     #[serde(with = "serde_bytes")]
     wasm: Vec<u8>,
     paused: Option<String>,
+    /// In cluster mode, the job as the cluster's registry has it (JSON):
+    /// which epochs it runs for. Absent for a job of this node alone.
+    #[serde(default)]
+    cluster: Option<String>,
 }
 
 /// Counters of one job.
@@ -114,6 +119,10 @@ pub struct Job {
     /// Its backfill, if one was asked for.
     pub backfill: Mutex<Option<BackfillStatus>>,
     state: Mutex<State>,
+    /// In cluster mode, the job as the cluster has it: it runs on a commit
+    /// of epoch e only if its cluster state at e is active. `None`: a job
+    /// of this node alone, which runs on every epoch.
+    cluster: RwLock<Option<epochd_cluster::ClusterJob>>,
 }
 
 #[derive(Default)]
@@ -234,6 +243,7 @@ impl Registry {
                 rmp_serde::from_slice(&value).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
             let job = registry.build(stored.manifest, &stored.wasm)?;
             job.state.lock().paused = stored.paused;
+            *job.cluster.write() = cluster::decode(stored.cluster.as_deref())?;
             registry.jobs.write().insert(job.manifest.name.clone(), job);
         }
         Ok(registry)
@@ -253,11 +263,19 @@ impl Registry {
             stats: JobStats::default(),
             backfill: Mutex::new(None),
             state: Mutex::new(State::default()),
+            cluster: RwLock::new(None),
         }))
     }
 
     /// Compiles, checks and registers a job; it runs on the next commits.
     pub fn submit(&self, manifest: JobManifest, wasm: &[u8]) -> Result<Arc<Job>, RegistryError> {
+        let job = self.prepare(manifest, wasm)?;
+        self.install(job, wasm)
+    }
+
+    /// Every check of a submission, and the job compiled, without
+    /// registering it: what is refused here changes nothing.
+    pub fn prepare(&self, manifest: JobManifest, wasm: &[u8]) -> Result<Arc<Job>, RegistryError> {
         if self.jobs.read().contains_key(&manifest.name) {
             return Err(RegistryError::Exists(manifest.name));
         }
@@ -265,20 +283,29 @@ impl Registry {
         manifest
             .check_backfill_at(crate::clock::now_secs())
             .map_err(RegistryError::Manifest)?;
-        let job = self.build(manifest.clone(), wasm)?;
+        let job = self.build(manifest, wasm)?;
         check_fits_memory(&job)?;
+        Ok(job)
+    }
+
+    /// Registers a prepared job (with its cluster state, if any), durably;
+    /// [`RegistryError::Exists`] if one of its name was registered since.
+    pub fn install(&self, job: Arc<Job>, wasm: &[u8]) -> Result<Arc<Job>, RegistryError> {
+        let mut jobs = self.jobs.write();
+        if jobs.contains_key(&job.manifest.name) {
+            return Err(RegistryError::Exists(job.manifest.name.clone()));
+        }
         let stored = Stored {
-            manifest,
+            manifest: job.manifest.clone(),
             wasm: wasm.to_vec(),
             paused: None,
+            cluster: cluster::encode(job.cluster().as_ref()),
         };
         let bytes =
             rmp_serde::to_vec_named(&stored).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
         self.tree.insert(job.manifest.name.as_bytes(), bytes)?;
         self.tree.flush()?;
-        self.jobs
-            .write()
-            .insert(job.manifest.name.clone(), job.clone());
+        jobs.insert(job.manifest.name.clone(), job.clone());
         Ok(job)
     }
 
@@ -326,12 +353,13 @@ impl Registry {
         Ok(())
     }
 
-    /// Persists a job's pause state.
+    /// Persists a job's pause state and cluster state.
     pub fn persist_pause(&self, job: &Job) -> Result<(), RegistryError> {
         if let Some(value) = self.tree.get(job.manifest.name.as_bytes())? {
             let mut stored: Stored =
                 rmp_serde::from_slice(&value).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
             stored.paused = job.paused();
+            stored.cluster = cluster::encode(job.cluster().as_ref());
             let bytes = rmp_serde::to_vec_named(&stored)
                 .map_err(|e| RegistryError::Corrupt(e.to_string()))?;
             self.tree.insert(job.manifest.name.as_bytes(), bytes)?;

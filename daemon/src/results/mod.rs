@@ -14,6 +14,7 @@ mod retention;
 mod store;
 pub mod streams;
 
+pub use merge::merge_epoch;
 pub use record::{JobLog, Outcome, ResultRecord};
 pub use retention::Sweeper;
 pub use store::{Results, ResultsError};

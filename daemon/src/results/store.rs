@@ -143,6 +143,41 @@ impl Results {
         Ok(out)
     }
 
+    /// Up to `max` results of every job, in key order (epoch, job, dc,
+    /// seq), from epoch `from`, or strictly after the key `after` (the
+    /// second of what the last call returned): the cluster's parts stream
+    /// catches up with it in pages, whatever the jobs.
+    pub fn page(
+        &self,
+        from: u64,
+        after: Option<&[u8]>,
+        max: usize,
+    ) -> Result<(Vec<ResultRecord>, Option<Vec<u8>>), ResultsError> {
+        use std::ops::Bound;
+        let lower = match after {
+            Some(k) => Bound::Excluded(k.to_vec()),
+            None => Bound::Included(from.to_be_bytes().to_vec()),
+        };
+        let mut out = Vec::new();
+        let mut last = None;
+        for item in self
+            .tree
+            .range::<Vec<u8>, _>((lower, Bound::Unbounded))
+            .take(max)
+        {
+            let (k, v) = item?;
+            out.push(decode(&v)?);
+            last = Some(k.to_vec());
+        }
+        Ok((out, last))
+    }
+
+    /// The database the results are kept in (the gateway keeps its own
+    /// tree there).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// Results as they are stored, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<ResultRecord>> {
         self.published.subscribe()

@@ -6,20 +6,22 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{get_json, Proc};
+use crate::support::{get_json, wait_until, Proc};
 
 // The cluster crate's etcd for tests; not every part of it is used here.
 #[path = "../../cluster/tests/all/etcd.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 mod etcd;
 
-/// The node ids `url`'s node lists.
+/// The ids of the nodes `url`'s node lists as registered (not those
+/// whose lease is gone).
 fn ids(url: &str) -> Vec<String> {
     let cluster: Value = get_json(&format!("{url}/v1/cluster"));
     let mut ids: Vec<String> = cluster["nodes"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|n| n["state"] != "lease_gone")
         .map(|n| n["node_id"].as_str().unwrap().to_owned())
         .collect();
     ids.sort();
@@ -76,6 +78,41 @@ fn three_nodes_see_each_other_and_a_killed_one_drops_out() {
         "a node registers the URL it listens on"
     );
 
+    // Each node's gateway reads every node: all live, each with the epoch
+    // it has closed through, and so says `epochd cluster status`.
+    for (_, url) in &nodes {
+        wait_until(15, "every node live and closing epochs", || {
+            let cluster: Value = get_json(&format!("{url}/v1/cluster"));
+            cluster["nodes"].as_array().unwrap().iter().all(|n| {
+                n["state"] == "live"
+                    && n["closed_through"]
+                        .as_u64()
+                        .is_some_and(|c| c > 1_600_000_000)
+            })
+        });
+    }
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_epochd"))
+        .args(["cluster", "status", "--url", &nodes[0].1])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        text.starts_with("cluster test, seen from n0 (registered"),
+        "{text}"
+    );
+    for id in ["n0", "n1", "n2"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(id) && l.contains(" live ")),
+            "{id} not listed live:\n{text}"
+        );
+    }
+
     let mut nodes = nodes;
     let (victim, _) = nodes.pop().unwrap();
     let killed = Instant::now();
@@ -93,6 +130,16 @@ fn three_nodes_see_each_other_and_a_killed_one_drops_out() {
         "dropped before its lease ran out"
     );
     assert_eq!(ids(&nodes[1].1), ["n0", "n1"]);
+    // The others still show it, as gone: its epochs may be partial.
+    let cluster: Value = get_json(&format!("{}/v1/cluster", nodes[0].1));
+    let gone = cluster["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == "n2")
+        .expect("n2 still shown");
+    assert_eq!(gone["state"], "lease_gone");
+    assert!(gone["closed_through"].is_u64(), "{gone}");
 }
 
 #[test]

@@ -8,6 +8,8 @@ mod browser;
 mod byte_exact;
 mod cli;
 mod cluster;
+mod cluster_gateway;
+mod cluster_jobs;
 mod cluster_relocate;
 mod conformance;
 mod conformance_cluster;

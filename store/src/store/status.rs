@@ -40,6 +40,40 @@ impl Store {
         )
     }
 
+    /// The newest epoch through which this store will make no more
+    /// primary commits and every commit made has been acknowledged by the
+    /// daemon (whose acknowledgement comes only after its results are
+    /// stored and flushed): a cluster node's `closed_through`
+    /// (docs/CLUSTER.md, "The gateway's contract").
+    ///
+    /// The least of three bounds, each exact: the clock (an epoch takes
+    /// events until its second and the grace are over), the oldest open
+    /// epoch (buffered, not yet committed) and the oldest epoch in the hook
+    /// outbox (committed, not yet acknowledged). The open epochs are read
+    /// holding the seal lock, which a seal holds from taking epochs out to
+    /// staging their notices: an epoch taken out before is in the outbox
+    /// (or acknowledged) by then, one taken out after is still open, so no
+    /// epoch falls between the two reads. Events that arrive for an epoch
+    /// after this point make a late commit, as on a single node. The
+    /// outbox is read whole: it holds only what the daemon has not
+    /// finished, a backlog.
+    pub fn closed_through(&self) -> u64 {
+        let inner = &self.inner;
+        let now_ms = crate::clock::now_ms();
+        let mut through = (now_ms.saturating_sub(inner.config.grace_ms) / 1000).saturating_sub(1);
+        let oldest_open = {
+            let _sealing = inner.seal_lock.lock();
+            inner.open.lock().oldest_epoch()
+        };
+        if let Some(open) = oldest_open {
+            through = through.min(open.saturating_sub(1));
+        }
+        for notice in inner.outbox.pending().flatten() {
+            through = through.min(notice.epoch.saturating_sub(1));
+        }
+        through
+    }
+
     /// Whether the store takes writes, and if not, why: a passing fault
     /// (commits failing, or less free disk than the reserve) or a stop.
     pub fn health(&self) -> StoreHealth {

@@ -1,6 +1,7 @@
 //! Integration tests of the store: a real sled database on a temp dir.
 
 mod bad_input;
+mod closure;
 mod corrupt;
 mod crash;
 mod faults;

@@ -17,6 +17,7 @@ let token = '';
 const views = new Map(); // job name -> JobView
 let watched = []; // names of the jobs streamed live, oldest first
 let refreshTimer = null;
+let inCluster = false; // GET /v1/cluster answered: the charts show merged results
 
 const $ = (id) => document.getElementById(id);
 
@@ -73,6 +74,9 @@ async function api(path) {
 }
 
 const jobPath = (name) => '/v1/jobs/' + encodeURIComponent(name);
+// A job's results: this node's own, or in a cluster the gateway's merge of
+// every node's (docs/CLUSTER.md, "The gateway's contract").
+const resultsPath = (name) => (inCluster ? '/v1/cluster/jobs/' + encodeURIComponent(name) : jobPath(name)) + '/results';
 
 // ---- the jobs table
 
@@ -285,7 +289,7 @@ class JobView {
     const q = new URLSearchParams();
     if (token) q.set('access_token', token);
     if (from !== null) q.set('from', from);
-    const es = new EventSource(jobPath(this.name) + '/results/stream?' + q);
+    const es = new EventSource(resultsPath(this.name) + '/stream?' + q);
     this.source = es;
     this.setState('connecting');
     es.onopen = () => this.setState('live');
@@ -301,6 +305,11 @@ class JobView {
     };
     es.addEventListener('epoch', (e) => this.onEpoch(JSON.parse(e.data)));
     es.addEventListener('late', (e) => this.onLate(JSON.parse(e.data)));
+    // The gateway's new version of an epoch already shown replaces it.
+    es.addEventListener('correction', (e) => {
+      const data = JSON.parse(e.data);
+      if (this.points.has(data.epoch)) this.put(data.epoch, data);
+    });
     es.addEventListener('end', (e) => {
       // The server closes after `end`: a new stream from where it says
       // (at once when we lagged; after a pause when the server failed).
@@ -347,7 +356,7 @@ class JobView {
   async onLate(data) {
     if (!this.points.has(data.epoch)) return;
     try {
-      const r = await api(jobPath(this.name) + '/results?from=' + data.epoch + '&to=' + data.epoch);
+      const r = await api(resultsPath(this.name) + '?from=' + data.epoch + '&to=' + data.epoch);
       if (r.epochs && r.epochs.length) this.put(data.epoch, r.epochs[0]);
     } catch (_) { /* the next epochs matter more */ }
   }
@@ -492,6 +501,40 @@ class JobView {
   }
 }
 
+// ---- the cluster: its nodes, as this node sees them (hidden on a node alone)
+
+async function refreshCluster() {
+  try {
+    const c = await api('/v1/cluster');
+    inCluster = true;
+    $('cluster-section').hidden = false;
+    $('cluster-name').textContent = c.cluster + ', seen from ' + c.node_id;
+    const now = Date.now() / 1000;
+    const rows = (c.nodes || []).map((n) => {
+      const tr = el('tr');
+      tr.dataset.node = n.node_id;
+      tr.append(el('td', 'name', n.node_id + (n.node_id === c.node_id ? ' (this node)' : '')));
+      tr.append(el('td', null, n.url || '—'));
+      const closed = typeof n.closed_through === 'number' ? n.closed_through : null;
+      tr.append(el('td', 'num', closed === null ? '—' : clock(closed)));
+      tr.append(el('td', 'num', closed === null ? '—' : Math.max(0, Math.floor(now - closed))));
+      const state = n.state || (n.live === false ? 'lease gone' : 'live');
+      tr.append(el('td', 'state ' + (state === 'live' ? 'running' : 'paused'), state));
+      return tr;
+    });
+    $('cluster').tBodies[0].replaceChildren(...rows);
+  } catch (e) {
+    if (e.status === 404) {
+      // A node alone: nothing to show, and nothing to ask again.
+      inCluster = false;
+      $('cluster-section').hidden = true;
+      return;
+    }
+    if (inCluster) $('cluster-name').textContent = 'cannot read the cluster: ' + e.message;
+  }
+  setTimeout(refreshCluster, JOBS_EVERY_MS);
+}
+
 // ---- start
 
 loadToken();
@@ -501,4 +544,5 @@ $('token-form').addEventListener('submit', (e) => {
   useToken($('token-input').value.trim());
 });
 window.addEventListener('resize', () => views.forEach((v) => v.draw()));
-refreshJobs();
+// Whether this node is in a cluster decides which results the charts show.
+refreshCluster().finally(refreshJobs);
