@@ -13,10 +13,14 @@ use crate::support::{get_json, wait_until, Proc};
 #[allow(dead_code, clippy::duplicate_mod)]
 mod etcd;
 
-/// The ids of the nodes `url`'s node lists as registered (not those
-/// whose lease is gone).
+/// The ids of the nodes `url`'s node lists as registered.
 fn ids(url: &str) -> Vec<String> {
-    let cluster: Value = get_json(&format!("{url}/v1/cluster"));
+    registered(&get_json(&format!("{url}/v1/cluster")))
+}
+
+/// The ids of the nodes a `GET /v1/cluster` answer lists as registered
+/// (not those whose lease is gone), sorted.
+pub(crate) fn registered(cluster: &Value) -> Vec<String> {
     let mut ids: Vec<String> = cluster["nodes"]
         .as_array()
         .unwrap()

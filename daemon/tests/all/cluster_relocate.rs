@@ -33,17 +33,9 @@ fn get(url: &str) -> Result<Value, u16> {
     }
 }
 
-/// The node ids `url`'s node lists.
+/// The ids of the nodes `url`'s node lists as registered.
 fn ids(url: &str) -> Vec<String> {
-    let cluster = get(&format!("{url}/v1/cluster")).unwrap();
-    let mut ids: Vec<String> = cluster["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["node_id"].as_str().unwrap().to_owned())
-        .collect();
-    ids.sort();
-    ids
+    crate::cluster::registered(&get(&format!("{url}/v1/cluster")).unwrap())
 }
 
 /// Waits, bounded, until `url`'s node lists exactly `want`.
