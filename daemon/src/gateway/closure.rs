@@ -16,8 +16,11 @@ use tokio::sync::watch;
 const POLL: Duration = Duration::from_millis(50);
 
 /// The read walks the outbox, whose length is the daemon's backlog: the
-/// pause after a read is at least this many times the read's own time, so
-/// a node far behind spends at most a tenth of a core on it.
+/// pause after a read is at least this many times the CPU the read took,
+/// so a node far behind spends at most a tenth of a core on it. CPU, not
+/// wall time: the read waits for the store's seal lock while an epoch is
+/// sealed, and that wait costs nothing (counting it made the pauses, and
+/// commit → merged result, several times longer).
 const POLL_COST_FACTOR: u32 = 10;
 
 /// The longest pause between two reads, however slow they are.
@@ -44,11 +47,13 @@ impl Closure {
                 let mut pause = POLL;
                 while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
                     std::thread::sleep(pause);
-                    let read = std::time::Instant::now();
+                    let cpu = crate::pipeline::thread_cpu_time();
                     let Some(through) = store.upgrade().map(|s| s.closed_through()) else {
                         return;
                     };
-                    pause = (read.elapsed() * POLL_COST_FACTOR).clamp(POLL, POLL_MAX);
+                    pause = (crate::pipeline::thread_cpu_time().saturating_sub(cpu)
+                        * POLL_COST_FACTOR)
+                        .clamp(POLL, POLL_MAX);
                     // Only forward: the clock bound can step back if the
                     // wall clock does, and what was said closed stays so.
                     tx.send_if_modified(|w| {

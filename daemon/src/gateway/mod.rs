@@ -391,6 +391,9 @@ fn emit(
     );
     let object = render::with_field(&object, "version", version);
     let object = render::with_field(&object, "complete", d.complete);
+    // When this version left the gateway, as a node's stream says of its
+    // epochs: what commit → merged result is measured against.
+    let object = render::with_field(&object, "emitted_at_ms", crate::clock::now_ms());
     let v = Version {
         job: d.job.clone(),
         epoch: d.epoch,

@@ -31,7 +31,7 @@ pub use fanout::Processed;
 pub use lanes::{LaneConfig, LaneStats};
 pub use quota::{QuotaConfig, BURST_SECS};
 pub use source::Source;
-pub use workers::Workers;
+pub use workers::{thread_cpu_time, Workers};
 
 use crate::registry::{NodeLimits, Registry};
 use crate::results::{Results, Streams, StreamsConfig, Sweeper};

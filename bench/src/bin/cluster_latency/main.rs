@@ -61,8 +61,21 @@ struct Args {
     wasm_dir: Option<PathBuf>,
 }
 
-/// (side, job) → epoch → (received at, committed at, merged result).
-type Seen = Arc<Mutex<BTreeMap<(usize, String), BTreeMap<u64, (u64, u64, Value)>>>>;
+/// One merged epoch as a subscriber got it; times in unix ms.
+struct Arrival {
+    /// When its line came out of the socket.
+    received: u64,
+    /// The latest commit among its parts.
+    committed: u64,
+    /// The latest `stored_at_ms` among its parts: when the last result was stored.
+    stored: u64,
+    /// When the node's stream (or the gateway) sent it.
+    emitted: u64,
+    merged: Value,
+}
+
+/// (side, job) → epoch → its first complete arrival.
+type Seen = Arc<Mutex<BTreeMap<(usize, String), BTreeMap<u64, Arrival>>>>;
 
 const SIDES: [&str; 2] = ["1 node", "3 nodes (gateway)"];
 
@@ -308,13 +321,27 @@ async fn read_stream(client: reqwest::Client, url: String, side: usize, job: Str
                 if event["type"] == "late" || event["complete"] == false {
                     continue;
                 }
-                let merged = event["merged"].clone();
+                let stored = event["results"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["stored_at_ms"].as_u64())
+                    .max()
+                    .unwrap_or(committed);
+                let emitted = event["emitted_at_ms"].as_u64().unwrap_or(received);
+                let arrival = Arrival {
+                    received,
+                    committed,
+                    stored,
+                    emitted,
+                    merged: event["merged"].clone(),
+                };
                 seen.lock()
                     .unwrap()
                     .entry((side, job.clone()))
                     .or_default()
                     .entry(epoch)
-                    .or_insert((received, committed, merged));
+                    .or_insert(arrival);
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -343,6 +370,8 @@ fn report(
     let seen = seen.lock().unwrap();
     let mut ok = true;
     let mut latencies: Vec<Vec<f64>> = vec![Vec::new(); SIDES.len()];
+    // Per side: commit → last result stored → emitted → received.
+    let mut stages: Vec<[Vec<f64>; 3]> = vec![[Vec::new(), Vec::new(), Vec::new()]; SIDES.len()];
     let mut missing = vec![0usize; SIDES.len()];
     let mut mismatches = 0usize;
     for job in &args.jobs {
@@ -350,9 +379,12 @@ fn report(
             let mut merged = Vec::new();
             for side in 0..SIDES.len() {
                 match seen.get(&(side, job.clone())).and_then(|e| e.get(&epoch)) {
-                    Some((received, committed, value)) => {
-                        latencies[side].push(received.saturating_sub(*committed) as f64);
-                        merged.push(value);
+                    Some(a) => {
+                        latencies[side].push(a.received.saturating_sub(a.committed) as f64);
+                        stages[side][0].push(a.stored.saturating_sub(a.committed) as f64);
+                        stages[side][1].push(a.emitted.saturating_sub(a.stored) as f64);
+                        stages[side][2].push(a.received.saturating_sub(a.emitted) as f64);
+                        merged.push(&a.merged);
                     }
                     None => missing[side] += 1,
                 }
@@ -383,19 +415,29 @@ fn report(
         ("p99 ms", Align::Right),
         ("max ms", Align::Right),
     ]);
-    let p = |side: usize, q: f64| {
-        percentile(&latencies[side], q).map_or("-".into(), |v| format!("{v:.0}"))
-    };
+    let p =
+        |values: &[f64], q: f64| percentile(values, q).map_or("-".into(), |v| format!("{v:.0}"));
     for (side, name) in SIDES.iter().enumerate() {
-        table.row([
-            name.to_string(),
-            latencies[side].len().to_string(),
-            missing[side].to_string(),
-            p(side, 0.5),
-            p(side, 0.9),
-            p(side, 0.99),
-            p(side, 1.0),
-        ]);
+        let rows = [
+            (format!("**{name}**"), &latencies[side]),
+            ("· commit → last result stored".to_owned(), &stages[side][0]),
+            (
+                "· last result stored → emitted".to_owned(),
+                &stages[side][1],
+            ),
+            ("· emitted → subscriber".to_owned(), &stages[side][2]),
+        ];
+        for (label, values) in rows {
+            table.row([
+                label,
+                values.len().to_string(),
+                missing[side].to_string(),
+                p(values, 0.5),
+                p(values, 0.9),
+                p(values, 0.99),
+                p(values, 1.0),
+            ]);
+        }
     }
     print!("{table}");
     let ratio = |q: f64| match (percentile(&latencies[1], q), percentile(&latencies[0], q)) {
