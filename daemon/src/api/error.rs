@@ -152,3 +152,14 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// Runs blocking work (a database read) off the async threads; its
+/// failure, or the task's, is an internal error (logged, not shown).
+pub async fn read_blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}

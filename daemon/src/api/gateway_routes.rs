@@ -100,10 +100,7 @@ async fn stored(
     to: u64,
 ) -> Result<Vec<Version>, ApiError> {
     let (v, job) = (versions.clone(), job.to_owned());
-    tokio::task::spawn_blocking(move || v.range(&job, from, to))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+    super::error::read_blocking(move || v.range(&job, from, to)).await
 }
 
 /// `GET /v1/cluster/jobs/{name}/results?from=E&to=E`: the single-node

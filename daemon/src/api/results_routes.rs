@@ -69,10 +69,7 @@ async fn stored_range(
 ) -> Result<Vec<(u64, Vec<ResultRecord>)>, ApiError> {
     let streams = daemon.streams().clone();
     let job = job.to_owned();
-    tokio::task::spawn_blocking(move || streams.stored(&job, from, to))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+    super::error::read_blocking(move || streams.stored(&job, from, to)).await
 }
 
 /// `GET /v1/jobs/{name}/results?from=E&to=E`: each epoch's results (every

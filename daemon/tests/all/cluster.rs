@@ -40,19 +40,7 @@ fn three_nodes_see_each_other_and_a_killed_one_drops_out() {
         .iter()
         .enumerate()
         .map(|(i, dir)| {
-            Proc::serve(
-                dir.path(),
-                &[
-                    "--cluster",
-                    &etcd.endpoint(),
-                    "--cluster-name",
-                    "test",
-                    "--node-id",
-                    &format!("n{i}"),
-                    "--cluster-lease-secs",
-                    "2",
-                ],
-            )
+            Proc::serve_in_cluster(dir.path(), &etcd.endpoint(), "test", &format!("n{i}"), &[])
         })
         .collect();
     // A node answers HTTP before its registration is in etcd: wait, bounded.

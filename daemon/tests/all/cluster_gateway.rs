@@ -88,21 +88,7 @@ struct Node {
 }
 
 fn start(dir: &Path, id: &str, etcd: &str) -> (Proc, String) {
-    Proc::serve(
-        dir,
-        &[
-            "--cluster",
-            etcd,
-            "--cluster-name",
-            "gw",
-            "--node-id",
-            id,
-            "--cluster-lease-secs",
-            "2",
-            "--cluster-job-lead-secs",
-            "1",
-        ],
-    )
+    Proc::serve_in_cluster(dir, etcd, "gw", id, &["--cluster-job-lead-secs", "1"])
 }
 
 fn cluster(etcd: &etcd::Etcd) -> Vec<Node> {

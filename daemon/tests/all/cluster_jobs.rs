@@ -23,19 +23,7 @@ mod etcd;
 
 /// Starts node `n<i>` of cluster `jobs`, its data and log in `dir`.
 fn start(etcd: &etcd::Etcd, dir: &Path, i: usize) -> (Proc, String) {
-    Proc::serve(
-        dir,
-        &[
-            "--cluster",
-            &etcd.endpoint(),
-            "--cluster-name",
-            "jobs",
-            "--node-id",
-            &format!("n{i}"),
-            "--cluster-lease-secs",
-            "2",
-        ],
-    )
+    Proc::serve_in_cluster(dir, &etcd.endpoint(), "jobs", &format!("n{i}"), &[])
 }
 
 /// GETs `url`: the status and the JSON answer.

@@ -109,20 +109,12 @@ fn relocated_chunks_land_on_their_owners_and_nowhere_else() {
         .iter()
         .enumerate()
         .map(|(i, dir)| {
-            Proc::serve(
+            Proc::serve_in_cluster(
                 dir.path(),
-                &[
-                    "--cluster",
-                    &etcd.endpoint(),
-                    "--cluster-name",
-                    "test",
-                    "--node-id",
-                    &format!("n{i}"),
-                    "--cluster-lease-secs",
-                    "2",
-                    "--admin-token",
-                    TOKEN,
-                ],
+                &etcd.endpoint(),
+                "test",
+                &format!("n{i}"),
+                &["--admin-token", TOKEN],
             )
         })
         .collect();

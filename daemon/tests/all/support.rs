@@ -105,6 +105,29 @@ impl Proc {
         Proc::serve_under(&[], dir, extra)
     }
 
+    /// [`Proc::serve`] as node `id` of cluster `cluster` on the etcd at
+    /// `etcd`, with a 2 s lease (a killed node drops out soon), and `extra`.
+    pub fn serve_in_cluster(
+        dir: &Path,
+        etcd: &str,
+        cluster: &str,
+        id: &str,
+        extra: &[&str],
+    ) -> (Proc, String) {
+        let mut args = vec![
+            "--cluster",
+            etcd,
+            "--cluster-name",
+            cluster,
+            "--node-id",
+            id,
+            "--cluster-lease-secs",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        Proc::serve(dir, &args)
+    }
+
     /// [`Proc::serve`] under a wrapper command (see [`Proc::start_under`]).
     pub fn serve_under(wrapper: &[&str], dir: &Path, extra: &[&str]) -> (Proc, String) {
         let data = dir.join("data");
