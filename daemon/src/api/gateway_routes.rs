@@ -221,31 +221,8 @@ pub async fn stream(
     {
         return Err(no_such_job(&name));
     }
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let ndjson = match q.format.as_deref() {
-        Some("ndjson") => true,
-        Some("sse") => false,
-        Some(other) => return Err(bad_query(format!("format={other}: use sse or ndjson"))),
-        None => accept.contains("application/x-ndjson"),
-    };
-    let resume = match headers.get("last-event-id") {
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .ok_or_else(|| {
-                    bad_query(
-                        "Last-Event-ID must be an epoch (the id of the last event seen)".into(),
-                    )
-                })?
-                + 1,
-        ),
-        None => None,
-    };
-    let start = resume.or(q.from);
+    let (format, start) = super::results_routes::negotiate(&headers, q.format.as_deref(), q.from)?;
+    let ndjson = format == super::results_routes::Format::Ndjson;
     let live = gateway.versions().subscribe();
     let (tx, mut rx) = mpsc::channel::<Item>(8);
     tokio::spawn(feed(

@@ -176,9 +176,45 @@ pub struct StreamQuery {
 
 /// How a stream is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(super) enum Format {
     Sse,
     Ndjson,
+}
+
+/// A stream's framing (`?format=`, else the `Accept` header; SSE by
+/// default) and where it starts: after `Last-Event-ID` (an epoch), else
+/// `?from=`, else (`None`) from now. Shared by every results stream.
+pub(super) fn negotiate(
+    headers: &HeaderMap,
+    format: Option<&str>,
+    from: Option<u64>,
+) -> Result<(Format, Option<u64>), ApiError> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = match format {
+        Some("ndjson") => Format::Ndjson,
+        Some("sse") => Format::Sse,
+        Some(other) => return Err(bad_query(format!("format={other}: use sse or ndjson"))),
+        None if accept.contains("application/x-ndjson") => Format::Ndjson,
+        None => Format::Sse,
+    };
+    let resume = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    bad_query(
+                        "Last-Event-ID must be an epoch (the id of the last event seen)".into(),
+                    )
+                })?
+                + 1,
+        ),
+        None => None,
+    };
+    Ok((format, resume.or(from)))
 }
 
 /// One thing a stream says, before it is framed as SSE or NDJSON.
@@ -252,33 +288,9 @@ pub async fn stream(
             format!("no job named {name:?}: list them with GET /v1/jobs"),
         ));
     }
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let format = match q.format.as_deref() {
-        Some("ndjson") => Format::Ndjson,
-        Some("sse") => Format::Sse,
-        Some(other) => return Err(bad_query(format!("format={other}: use sse or ndjson"))),
-        None if accept.contains("application/x-ndjson") => Format::Ndjson,
-        None => Format::Sse,
-    };
-    let resume = match headers.get("last-event-id") {
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .ok_or_else(|| {
-                    bad_query(
-                        "Last-Event-ID must be an epoch (the id of the last event seen)".into(),
-                    )
-                })?
-                + 1,
-        ),
-        None => None,
-    };
+    let (format, start) = negotiate(&headers, q.format.as_deref(), q.from)?;
     // Nothing is kept from before the results' retention: start there.
-    let start = resume.or(q.from).map(|s| s.max(daemon.results_horizon()));
+    let start = start.map(|s| s.max(daemon.results_horizon()));
     let subscription = daemon.streams().subscribe(&name);
     let (tx, mut rx) = mpsc::channel::<Item>(8);
     tokio::spawn(feed(
