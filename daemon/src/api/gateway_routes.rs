@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
 
-use super::results_routes::check_range;
+use super::results_routes::{bad_query, range_query, RangeQuery};
 use super::{ApiError, AppState};
 use crate::gateway::{parts, Gateway, Version, Versions};
 use crate::results::render;
@@ -26,10 +26,6 @@ const CATCH_UP_BATCH: u64 = 300;
 
 /// How often an idle NDJSON stream sends a keep-alive (SSE has axum's).
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
-
-fn bad_query(message: String) -> ApiError {
-    ApiError::client(StatusCode::BAD_REQUEST, "bad_query", message)
-}
 
 /// The gateway, or 404 `no_cluster` on a node running alone.
 fn gateway(state: &AppState) -> Result<Arc<Gateway>, ApiError> {
@@ -85,13 +81,6 @@ pub async fn parts(
     Ok(response)
 }
 
-/// `?from=&to=` of a range query.
-#[derive(Debug, Deserialize)]
-pub struct RangeQuery {
-    from: u64,
-    to: u64,
-}
-
 /// The latest versions of `job` over `from..=to`, read off the runtime.
 async fn stored(
     versions: &Versions,
@@ -111,13 +100,7 @@ pub async fn range(
     query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let gateway = gateway(&state)?;
-    let Query(q) = query.map_err(|e| {
-        bad_query(format!(
-            "{e}; expected ?from=EPOCH&to=EPOCH (unix seconds, at most {} epochs)",
-            super::MAX_RANGE_EPOCHS
-        ))
-    })?;
-    check_range(q.from, q.to)?;
+    let q = range_query(query)?;
     let versions = stored(gateway.versions(), &name, q.from, q.to).await?;
     let known = state
         .daemon

@@ -28,15 +28,29 @@ const CATCH_UP_BATCH: u64 = 300;
 /// How often an idle stream sends a keep-alive.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
-fn bad_query(message: String) -> ApiError {
+pub(super) fn bad_query(message: String) -> ApiError {
     ApiError::client(StatusCode::BAD_REQUEST, "bad_query", message)
 }
 
 /// `?from=&to=` of a range query.
 #[derive(Debug, Deserialize)]
 pub struct RangeQuery {
-    from: u64,
-    to: u64,
+    pub(super) from: u64,
+    pub(super) to: u64,
+}
+
+/// A range query's `?from=&to=`, parsed and checked ([`check_range`]),
+/// or the 400 that says what to send: shared by every range route.
+pub(super) fn range_query(
+    query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<RangeQuery, ApiError> {
+    let Query(q) = query.map_err(|e| {
+        bad_query(format!(
+            "{e}; expected ?from=EPOCH&to=EPOCH (unix seconds, at most {MAX_RANGE_EPOCHS} epochs)"
+        ))
+    })?;
+    check_range(q.from, q.to)?;
+    Ok(q)
 }
 
 /// Refuses a reversed range, or one of more than [`MAX_RANGE_EPOCHS`]
@@ -80,12 +94,7 @@ pub async fn range(
     query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let daemon = state.daemon.clone();
-    let Query(q) = query.map_err(|e| {
-        bad_query(format!(
-            "{e}; expected ?from=EPOCH&to=EPOCH (unix seconds, at most {MAX_RANGE_EPOCHS} epochs)"
-        ))
-    })?;
-    check_range(q.from, q.to)?;
+    let q = range_query(query)?;
     let stored = stored_range(&daemon, &name, q.from, q.to).await?;
     if stored.is_empty() && daemon.registry().get(&name).is_none() {
         return Err(ApiError::client(
