@@ -26,6 +26,19 @@ fn start(etcd: &etcd::Etcd, dir: &Path, i: usize) -> (Proc, String) {
     Proc::serve_in_cluster(dir, &etcd.endpoint(), "jobs", &format!("n{i}"), &[])
 }
 
+/// Nodes n0, n1 and n2 of cluster `jobs`: their directories, processes
+/// and URLs.
+fn three_nodes(etcd: &etcd::Etcd) -> (Vec<tempfile::TempDir>, Vec<(Proc, String)>, Vec<String>) {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<(Proc, String)> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| start(etcd, d.path(), i))
+        .collect();
+    let urls = nodes.iter().map(|(_, u)| u.clone()).collect();
+    (dirs, nodes, urls)
+}
+
 /// GETs `url`: the status and the JSON answer.
 fn get(url: &str) -> (u16, Value) {
     let answer = client().get(url).send().unwrap();
@@ -175,13 +188,7 @@ fn from_epoch(job: &Value) -> u64 {
 #[test]
 fn a_job_runs_on_every_node_from_its_epoch_and_a_pause_or_delete_elsewhere_stops_it_everywhere() {
     let etcd = etcd::Etcd::start();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let nodes: Vec<(Proc, String)> = dirs
-        .iter()
-        .enumerate()
-        .map(|(i, d)| start(&etcd, d.path(), i))
-        .collect();
-    let urls: Vec<String> = nodes.iter().map(|(_, u)| u.clone()).collect();
+    let (_dirs, _nodes, urls) = three_nodes(&etcd);
 
     // Submitted on n0: every node has it, active from the same epoch.
     let (status, paused_job) = submit(&urls[0], "count-p");
@@ -343,13 +350,7 @@ fn a_node_started_later_gets_the_job_and_its_module_from_a_holder() {
 #[test]
 fn etcd_killed_under_load_loses_no_result_and_the_nodes_come_back() {
     let mut etcd = etcd::Etcd::start();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let nodes: Vec<(Proc, String)> = dirs
-        .iter()
-        .enumerate()
-        .map(|(i, d)| start(&etcd, d.path(), i))
-        .collect();
-    let urls: Vec<String> = nodes.iter().map(|(_, u)| u.clone()).collect();
+    let (_dirs, _nodes, urls) = three_nodes(&etcd);
     let (status, submitted) = submit(&urls[0], "count");
     assert_eq!(status, 201, "{submitted}");
     let from = from_epoch(&submitted);
