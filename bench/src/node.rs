@@ -150,9 +150,9 @@ impl Drop for Node {
     }
 }
 
-/// The child's first stdout line, when it comes; the rest of stdout is drained so the
+/// A child's first stdout line, when it comes; the rest of stdout is drained so the
 /// node never blocks on a full pipe.
-fn first_line(child: &mut Child) -> Result<mpsc::Receiver<String>> {
+pub fn first_line(child: &mut Child) -> Result<mpsc::Receiver<String>> {
     let stdout = child.stdout.take().context("the node's stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()

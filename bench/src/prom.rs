@@ -28,6 +28,15 @@ impl Metrics {
             .map(|(_, _, v)| *v)
     }
 
+    /// The sum of every sample of `name` (all label values).
+    pub fn sum(&self, name: &str) -> f64 {
+        self.samples
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .map(|(_, _, v)| *v)
+            .sum()
+    }
+
     /// The value of `name`'s sample whose label `label` is `value` (other labels
     /// may be there too).
     pub fn labeled(&self, name: &str, label: &str, value: &str) -> Option<f64> {

@@ -133,12 +133,23 @@ fn no_such_job(name: &str) -> ApiError {
     )
 }
 
-/// `?from=&format=&complete_only=` of a stream.
+/// `?from=&format=&complete_only=&merged_only=` of a stream.
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
     from: Option<u64>,
     format: Option<String>,
     complete_only: Option<bool>,
+    merged_only: Option<bool>,
+}
+
+/// What a subscriber asked to get of each version.
+#[derive(Debug, Clone, Copy)]
+struct Wanted {
+    /// Complete versions only.
+    complete_only: bool,
+    /// Without the parts' own results (`results`): the merged answer and
+    /// its completeness only, a small share of the bytes.
+    merged_only: bool,
 }
 
 /// One event before it is framed: (type, id, data), or a keep-alive.
@@ -175,16 +186,35 @@ impl Item {
 
 /// A version as a stream event: `epoch` for an epoch's first version,
 /// `correction` for a later one; the id is the epoch (the resume point).
-fn item(v: &Version) -> Item {
+fn item(v: &Version, merged_only: bool) -> Item {
     let kind = if v.version > 1 { "correction" } else { "epoch" };
-    Item::Event(kind, Some(v.epoch), v.json.clone())
+    let json = if merged_only {
+        without_results(&v.json)
+    } else {
+        v.json.clone()
+    };
+    Item::Event(kind, Some(v.epoch), json)
+}
+
+/// An epoch object without its `results` array.
+fn without_results(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) {
+        Ok(mut object) => {
+            object.remove("results");
+            serde_json::Value::Object(object).to_string()
+        }
+        // Versions are rendered by the gateway itself; keep one whole if
+        // it ever does not parse rather than send nothing.
+        Err(_) => json.to_owned(),
+    }
 }
 
 /// `GET /v1/cluster/jobs/{name}/results/stream`: SSE by default; NDJSON
 /// with `?format=ndjson` or `Accept: application/x-ndjson`. Starts from
 /// now, from `?from=EPOCH`, or after `Last-Event-ID`, each epoch's latest
 /// version first, then versions as they are emitted;
-/// `?complete_only=true` sends complete versions only.
+/// `?complete_only=true` sends complete versions only; `?merged_only=true`
+/// leaves out each version's `results` (the parts' own).
 pub async fn stream(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -194,7 +224,8 @@ pub async fn stream(
     let gateway = gateway(&state)?;
     let Query(q) = query.map_err(|e| {
         bad_query(format!(
-            "{e}; expected ?from=EPOCH, ?format=sse|ndjson and/or ?complete_only=true"
+            "{e}; expected ?from=EPOCH, ?format=sse|ndjson, ?complete_only=true and/or \
+             ?merged_only=true"
         ))
     })?;
     if state
@@ -212,7 +243,10 @@ pub async fn stream(
         gateway.versions().clone(),
         name,
         start,
-        q.complete_only.unwrap_or(false),
+        Wanted {
+            complete_only: q.complete_only.unwrap_or(false),
+            merged_only: q.merged_only.unwrap_or(false),
+        },
         live,
         ndjson,
         tx,
@@ -246,13 +280,13 @@ async fn feed(
     versions: Versions,
     job: String,
     start: Option<u64>,
-    complete_only: bool,
+    asked: Wanted,
     mut live: broadcast::Receiver<Arc<Version>>,
     ndjson: bool,
     tx: mpsc::Sender<Item>,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
-    let wanted = |v: &Version| !complete_only || v.complete;
+    let wanted = |v: &Version| !asked.complete_only || v.complete;
     // The version of each epoch sent from storage.
     let mut sent: HashMap<u64, u32> = HashMap::new();
     if let Some(mut next) = start {
@@ -264,7 +298,7 @@ async fn feed(
             };
             for v in batch.iter().filter(|v| wanted(v)) {
                 sent.insert(v.epoch, v.version);
-                if tx.send(item(v)).await.is_err() {
+                if tx.send(item(v, asked.merged_only)).await.is_err() {
                     return;
                 }
             }
@@ -281,7 +315,7 @@ async fn feed(
                         continue;
                     }
                     keep_alive.reset();
-                    item(&v)
+                    item(&v, asked.merged_only)
                 }
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(_)) => {

@@ -33,6 +33,16 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         write_store_health(&mut out, &health, free);
     }
     write_connections(&mut out, &state.connections);
+    write_bytes_out(&mut out, &state.bytes_out);
+    if let Some(jobs) = &state.cluster_jobs {
+        metric(
+            &mut out,
+            "epochd_cluster_module_bytes_fetched_total",
+            "counter",
+            "Bytes of job modules fetched from other nodes.",
+            &[("", jobs.bytes_fetched() as f64)],
+        );
+    }
     if let Some(hooks) = &state.hooks {
         hooks.snapshot().write_prometheus(&mut out);
     }
@@ -163,6 +173,23 @@ fn write_store(out: &mut String, stats: &StoreStatsSnapshot, disk: &DiskUsage) {
     );
 }
 
+/// Response body bytes, by who asked (docs/CLUSTER.md, "What crosses the
+/// network").
+fn write_bytes_out(out: &mut String, bytes: &super::BytesOut) {
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    metric(
+        out,
+        "epochd_http_response_bytes_total",
+        "counter",
+        "Response body bytes served, by peer: client, node (another node of the cluster) or self.",
+        &[
+            ("peer=\"client\"", get(&bytes.client)),
+            ("peer=\"node\"", get(&bytes.node)),
+            ("peer=\"self\"", get(&bytes.own)),
+        ],
+    );
+}
+
 /// The HTTP server's connections and its cap.
 fn write_connections(out: &mut String, c: &super::connections::ConnectionStats) {
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
@@ -257,6 +284,13 @@ fn write_daemon(out: &mut String, daemon: &Daemon) {
         "counter",
         "Time spent decoding commits.",
         &[("", stats.decode_us.load(Ordering::Relaxed) as f64 / 1e6)],
+    );
+    metric(
+        out,
+        "epochd_daemon_decode_cpu_seconds_total",
+        "counter",
+        "CPU time of the threads decoding commits.",
+        &[("", daemon.decode_cpu_time().as_secs_f64())],
     );
     metric(
         out,

@@ -7,6 +7,7 @@
 //! needs.
 
 pub mod auth;
+mod bytes_out;
 mod cluster_jobs_routes;
 mod cluster_routes;
 pub mod connections;
@@ -27,6 +28,7 @@ use epochd_hooks::DispatchStats;
 use epochd_store::Store;
 
 pub use auth::{Auth, Role};
+pub use bytes_out::BytesOut;
 pub use error::ApiError;
 pub use results_routes::MAX_RANGE_EPOCHS;
 
@@ -60,6 +62,8 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// The HTTP server's connection counters.
     pub connections: Arc<connections::ConnectionStats>,
+    /// Response body bytes served, by peer.
+    pub bytes_out: Arc<BytesOut>,
     /// Longest a request body may take to arrive.
     pub body_timeout: std::time::Duration,
 }
@@ -129,6 +133,13 @@ pub fn router(state: AppState) -> Router {
         ),
     };
     let body_timeout = state.body_timeout;
+    let counting = bytes_out::Counting {
+        bytes: state.bytes_out.clone(),
+        own_id: state
+            .cluster
+            .as_ref()
+            .map(|m| m.config().node.node_id.clone()),
+    };
     routes::serve(routes::node_routes(), state, &auth)
         .merge(stores)
         .merge(daemons)
@@ -152,5 +163,9 @@ pub fn router(state: AppState) -> Router {
         // A body that trickles in (slowloris) ends with an error after this.
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             body_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            counting,
+            bytes_out::count,
         ))
 }

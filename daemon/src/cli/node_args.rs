@@ -237,6 +237,11 @@ pub struct DaemonArgs {
     /// Events of one job a subscriber may fall behind before its stream ends.
     #[arg(long, default_value_t = 256)]
     pub stream_buffer: usize,
+    /// Decode each commit once per job instead of once for all (the
+    /// MapReduce way, for the cluster benchmark's comparison; never
+    /// faster).
+    #[arg(long, hide = true)]
+    pub decode_per_job: bool,
 }
 
 impl DaemonArgs {
@@ -259,6 +264,7 @@ impl DaemonArgs {
         }
         config.streams.settle = Duration::from_millis(self.stream_settle_ms);
         config.streams.buffer = self.stream_buffer;
+        config.decode_per_job = self.decode_per_job;
         crate::node::DaemonOptions {
             config,
             jobs_dir: self.jobs_dir.clone(),

@@ -48,7 +48,11 @@ impl ClusterJobs {
             );
             match self.get(&url).await {
                 Ok(bytes) => match check_module(sha, &bytes) {
-                    Ok(()) => return Ok(bytes),
+                    Ok(()) => {
+                        self.bytes_fetched
+                            .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        return Ok(bytes);
+                    }
                     Err(e) => tried.push(format!("{}: {e}", holder.node_id)),
                 },
                 Err(why) => tried.push(format!("{} ({url}): {why}", holder.node_id)),

@@ -77,6 +77,23 @@ pub struct ClusterJobsConfig {
     pub token: Option<String>,
 }
 
+/// The header a node sends with its requests to other nodes (its gateway
+/// reading parts streams, a module fetch): its id. The node asked counts
+/// what it serves as sent to a node, not to a client
+/// (`epochd_http_response_bytes_total{peer}`).
+pub const NODE_HEADER: &str = "x-epochd-node";
+
+/// An HTTP client builder whose requests name this node in [`NODE_HEADER`].
+pub fn node_client(node_id: &str) -> reqwest::ClientBuilder {
+    let mut headers = reqwest::header::HeaderMap::new();
+    // An id that is not a valid header value goes unnamed: its traffic
+    // counts as a client's, and nothing else depends on it.
+    if let Ok(value) = reqwest::header::HeaderValue::from_str(node_id) {
+        headers.insert(NODE_HEADER, value);
+    }
+    reqwest::Client::builder().default_headers(headers)
+}
+
 /// This node's side of the cluster's job registry.
 pub struct ClusterJobs {
     daemon: Arc<Daemon>,
@@ -88,6 +105,8 @@ pub struct ClusterJobs {
     lead_secs: u64,
     token: Option<String>,
     http: reqwest::Client,
+    /// Bytes of modules fetched from other nodes.
+    bytes_fetched: std::sync::atomic::AtomicU64,
     /// Where the revision of the last applied change is kept.
     revision_file: PathBuf,
 }
@@ -117,7 +136,8 @@ impl ClusterJobs {
             node_id: membership.node.node_id.clone(),
             lead_secs,
             token,
-            http: reqwest::Client::builder()
+            bytes_fetched: Default::default(),
+            http: node_client(&membership.node.node_id)
                 .timeout(std::time::Duration::from_secs(30))
                 .build()
                 .map_err(|e| ClusterJobsError::Fetch {
@@ -132,6 +152,12 @@ impl ClusterJobs {
     /// The modules this node holds.
     pub fn modules(&self) -> &ModuleStore {
         &self.modules
+    }
+
+    /// Bytes of modules this node fetched from other nodes so far.
+    pub fn bytes_fetched(&self) -> u64 {
+        self.bytes_fetched
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This node's id in the cluster.

@@ -86,6 +86,9 @@ pub struct GatewayStats {
     pub waited_ms: AtomicU64,
     /// Membership reads from etcd.
     pub etcd_round_trips: AtomicU64,
+    /// Bytes read from other nodes' parts streams (this node's own not
+    /// counted: it does not cross the network).
+    pub bytes_from_nodes: AtomicU64,
 }
 
 impl GatewayStats {
@@ -93,13 +96,14 @@ impl GatewayStats {
     pub fn write_prometheus(&self, out: &mut String) {
         use std::fmt::Write;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 6] = [
+        let rows: [(&str, &str, &str, u64); 7] = [
             ("epochd_gateway_parts_total", "", "Parts (result records) the gateway received from the nodes' parts streams, repeats included.", get(&self.parts)),
             ("epochd_gateway_epochs_total", "complete=\"true\"", "Job epochs the gateway first emitted, by whether every expected node had closed them.", get(&self.complete)),
             ("epochd_gateway_epochs_total", "complete=\"false\"", "", get(&self.partial)),
             ("epochd_gateway_corrections_total", "", "Later versions of an emitted job epoch (a part or a closure came after it).", get(&self.corrections)),
             ("epochd_gateway_waited_ms", "", "Milliseconds emitted epochs waited for their last node, summed.", get(&self.waited_ms)),
             ("epochd_gateway_etcd_round_trips_total", "", "Membership reads the gateway made from etcd.", get(&self.etcd_round_trips)),
+            ("epochd_gateway_bytes_received_total", "", "Bytes the gateway read from other nodes' parts streams.", get(&self.bytes_from_nodes)),
         ];
         for (name, labels, help, value) in rows {
             if !help.is_empty() {
@@ -212,7 +216,7 @@ async fn run(
     let start = crate::clock::now_secs().saturating_sub(START_LOOKBACK);
     let mut board = Board::new(start);
     let (tx, mut rx) = mpsc::channel::<Input>(4096);
-    let client = reqwest::Client::builder()
+    let client = crate::cluster::node_client(&membership.node.node_id)
         .connect_timeout(Duration::from_secs(2))
         .build()
         .expect("an HTTP client builds");
@@ -273,7 +277,12 @@ async fn run(
                                 .map_or(start, |c| c.saturating_sub(30) + 1);
                             tracing::info!(node = %n.node_id, url = %n.url, from, "the gateway reads a node's parts");
                             let task = tokio::spawn(reader::read(
-                                Member { node: n.node_id.clone(), url: n.url.clone(), from },
+                                Member {
+                                    counted: n.node_id != membership.node.node_id,
+                                    node: n.node_id.clone(),
+                                    url: n.url.clone(),
+                                    from,
+                                },
                                 client.clone(),
                                 config.token.clone(),
                                 tx.clone(),

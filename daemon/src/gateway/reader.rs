@@ -41,6 +41,8 @@ pub struct Member {
     pub url: String,
     /// The first epoch wanted.
     pub from: u64,
+    /// Whether its bytes count as read from another node (not this one).
+    pub counted: bool,
 }
 
 /// Reads `member` until the task is aborted (it left the cluster) or the
@@ -56,6 +58,7 @@ pub async fn read(
         node,
         url,
         mut from,
+        counted,
     } = member;
     let mut backoff = MIN_BACKOFF;
     loop {
@@ -69,7 +72,7 @@ pub async fn read(
                     return;
                 }
                 backoff = MIN_BACKOFF;
-                match follow(&node, response, &tx, &stats, &mut from).await {
+                match follow((&node, counted), response, &tx, &stats, &mut from).await {
                     Ok(why) => tracing::debug!(%node, %why, from, "a parts stream ended"),
                     Err(Gone) => return,
                 }
@@ -96,9 +99,10 @@ pub async fn read(
 /// The gateway stopped listening.
 struct Gone;
 
-/// Follows one connection; `Ok` with why it ended.
+/// Follows one connection to `node` (its bytes counted as read from
+/// another node when `counted`); `Ok` with why it ended.
 async fn follow(
-    node: &str,
+    (node, counted): (&str, bool),
     mut response: reqwest::Response,
     tx: &mpsc::Sender<Input>,
     stats: &GatewayStats,
@@ -112,6 +116,11 @@ async fn follow(
             Ok(Ok(None)) => return Ok("closed".into()),
             Ok(Ok(Some(chunk))) => chunk,
         };
+        if counted {
+            stats
+                .bytes_from_nodes
+                .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         buf.extend_from_slice(&chunk);
         while let Some(end) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=end).collect();

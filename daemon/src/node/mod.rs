@@ -274,6 +274,7 @@ pub async fn serve(
         max_job_bytes,
         stopping,
         connections: Default::default(),
+        bytes_out: Default::default(),
         body_timeout: limits.body_timeout,
     };
     let dispatch = tokio::spawn(dispatcher.run());
@@ -331,6 +332,7 @@ pub async fn store(
         max_job_bytes: 0,
         stopping,
         connections: Default::default(),
+        bytes_out: Default::default(),
         body_timeout: limits.body_timeout,
     };
     let dispatch = tokio::spawn(dispatcher.run());
@@ -376,6 +378,7 @@ pub async fn daemon(
         max_job_bytes,
         stopping,
         connections: Default::default(),
+        bytes_out: Default::default(),
         body_timeout: limits.body_timeout,
     };
     let (listener, local) = bind(listen).await?;

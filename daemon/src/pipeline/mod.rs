@@ -15,6 +15,7 @@ mod quota;
 mod run;
 mod source;
 mod turnstile;
+mod decoders;
 mod workers;
 
 use std::path::PathBuf;
@@ -66,6 +67,11 @@ pub struct DaemonConfig {
     pub results_sweep_secs: u64,
     /// How results are streamed to subscribers.
     pub streams: StreamsConfig,
+    /// Decode each commit once per matching job, each run on its own copy,
+    /// instead of once for all of them. Only the cluster benchmark sets it,
+    /// to measure the MapReduce way (every job decodes the data itself)
+    /// beside epochd's on the same node. Default: false.
+    pub decode_per_job: bool,
 }
 
 impl DaemonConfig {
@@ -84,6 +90,7 @@ impl DaemonConfig {
             results_retention_secs: 86_400,
             results_sweep_secs: 60,
             streams: StreamsConfig::default(),
+            decode_per_job: false,
         }
     }
 }
@@ -132,6 +139,7 @@ pub struct Daemon {
     newest_epoch: AtomicU64,
     lanes: lanes::Lanes,
     budget: Budget,
+    decoders: Arc<decoders::Decoders>,
     stats: PipelineStats,
     /// Held for its `Drop`, which stops the retention thread.
     _sweeper: Sweeper,
@@ -209,6 +217,7 @@ impl Daemon {
             newest_epoch: AtomicU64::new(0),
             results,
             budget: Budget::new(config.budget_bytes),
+            decoders: Arc::new(decoders::Decoders::new()),
             config,
             source,
             registry,
@@ -247,6 +256,11 @@ impl Daemon {
     pub fn results_horizon(&self) -> u64 {
         let now = crate::clock::now_secs();
         now.saturating_sub(self.config.results_retention_secs)
+    }
+
+    /// CPU time spent decoding commits so far.
+    pub fn decode_cpu_time(&self) -> std::time::Duration {
+        self.decoders.cpu_time()
     }
 
     /// Bytes of the decode budget held by epochs in flight.

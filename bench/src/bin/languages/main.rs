@@ -31,7 +31,6 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod modules;
-mod native;
 mod report;
 
 use std::path::PathBuf;
@@ -114,7 +113,7 @@ fn run_once(
     let watch = Stopwatch::start();
     match path {
         Path::Native(job) => {
-            let result = native::run(JOBS[job], epoch)?;
+            let result = epochd_bench::native::run(JOBS[job], epoch)?;
             let wall = watch.secs();
             let cpu = (thread_time() - cpu0).as_secs_f64();
             Ok((

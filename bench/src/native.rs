@@ -55,6 +55,7 @@ struct ByRow<'a> {
 
 /// A FlatBuffer vector of `u32`s in place, when it is aligned (the decoder aligns
 /// every vector; a FlatBuffer's scalars are little-endian, as is this host).
+#[allow(unsafe_code)]
 fn in_place(ids: flatbuffers::Vector<'_, u32>) -> Option<&[u32]> {
     if cfg!(target_endian = "big") {
         return None;

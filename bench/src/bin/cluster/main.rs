@@ -1,0 +1,341 @@
+//! The cluster benchmark harness (docs/BENCHMARKS.md, "Cluster: the three
+//! strategies"): on one machine, etcd and N epochd nodes, each in its own
+//! network namespace and cgroup, run a workload file three ways on the same
+//! events — near-data (epochd), per-job decode on the nodes (the MapReduce
+//! way) and external processing — and report Booking's part-3 table
+//! measured, a computed table scaled to Booking's setting, a K sweep, the
+//! latency by cluster size and a fault's timeline, as JSON, Markdown and
+//! SVG plots. Exits 1 if an invariant failed.
+//!
+//! `bench/cluster` builds what it needs and runs this; `--report FILE`
+//! renders a kept result again.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use epochd_bench::cluster::result::*;
+use epochd_bench::cluster::workload::WorkloadFile;
+use epochd_bench::cluster::{plot, report};
+
+mod emulation;
+mod external;
+mod load;
+mod reference;
+mod run;
+mod subscribe;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser, Debug)]
+#[command(about = "The cluster benchmark: near-data vs per-job decode vs external, on N nodes")]
+struct Args {
+    /// The workload file (JSON; fields: bench/workloads/README.md).
+    #[arg(long, default_value = "bench/workloads/reference.json")]
+    workload: PathBuf,
+    /// Where result.json, report.md and the plots go.
+    #[arg(long, default_value = "bench/out/cluster")]
+    out: PathBuf,
+    /// The epochd binary.
+    #[arg(long, env = "EPOCHD_BIN")]
+    epochd: Option<PathBuf>,
+    /// Where the job modules are (default wasm-jobs/out).
+    #[arg(long)]
+    wasm_dir: Option<PathBuf>,
+    /// Render the report and plots of a kept result.json instead of running.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if let Some(kept) = &args.report {
+        let text = std::fs::read_to_string(kept)
+            .with_context(|| format!("reading {}", kept.display()))?;
+        let result: RunResult = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a cluster harness result", kept.display()))?;
+        write_outputs(&result, &args.out)?;
+        return Ok(());
+    }
+    epochd_bench::run_async("cluster-bench", harness(args))
+}
+
+async fn harness(args: Args) -> Result<bool> {
+    let workload = WorkloadFile::read(&args.workload)?;
+    let epochd = args.epochd.clone().unwrap_or_else(|| {
+        let release = epochd_bench::node::default_epochd();
+        if release.is_file() {
+            release
+        } else {
+            release.with_file_name("../debug/epochd")
+        }
+    });
+    let wasm_dir = args
+        .wasm_dir
+        .clone()
+        .unwrap_or_else(epochd_bench::wasm_out_dir);
+    let work = tempfile::Builder::new()
+        .prefix("epochd-cluster-bench-")
+        .tempdir()?;
+    let ctx = run::Context {
+        workload: &workload,
+        epochd: &epochd,
+        wasm_dir: &wasm_dir,
+        work: work.path(),
+        client: reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
+            .build()?,
+    };
+    let load_before = epochd_bench::procfs::loadavg().unwrap_or_default();
+    let started_at_ms = epochd_store::clock::now_ms();
+    let mut main_runs = Vec::new();
+    let mut agreement = Vec::new();
+    for strategy in Strategy::ALL {
+        let out = run::run(
+            &ctx,
+            run::RunSpec {
+                strategy,
+                nodes: workload.nodes,
+                jobs: workload.jobs,
+                subscribers: workload.subscribers,
+                seconds: workload.seconds,
+                faults: &[],
+            },
+        )
+        .await?;
+        agreement.extend(out.agreement);
+        main_runs.push(out.run);
+    }
+    let mut sweep = Vec::new();
+    for &k in &workload.sweep_jobs {
+        for strategy in Strategy::ALL {
+            let out = run::run(
+                &ctx,
+                run::RunSpec {
+                    strategy,
+                    nodes: workload.nodes,
+                    jobs: k,
+                    subscribers: 1,
+                    seconds: workload.sweep_seconds,
+                    faults: &[],
+                },
+            )
+            .await?;
+            sweep.push(out.run);
+        }
+    }
+    let mut latency = Vec::new();
+    for &n in &workload.latency_nodes {
+        let out = run::run(
+            &ctx,
+            run::RunSpec {
+                strategy: Strategy::NearData,
+                nodes: n,
+                jobs: workload.latency_jobs,
+                subscribers: 1,
+                seconds: workload.latency_seconds,
+                faults: &[],
+            },
+        )
+        .await?;
+        latency.push(LatencyRun {
+            nodes: n,
+            latency_ms: out.run.latency_ms.clone(),
+            samples_ms: out.latency_samples,
+        });
+    }
+    let mut timeline = None;
+    let mut timeline_run = None;
+    if !workload.faults.is_empty() {
+        let out = run::run(
+            &ctx,
+            run::RunSpec {
+                strategy: Strategy::NearData,
+                nodes: workload.nodes,
+                jobs: workload.latency_jobs,
+                subscribers: 1,
+                seconds: workload.timeline_seconds,
+                faults: &workload.faults,
+            },
+        )
+        .await?;
+        timeline = out.timeline;
+        timeline_run = Some(out.run);
+    }
+    let mut result = RunResult {
+        format: FORMAT,
+        started_at_ms,
+        machine: Machine {
+            cores: epochd_bench::cores(),
+            load_before,
+            load_after: epochd_bench::procfs::loadavg().unwrap_or_default(),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            epochd_build: build_of(&epochd),
+        },
+        mode: "namespaces".into(),
+        workload: workload.clone(),
+        main: main_runs,
+        sweep,
+        latency,
+        timeline,
+        agreement,
+        checks: Vec::new(),
+    };
+    result.checks = checks(&result, timeline_run.as_ref());
+    write_outputs(&result, &args.out)?;
+    let failed: Vec<&Check> = result.checks.iter().filter(|c| !c.ok).collect();
+    for c in &result.checks {
+        eprintln!("{} {}: {}", if c.ok { "PASS" } else { "FAIL" }, c.name, c.detail);
+    }
+    Ok(failed.is_empty())
+}
+
+/// `release` or `debug`, from the binary's directory.
+fn build_of(epochd: &Path) -> String {
+    let dir = epochd
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()));
+    dir.unwrap_or_else(|| "unknown".into())
+}
+
+/// result.json, report.md and the plots under `out`.
+fn write_outputs(result: &RunResult, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join("result.json"), serde_json::to_vec_pretty(result)?)?;
+    let plots = plot::plots(result);
+    let mut embedded = Vec::new();
+    for p in &plots {
+        std::fs::write(out.join(&p.file), &p.svg)?;
+        embedded.push((p.title.clone(), p.file.clone()));
+    }
+    std::fs::write(out.join("report.md"), report::markdown(result, &embedded))?;
+    eprintln!("wrote {}/result.json, report.md and {} plots", out.display(), plots.len());
+    Ok(())
+}
+
+fn check(name: &str, ok: bool, detail: String) -> Check {
+    Check {
+        name: name.into(),
+        ok,
+        detail,
+    }
+}
+
+/// The invariants of issue 14's "what it must show", on this result.
+fn checks(result: &RunResult, timeline_run: Option<&StrategyRun>) -> Vec<Check> {
+    let mut out = Vec::new();
+    let find = |runs: &[StrategyRun], s: Strategy| runs.iter().find(|r| r.strategy == s).cloned();
+    if let Some(near) = find(&result.main, Strategy::NearData) {
+        let share = near.per_epoch.egress_bytes / near.per_epoch.ingest_bytes.max(1.0);
+        out.push(check(
+            "near-data egress is at most 1% of ingested bytes",
+            share <= 0.01,
+            format!(
+                "{:.0} B out per epoch for {:.0} B in: {:.3}%",
+                near.per_epoch.egress_bytes,
+                near.per_epoch.ingest_bytes,
+                share * 100.0
+            ),
+        ));
+    }
+    // At 20 jobs: the main run if it has 20, else the sweep's point.
+    let at20 = |s: Strategy| {
+        find(&result.main, s)
+            .filter(|r| r.jobs == 20)
+            .or_else(|| result.sweep.iter().find(|r| r.strategy == s && r.jobs == 20).cloned())
+    };
+    if let (Some(near), Some(per_job)) = (at20(Strategy::NearData), at20(Strategy::PerJobDecode)) {
+        let ratio = per_job.per_epoch.total_cpu_s / near.per_epoch.total_cpu_s.max(1e-9);
+        out.push(check(
+            "near-data uses at least 10x less decode and job CPU than per-job decode at 20 jobs",
+            ratio >= 10.0,
+            format!(
+                "{:.4} CPU-s per epoch against {:.4}: {ratio:.1}x",
+                near.per_epoch.total_cpu_s, per_job.per_epoch.total_cpu_s
+            ),
+        ));
+    }
+    let all: Vec<&StrategyRun> = result
+        .main
+        .iter()
+        .chain(&result.sweep)
+        .chain(timeline_run)
+        .collect();
+    let mismatches: u64 = all.iter().map(|r| r.integrity.mismatches + r.integrity.silently_short).sum();
+    let compared: u64 = all.iter().map(|r| r.integrity.compared).sum();
+    out.push(check(
+        "every merged result equals the independent computation (0 mismatches, none silently short)",
+        mismatches == 0 && compared > 0,
+        format!("{compared} results compared, {mismatches} wrong"),
+    ));
+    let unaccounted: Vec<String> = all
+        .iter()
+        .filter(|r| r.integrity.missing > 0 || r.integrity.compared != r.integrity.expected)
+        .map(|r| format!("{} K={} missing {}", r.strategy.name(), r.jobs, r.integrity.missing))
+        .collect();
+    out.push(check(
+        "every epoch of every run is accounted for",
+        unaccounted.is_empty(),
+        if unaccounted.is_empty() {
+            format!("{} runs", all.len())
+        } else {
+            unaccounted.join("; ")
+        },
+    ));
+    let silent: Vec<String> = result
+        .main
+        .iter()
+        .flat_map(|r| r.per_node.iter().map(move |n| (r, n)))
+        .filter(|(_, n)| n.client_tx_bytes == 0 || n.client_rx_bytes == 0 || n.cluster_tx_bytes == 0)
+        .map(|(r, n)| format!("{} {}", r.strategy.name(), n.node))
+        .collect();
+    out.push(check(
+        "bytes are counted on both interfaces of every node",
+        silent.is_empty() && !result.main.is_empty(),
+        if silent.is_empty() {
+            "client and cluster interfaces of every node counted".into()
+        } else {
+            format!("no bytes on: {}", silent.join(", "))
+        },
+    ));
+    if !result.agreement.is_empty() {
+        let bad: Vec<String> = result
+            .agreement
+            .iter()
+            .filter(|a| !a.ok)
+            .map(|a| format!("{} {} {} {:.2}", a.strategy.name(), a.node, a.what, a.ratio))
+            .collect();
+        out.push(check(
+            "the nodes' own byte counters agree with their interfaces",
+            bad.is_empty(),
+            if bad.is_empty() {
+                format!("{} comparisons within tolerance", result.agreement.len())
+            } else {
+                bad.join("; ")
+            },
+        ));
+    }
+    if let Some(t) = &result.timeline {
+        let partial = t.epochs.iter().filter(|e| e.versions.first().is_some_and(|v| !v.complete)).count();
+        let corrected = t
+            .epochs
+            .iter()
+            .filter(|e| e.versions.first().is_some_and(|v| !v.complete) && e.versions.last().is_some_and(|v| v.complete))
+            .count();
+        let right = t.epochs.iter().filter(|e| e.final_matches).count();
+        out.push(check(
+            "a kill and restart shows partial epochs, then their corrections",
+            partial > 0 && corrected == partial && right == t.epochs.len(),
+            format!(
+                "{} epochs: {partial} first given partial, {corrected} corrected, {right} final results right",
+                t.epochs.len()
+            ),
+        ));
+    }
+    out
+}
