@@ -260,15 +260,16 @@ impl Daemon {
         };
         let started = Instant::now();
         let decoders = self.decoders.clone();
+        // Each copy is a decode of its own, as each MapReduce job's is.
         let decoded: Result<Vec<_>, _> = tokio::task::spawn_blocking(move || {
-            decoders.run(|| {
-                (0..copies)
-                    .map(|_| {
+            (0..copies)
+                .map(|_| {
+                    decoders.run(|| {
                         epochd_decode::decode(meta.clone(), &data.blobs)
                             .map_err(|e| undecodable(e, &data.manifest))
                     })
-                    .collect()
-            })
+                })
+                .collect()
         })
         .await?;
         self.stats

@@ -19,6 +19,9 @@ const PREFIX: &str = "ebh";
 /// The cluster bridge (`{PREFIX}cl`), where etcd listens.
 const BRIDGE: &str = "ebhcl";
 
+/// The nodes' etcd lease, seconds.
+const LEASE_SECS: u64 = 3;
+
 /// The port every node listens on, in its own namespace.
 pub const NODE_PORT: u16 = 8790;
 const ETCD_PORT: u16 = 2379;
@@ -95,6 +98,10 @@ impl Emulated {
                 "bench".into(),
                 "--node-id".into(),
                 id.clone(),
+                // A killed node's registration lapses after this; its
+                // restart is refused until then.
+                "--cluster-lease-secs".into(),
+                LEASE_SECS.to_string(),
                 "--data".into(),
             ]
             .into_iter()
@@ -185,6 +192,34 @@ impl NodeProc {
             );
         }
         Ok(())
+    }
+
+    /// Starts the node again on its data after a kill: while its old
+    /// registration has not lapsed it refuses to join and exits, so it is
+    /// tried again each second, for twice the lease at most.
+    pub fn restart(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(2 * LEASE_SECS + 5);
+        loop {
+            self.launch()?;
+            std::thread::sleep(Duration::from_millis(1500));
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+            if !exited {
+                return Ok(());
+            }
+            self.child = None;
+            self.pid = None;
+            if Instant::now() > deadline {
+                bail!(
+                    "node {} did not come back; its log ends with:\n{}",
+                    self.id,
+                    self.log_tail(10)
+                );
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
     }
 
     /// `kill -9` (its peak RSS is kept first).

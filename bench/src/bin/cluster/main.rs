@@ -86,6 +86,7 @@ async fn harness(args: Args) -> Result<bool> {
         client: reqwest::Client::builder()
             .pool_idle_timeout(std::time::Duration::from_secs(5))
             .build()?,
+        runs: Default::default(),
     };
     let load_before = epochd_bench::procfs::loadavg().unwrap_or_default();
     let started_at_ms = epochd_store::clock::now_ms();

@@ -36,6 +36,9 @@ pub struct Context<'a> {
     pub wasm_dir: &'a std::path::Path,
     pub work: &'a std::path::Path,
     pub client: reqwest::Client,
+    /// Runs so far: each gets its own directory (two runs may have the same
+    /// strategy, nodes and jobs).
+    pub runs: std::sync::atomic::AtomicUsize,
 }
 
 /// A run's figures and what the report's plots need of it.
@@ -57,7 +60,8 @@ struct Snapshot {
 }
 
 pub async fn run(ctx: &Context<'_>, spec: RunSpec<'_>) -> Result<RunOutput> {
-    let label = format!("{}-n{}-k{}", spec.strategy.name(), spec.nodes, spec.jobs);
+    let index = ctx.runs.fetch_add(1, Ordering::Relaxed);
+    let label = format!("{index}-{}-n{}-k{}", spec.strategy.name(), spec.nodes, spec.jobs);
     eprintln!("== {label}: starting {} nodes", spec.nodes);
     let dir = ctx.work.join(&label);
     std::fs::create_dir_all(&dir)?;
@@ -340,7 +344,7 @@ async fn apply_faults(
                     eprintln!("   fault: n{} killed (kill -9)", fault.node);
                 }
                 (FaultKind::Kill, false) => {
-                    c.nodes[fault.node].launch()?;
+                    c.nodes[fault.node].restart()?;
                     alive[fault.node].store(true, Ordering::Relaxed);
                     eprintln!("   fault: n{} restarted on its data", fault.node);
                 }
