@@ -7,6 +7,7 @@ mod buckets;
 mod budget;
 mod commit;
 mod completer;
+mod decoders;
 mod error;
 mod fanout;
 mod job_logs;
@@ -15,7 +16,6 @@ mod quota;
 mod run;
 mod source;
 mod turnstile;
-mod decoders;
 mod workers;
 
 use std::path::PathBuf;

@@ -149,7 +149,6 @@ impl Emulated {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0)
     }
-
 }
 
 impl Drop for Emulated {

@@ -107,7 +107,9 @@ pub async fn consume(
                 job += epochd_bench::cpu::thread_time().saturating_sub(t1);
                 let part = result
                     .map_err(|e| e.to_string())
-                    .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()))
+                    .and_then(|bytes| {
+                        serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string())
+                    })
                     .and_then(|v| summarize(&kind, &v));
                 match part {
                     Ok(s) => total.add(s),

@@ -104,9 +104,7 @@ impl Load {
                     continue;
                 }
                 if want {
-                    shared
-                        .events
-                        .fetch_add(evs.len() as u64, Ordering::Relaxed);
+                    shared.events.fetch_add(evs.len() as u64, Ordering::Relaxed);
                     shared.bytes.fetch_add(len, Ordering::Relaxed);
                     let mut expected = shared.expected.lock().unwrap();
                     let e = expected.entry(epoch).or_default();

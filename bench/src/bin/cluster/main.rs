@@ -51,8 +51,8 @@ struct Args {
 fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(kept) = &args.report {
-        let text = std::fs::read_to_string(kept)
-            .with_context(|| format!("reading {}", kept.display()))?;
+        let text =
+            std::fs::read_to_string(kept).with_context(|| format!("reading {}", kept.display()))?;
         let result: RunResult = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a cluster harness result", kept.display()))?;
         write_outputs(&result, &args.out)?;
@@ -190,17 +190,23 @@ async fn harness(args: Args) -> Result<bool> {
     write_outputs(&result, &args.out)?;
     let failed: Vec<&Check> = result.checks.iter().filter(|c| !c.ok).collect();
     for c in &result.checks {
-        eprintln!("{} {}: {}", if c.ok { "PASS" } else { "FAIL" }, c.name, c.detail);
+        eprintln!(
+            "{} {}: {}",
+            if c.ok { "PASS" } else { "FAIL" },
+            c.name,
+            c.detail
+        );
     }
     Ok(failed.is_empty())
 }
 
 /// `release` or `debug`, from the binary's directory.
 fn build_of(epochd: &Path) -> String {
-    let dir = epochd
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()));
+    let dir = epochd.canonicalize().ok().and_then(|p| {
+        p.parent()
+            .and_then(|d| d.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+    });
     dir.unwrap_or_else(|| "unknown".into())
 }
 
@@ -215,7 +221,11 @@ fn write_outputs(result: &RunResult, out: &Path) -> Result<()> {
         embedded.push((p.title.clone(), p.file.clone()));
     }
     std::fs::write(out.join("report.md"), report::markdown(result, &embedded))?;
-    eprintln!("wrote {}/result.json, report.md and {} plots", out.display(), plots.len());
+    eprintln!(
+        "wrote {}/result.json, report.md and {} plots",
+        out.display(),
+        plots.len()
+    );
     Ok(())
 }
 
@@ -246,9 +256,13 @@ fn checks(result: &RunResult, timeline_run: Option<&StrategyRun>) -> Vec<Check> 
     }
     // At 20 jobs: the main run if it has 20, else the sweep's point.
     let at20 = |s: Strategy| {
-        find(&result.main, s)
-            .filter(|r| r.jobs == 20)
-            .or_else(|| result.sweep.iter().find(|r| r.strategy == s && r.jobs == 20).cloned())
+        find(&result.main, s).filter(|r| r.jobs == 20).or_else(|| {
+            result
+                .sweep
+                .iter()
+                .find(|r| r.strategy == s && r.jobs == 20)
+                .cloned()
+        })
     };
     if let (Some(near), Some(per_job)) = (at20(Strategy::NearData), at20(Strategy::PerJobDecode)) {
         let ratio = per_job.per_epoch.total_cpu_s / near.per_epoch.total_cpu_s.max(1e-9);
@@ -267,7 +281,10 @@ fn checks(result: &RunResult, timeline_run: Option<&StrategyRun>) -> Vec<Check> 
         .chain(&result.sweep)
         .chain(timeline_run)
         .collect();
-    let mismatches: u64 = all.iter().map(|r| r.integrity.mismatches + r.integrity.silently_short).sum();
+    let mismatches: u64 = all
+        .iter()
+        .map(|r| r.integrity.mismatches + r.integrity.silently_short)
+        .sum();
     let compared: u64 = all.iter().map(|r| r.integrity.compared).sum();
     out.push(check(
         "every merged result equals the independent computation (0 mismatches, none silently short)",
@@ -277,7 +294,14 @@ fn checks(result: &RunResult, timeline_run: Option<&StrategyRun>) -> Vec<Check> 
     let unaccounted: Vec<String> = all
         .iter()
         .filter(|r| r.integrity.missing > 0 || r.integrity.compared != r.integrity.expected)
-        .map(|r| format!("{} K={} missing {}", r.strategy.name(), r.jobs, r.integrity.missing))
+        .map(|r| {
+            format!(
+                "{} K={} missing {}",
+                r.strategy.name(),
+                r.jobs,
+                r.integrity.missing
+            )
+        })
         .collect();
     out.push(check(
         "every epoch of every run is accounted for",
@@ -292,7 +316,9 @@ fn checks(result: &RunResult, timeline_run: Option<&StrategyRun>) -> Vec<Check> 
         .main
         .iter()
         .flat_map(|r| r.per_node.iter().map(move |n| (r, n)))
-        .filter(|(_, n)| n.client_tx_bytes == 0 || n.client_rx_bytes == 0 || n.cluster_tx_bytes == 0)
+        .filter(|(_, n)| {
+            n.client_tx_bytes == 0 || n.client_rx_bytes == 0 || n.cluster_tx_bytes == 0
+        })
         .map(|(r, n)| format!("{} {}", r.strategy.name(), n.node))
         .collect();
     out.push(check(
@@ -322,11 +348,18 @@ fn checks(result: &RunResult, timeline_run: Option<&StrategyRun>) -> Vec<Check> 
         ));
     }
     if let Some(t) = &result.timeline {
-        let partial = t.epochs.iter().filter(|e| e.versions.first().is_some_and(|v| !v.complete)).count();
+        let partial = t
+            .epochs
+            .iter()
+            .filter(|e| e.versions.first().is_some_and(|v| !v.complete))
+            .count();
         let corrected = t
             .epochs
             .iter()
-            .filter(|e| e.versions.first().is_some_and(|v| !v.complete) && e.versions.last().is_some_and(|v| v.complete))
+            .filter(|e| {
+                e.versions.first().is_some_and(|v| !v.complete)
+                    && e.versions.last().is_some_and(|v| v.complete)
+            })
             .count();
         let right = t.epochs.iter().filter(|e| e.final_matches).count();
         out.push(check(

@@ -140,7 +140,7 @@ fn wallclock(v: &Value) -> Option<u64> {
         return Some(i);
     }
     let f = v.as_f64()?;
-    (f.is_finite() && f >= 0.0).then(|| f as u64)
+    (f.is_finite() && f >= 0.0).then_some(f as u64)
 }
 
 /// A job's result as a summary.
@@ -149,7 +149,9 @@ pub fn summarize(kind: &str, result: &Value) -> Result<Summary, String> {
     match kind {
         "count" => {
             for c in result["counts"].as_array().ok_or("count: no counts")? {
-                let n = c["count"].as_u64().ok_or("count: a count is not a number")?;
+                let n = c["count"]
+                    .as_u64()
+                    .ok_or("count: a count is not a number")?;
                 *s.counts
                     .entry((string(&c["type"]), string(&c["subtype"])))
                     .or_default() += n;
@@ -215,7 +217,10 @@ mod tests {
     #[test]
     fn a_count_result_matches_only_its_own_events() {
         let mut e = Expected::default();
-        e.add(&json!({"type": "WEB", "subtype": "app", "tuning": {"status": 503, "wallclock": 7}}), "ams4");
+        e.add(
+            &json!({"type": "WEB", "subtype": "app", "tuning": {"status": 503, "wallclock": 7}}),
+            "ams4",
+        );
         e.add(&json!({"type": "AV", "subtype": null}), "ams4");
         let right = json!({"events": 2, "counts": [
             {"type": "AV", "subtype": null, "count": 1},

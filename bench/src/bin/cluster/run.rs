@@ -61,7 +61,12 @@ struct Snapshot {
 
 pub async fn run(ctx: &Context<'_>, spec: RunSpec<'_>) -> Result<RunOutput> {
     let index = ctx.runs.fetch_add(1, Ordering::Relaxed);
-    let label = format!("{index}-{}-n{}-k{}", spec.strategy.name(), spec.nodes, spec.jobs);
+    let label = format!(
+        "{index}-{}-n{}-k{}",
+        spec.strategy.name(),
+        spec.nodes,
+        spec.jobs
+    );
     eprintln!("== {label}: starting {} nodes", spec.nodes);
     let dir = ctx.work.join(&label);
     std::fs::create_dir_all(&dir)?;
@@ -119,7 +124,13 @@ async fn drive(
         .collect();
     if spec.strategy != Strategy::External {
         for (name, kind) in &jobs {
-            submit(client, &urls[0], name, &ctx.wasm_dir.join(format!("{kind}.wasm"))).await?;
+            submit(
+                client,
+                &urls[0],
+                name,
+                &ctx.wasm_dir.join(format!("{kind}.wasm")),
+            )
+            .await?;
         }
         wait_jobs(client, urls, jobs.len()).await?;
     }
@@ -181,10 +192,10 @@ async fn drive(
             snapshot(&client, &urls, &cluster).await
         })
     };
-    let consumers = (spec.strategy == Strategy::External).then(|| {
-        spawn_consumers(client, urls, &jobs, window.clone(), ctx.workload)
-    });
-    load.run(client, start, window.end, window.clone(), &shared).await;
+    let consumers = (spec.strategy == Strategy::External)
+        .then(|| spawn_consumers(client, urls, &jobs, window.clone(), ctx.workload));
+    load.run(client, start, window.end, window.clone(), &shared)
+        .await;
     let snap_a = snap_a.await??;
     faults.await??;
 
@@ -270,7 +281,11 @@ async fn drive(
     Ok(RunOutput {
         run,
         latency_samples: samples,
-        timeline: if spec.faults.is_empty() { None } else { timeline },
+        timeline: if spec.faults.is_empty() {
+            None
+        } else {
+            timeline
+        },
         agreement,
     })
 }
@@ -303,8 +318,7 @@ fn spawn_consumers(
                     // Closed: its second, the store's grace (1 s) and the
                     // commit are over.
                     let ready = (epoch + 1) * 1000 + 2500;
-                    tokio::time::sleep(Duration::from_millis(ready.saturating_sub(now_ms())))
-                        .await;
+                    tokio::time::sleep(Duration::from_millis(ready.saturating_sub(now_ms()))).await;
                     let answer =
                         external::consume(&client, &urls, TOKEN, &kind, epoch, &pool, &mut costs)
                             .await?;
@@ -350,7 +364,11 @@ async fn apply_faults(
                 }
                 (FaultKind::LinkDown, begins) => {
                     c.topology.set_cluster_link(fault.node, !begins)?;
-                    eprintln!("   fault: n{} cluster link {}", fault.node, if begins { "down" } else { "up" });
+                    eprintln!(
+                        "   fault: n{} cluster link {}",
+                        fault.node,
+                        if begins { "down" } else { "up" }
+                    );
                 }
             }
             Ok(())
@@ -424,9 +442,11 @@ fn counters(m: &Metrics) -> NodeCounters {
             .labeled("epochd_http_response_bytes_total", "peer", "node")
             .unwrap_or(0.0) as u64,
         node_bytes_in: (m.get("epochd_gateway_bytes_received_total").unwrap_or(0.0)
-            + m.get("epochd_cluster_module_bytes_fetched_total").unwrap_or(0.0))
-            as u64,
-        decode_cpu_s: m.get("epochd_daemon_decode_cpu_seconds_total").unwrap_or(0.0),
+            + m.get("epochd_cluster_module_bytes_fetched_total")
+                .unwrap_or(0.0)) as u64,
+        decode_cpu_s: m
+            .get("epochd_daemon_decode_cpu_seconds_total")
+            .unwrap_or(0.0),
         job_cpu_s: jobs,
         decodes: m.get("epochd_daemon_commits_decoded_total").unwrap_or(0.0) as u64,
     }
@@ -479,7 +499,14 @@ fn figures(
         total.job_cpu_s += own.job_cpu_s;
         total.node_cpu_s += f.cpu_s;
         if spec.faults.is_empty() {
-            agreement.push(agree(spec.strategy, &node.id, "egress", own.client_bytes_out, io.client_tx, 0.5));
+            agreement.push(agree(
+                spec.strategy,
+                &node.id,
+                "egress",
+                own.client_bytes_out,
+                io.client_tx,
+                0.5,
+            ));
             agreement.push(agree(
                 spec.strategy,
                 &node.id,
@@ -535,8 +562,19 @@ fn figures(
     (per_node, total, agreement, (saturated, why))
 }
 
-fn agree(strategy: Strategy, node: &str, what: &str, counter: u64, iface: u64, low: f64) -> Agreement {
-    let ratio = if iface == 0 { 1.0 } else { counter as f64 / iface as f64 };
+fn agree(
+    strategy: Strategy,
+    node: &str,
+    what: &str,
+    counter: u64,
+    iface: u64,
+    low: f64,
+) -> Agreement {
+    let ratio = if iface == 0 {
+        1.0
+    } else {
+        counter as f64 / iface as f64
+    };
     Agreement {
         strategy,
         node: node.to_owned(),
@@ -556,7 +594,12 @@ fn percentiles(samples: &[f64]) -> Percentiles {
     }
 }
 
-fn all_final(seen: &Seen, jobs: &[(String, String)], subs: usize, window: &std::ops::Range<u64>) -> bool {
+fn all_final(
+    seen: &Seen,
+    jobs: &[(String, String)],
+    subs: usize,
+    window: &std::ops::Range<u64>,
+) -> bool {
     let seen = seen.lock().unwrap();
     jobs.iter().all(|(name, _)| {
         (0..subs).all(|s| {
@@ -621,12 +664,15 @@ fn gateway_integrity(
                         if let Err(why) = want.check(kind, &last.merged) {
                             integrity.mismatches += 1;
                             if integrity.examples.len() < 5 {
-                                integrity.examples.push(format!("{name} epoch {epoch}: {why}"));
+                                integrity
+                                    .examples
+                                    .push(format!("{name} epoch {epoch}: {why}"));
                             }
                         }
                         let first = versions.iter().find(|v| v.complete).unwrap_or(last);
                         if versions.len() == 1 {
-                            latency.push(first.received_ms.saturating_sub(first.committed_ms) as f64);
+                            latency
+                                .push(first.received_ms.saturating_sub(first.committed_ms) as f64);
                         }
                     }
                 }
@@ -684,7 +730,9 @@ fn external_integrity(
             if let Err(why) = verdict {
                 integrity.mismatches += 1;
                 if integrity.examples.len() < 5 {
-                    integrity.examples.push(format!("{name} epoch {epoch}: {why}"));
+                    integrity
+                        .examples
+                        .push(format!("{name} epoch {epoch}: {why}"));
                 }
             }
             latency.push(answer.done_ms.saturating_sub((epoch + 1) * 1000) as f64);
@@ -698,26 +746,43 @@ async fn wait_members(client: &reqwest::Client, urls: &[String]) -> Result<()> {
     let deadline = now_ms() + 60_000;
     for url in urls {
         loop {
-            let live = match client.get(format!("{url}/v1/cluster")).bearer_auth(TOKEN).send().await {
+            let live = match client
+                .get(format!("{url}/v1/cluster"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+            {
                 Ok(a) => a
                     .json::<serde_json::Value>()
                     .await
                     .ok()
-                    .and_then(|v| v["nodes"].as_array().map(|n| n.iter().filter(|x| x["state"] == "live").count()))
+                    .and_then(|v| {
+                        v["nodes"]
+                            .as_array()
+                            .map(|n| n.iter().filter(|x| x["state"] == "live").count())
+                    })
                     .unwrap_or(0),
                 Err(_) => 0,
             };
             if live == urls.len() {
                 break;
             }
-            ensure!(now_ms() < deadline, "{url}: not every node joined within 60 s");
+            ensure!(
+                now_ms() < deadline,
+                "{url}: not every node joined within 60 s"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
     Ok(())
 }
 
-async fn submit(client: &reqwest::Client, url: &str, name: &str, wasm: &std::path::Path) -> Result<()> {
+async fn submit(
+    client: &reqwest::Client,
+    url: &str,
+    name: &str,
+    wasm: &std::path::Path,
+) -> Result<()> {
     let bytes = std::fs::read(wasm)
         .with_context(|| format!("{}: build the jobs first (wasm-jobs/build)", wasm.display()))?;
     let manifest = serde_json::json!({ "name": name }).to_string();
@@ -730,7 +795,11 @@ async fn submit(client: &reqwest::Client, url: &str, name: &str, wasm: &std::pat
         .multipart(form)
         .send()
         .await?;
-    ensure!(answer.status().is_success(), "job {name} refused: {}", answer.text().await?);
+    ensure!(
+        answer.status().is_success(),
+        "job {name} refused: {}",
+        answer.text().await?
+    );
     Ok(())
 }
 
@@ -738,7 +807,12 @@ async fn wait_jobs(client: &reqwest::Client, urls: &[String], jobs: usize) -> Re
     let deadline = now_ms() + 120_000;
     for url in urls {
         loop {
-            let n = match client.get(format!("{url}/v1/jobs")).bearer_auth(TOKEN).send().await {
+            let n = match client
+                .get(format!("{url}/v1/jobs"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+            {
                 Ok(a) => a
                     .json::<serde_json::Value>()
                     .await
@@ -750,7 +824,10 @@ async fn wait_jobs(client: &reqwest::Client, urls: &[String], jobs: usize) -> Re
             if n >= jobs {
                 break;
             }
-            ensure!(now_ms() < deadline, "{url}: {n} of {jobs} jobs arrived within 120 s");
+            ensure!(
+                now_ms() < deadline,
+                "{url}: {n} of {jobs} jobs arrived within 120 s"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
