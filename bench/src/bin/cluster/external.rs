@@ -128,6 +128,45 @@ pub async fn consume(
     })
 }
 
+/// Waits until every node has closed `epoch` (`closed_through` in
+/// `GET /v1/cluster`): its commits are all there to fetch. A consumer
+/// outside the cluster would ask the same.
+pub async fn wait_closed(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    epoch: u64,
+    nodes: usize,
+) -> Result<()> {
+    let deadline = epochd_store::clock::now_ms() + 60_000;
+    loop {
+        let closed = match client
+            .get(format!("{url}/v1/cluster"))
+            .bearer_auth(token)
+            .send()
+            .await
+        {
+            Ok(answer) => answer.json::<Value>().await.ok().map(|v| {
+                v["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|n| n["closed_through"].as_u64().is_some_and(|c| c >= epoch))
+                    .count()
+            }),
+            Err(_) => None,
+        };
+        if closed == Some(nodes) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            epochd_store::clock::now_ms() < deadline,
+            "epoch {epoch} was not closed by every node within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A pool of one thread: a consumer's decode (rayon inside) runs there
 /// alone, so that thread's CPU time is all of it.
 pub fn one_thread_pool() -> Arc<rayon::ThreadPool> {

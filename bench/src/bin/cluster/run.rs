@@ -315,10 +315,7 @@ fn spawn_consumers(
                 let mut costs = Costs::default();
                 let mut got = BTreeMap::new();
                 for epoch in window {
-                    // Closed: its second, the store's grace (1 s) and the
-                    // commit are over.
-                    let ready = (epoch + 1) * 1000 + 2500;
-                    tokio::time::sleep(Duration::from_millis(ready.saturating_sub(now_ms()))).await;
+                    external::wait_closed(&client, &urls[0], TOKEN, epoch, urls.len()).await?;
                     let answer =
                         external::consume(&client, &urls, TOKEN, &kind, epoch, &pool, &mut costs)
                             .await?;
