@@ -52,7 +52,7 @@ impl Default for WorkloadFile {
     fn default() -> Self {
         WorkloadFile {
             rate: 20_000,
-            dcs: 4,
+            dcs: 1,
             nodes: 3,
             jobs: 20,
             job_mix: ["count", "latency", "error-rate"]
@@ -69,8 +69,8 @@ impl Default for WorkloadFile {
             faults: vec![Fault {
                 kind: FaultKind::Kill,
                 node: 1,
-                at: 6,
-                until: 14,
+                at: 8,
+                until: 16,
             }],
             timeline_seconds: 30,
             node_cpu_cores: None,

@@ -32,6 +32,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         write_store(&mut out, &stats, &disk);
         write_store_health(&mut out, &health, free);
     }
+    write_process(&mut out);
     write_connections(&mut out, &state.connections);
     write_bytes_out(&mut out, &state.bytes_out);
     if let Some(jobs) = &state.cluster_jobs {
@@ -171,6 +172,56 @@ fn write_store(out: &mut String, stats: &StoreStatsSnapshot, disk: &DiskUsage) {
         "Idempotency keys remembered (oldest forgotten first past the cap).",
         &[("", stats.idempotency_keys as f64)],
     );
+}
+
+/// The process's CPU time and peak memory, from `/proc/self`: what the
+/// cluster benchmark reads of a node on a real cluster, where it cannot
+/// put the node in a cgroup of its own.
+fn write_process(out: &mut String) {
+    if let Some(cpu) = process_cpu_seconds() {
+        metric(
+            out,
+            "epochd_process_cpu_seconds_total",
+            "counter",
+            "CPU time of the whole process (user and system, every thread, jobs included).",
+            &[("", cpu)],
+        );
+    }
+    if let Some(peak) = process_peak_resident_bytes() {
+        metric(
+            out,
+            "epochd_process_peak_resident_bytes",
+            "gauge",
+            "Most resident memory the process has held since it started (VmHWM).",
+            &[("", peak as f64)],
+        );
+    }
+}
+
+/// utime + stime of `/proc/self/stat`, in seconds. Linux reports them in
+/// USER_HZ ticks, 100 per second on every architecture it exports to user
+/// space.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: state is field 3, utime 14 and stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
+/// VmHWM of `/proc/self/status`, bytes.
+fn process_peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// Response body bytes, by who asked (docs/CLUSTER.md, "What crosses the

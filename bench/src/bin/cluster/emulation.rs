@@ -141,13 +141,16 @@ impl Emulated {
         self.topology.counters(i)
     }
 
-    /// Bytes the root namespace sent on the cluster bridge: etcd's answers
-    /// to the nodes.
-    pub fn etcd_tx_bytes(&self) -> u64 {
-        std::fs::read_to_string(format!("/sys/class/net/{BRIDGE}/statistics/tx_bytes"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
+    /// Bytes etcd (the root namespace, on the cluster bridge) sent to the
+    /// nodes and received from them: (tx, rx).
+    pub fn etcd_bytes(&self) -> (u64, u64) {
+        let read = |what: &str| {
+            std::fs::read_to_string(format!("/sys/class/net/{BRIDGE}/statistics/{what}"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (read("tx_bytes"), read("rx_bytes"))
     }
 }
 

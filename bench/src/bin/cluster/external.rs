@@ -3,6 +3,7 @@
 //! each chunk), decodes it itself and computes its job natively, outside the
 //! cluster. Its decode and job CPU are measured on its own thread.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use epochd_decode::EpochMeta;
 use epochd_store::Manifest;
 use serde_json::Value;
 
+use crate::load::Shared;
 use crate::reference::{summarize, Summary};
 
 /// What one consumer got for one epoch.
@@ -128,43 +130,73 @@ pub async fn consume(
     })
 }
 
-/// Waits until every node has closed `epoch` (`closed_through` in
-/// `GET /v1/cluster`): its commits are all there to fetch. A consumer
-/// outside the cluster would ask the same.
-pub async fn wait_closed(
+/// Tells the consumers, epoch by epoch, when the cluster holds every event
+/// the load generator had acknowledged for it: its batches answered, and
+/// the events of the epoch's commits on all nodes adding up to them. (A
+/// node's closure is not enough here: a batch acknowledged after the
+/// epoch's grace becomes a later commit, which the gateway turns into a
+/// correction; a consumer that fetched once would miss it. Waiting for the
+/// count compares every strategy on the same events.) One watcher for all
+/// consumers, so polling the commit lists costs once, not per job.
+pub async fn announce_ready(
+    client: reqwest::Client,
+    urls: Vec<String>,
+    token: String,
+    window: std::ops::Range<u64>,
+    shared: Arc<Shared>,
+    ready: tokio::sync::watch::Sender<u64>,
+) -> Result<()> {
+    for epoch in window {
+        let deadline = epochd_store::clock::now_ms() + 120_000;
+        loop {
+            if shared.posted_through.load(Ordering::Relaxed) >= epoch {
+                let want = shared
+                    .expected
+                    .lock()
+                    .unwrap()
+                    .get(&epoch)
+                    .map_or(0, |e| e.events());
+                if committed_events(&client, &urls, &token, epoch).await? >= want {
+                    break;
+                }
+            }
+            anyhow::ensure!(
+                epochd_store::clock::now_ms() < deadline,
+                "epoch {epoch}: the cluster's commits never held every acknowledged event"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // No consumer left listening is not an error of the watcher.
+        let _ = ready.send(epoch);
+    }
+    Ok(())
+}
+
+/// Events of `epoch`'s commits on every node (`GET /v1/commits`).
+async fn committed_events(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     token: &str,
     epoch: u64,
-    nodes: usize,
-) -> Result<()> {
-    let deadline = epochd_store::clock::now_ms() + 60_000;
-    loop {
-        let closed = match client
-            .get(format!("{url}/v1/cluster"))
+) -> Result<u64> {
+    let mut events = 0;
+    for url in urls {
+        let list: Value = client
+            .get(format!("{url}/v1/commits?from={epoch}&to={epoch}"))
             .bearer_auth(token)
             .send()
-            .await
-        {
-            Ok(answer) => answer.json::<Value>().await.ok().map(|v| {
-                v["nodes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|n| n["closed_through"].as_u64().is_some_and(|c| c >= epoch))
-                    .count()
-            }),
-            Err(_) => None,
-        };
-        if closed == Some(nodes) {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            epochd_store::clock::now_ms() < deadline,
-            "epoch {epoch} was not closed by every node within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        events += list["commits"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["events"].as_u64())
+            .sum::<u64>();
     }
+    Ok(events)
 }
 
 /// A pool of one thread: a consumer's decode (rayon inside) runs there

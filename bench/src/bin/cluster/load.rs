@@ -25,6 +25,8 @@ pub struct Shared {
     pub lost: AtomicU64,
     /// Request body bytes acknowledged, in measured epochs.
     pub bytes: AtomicU64,
+    /// The last epoch whose every batch has been answered.
+    pub posted_through: AtomicU64,
 }
 
 /// The generator's settings.
@@ -72,6 +74,7 @@ impl Load {
                 .filter(|i| self.alive[*i].load(Ordering::Relaxed))
                 .collect();
             if live.is_empty() {
+                shared.posted_through.store(epoch, Ordering::Relaxed);
                 continue;
             }
             rng = rng.wrapping_add(epoch);
@@ -114,6 +117,7 @@ impl Load {
                     }
                 }
             }
+            shared.posted_through.store(epoch, Ordering::Relaxed);
         }
     }
 }

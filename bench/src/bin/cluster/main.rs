@@ -20,7 +20,11 @@ use epochd_bench::cluster::{plot, report};
 
 mod emulation;
 mod external;
+mod faults;
+mod integrity;
 mod load;
+mod measure;
+mod node_api;
 mod reference;
 mod run;
 mod subscribe;
@@ -46,6 +50,20 @@ struct Args {
     /// Render the report and plots of a kept result.json instead of running.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// A real cluster instead of the emulation: its nodes' API URLs,
+    /// comma-separated (every node of the cluster). The harness reads the
+    /// nodes' own counters from /metrics; faults and the latency runs by
+    /// cluster size need the emulation and are skipped.
+    #[arg(long, value_delimiter = ',')]
+    nodes: Vec<String>,
+    /// The real cluster's admin token (jobs, raw reads, metrics).
+    #[arg(long, env = "EPOCHD_TOKEN")]
+    token: Option<String>,
+    /// The strategies to run (near-data, per-job-decode, external). Default:
+    /// all three on the emulation; near-data and external on a real cluster
+    /// (per-job decode needs its nodes started with --decode-per-job).
+    #[arg(long, value_delimiter = ',')]
+    strategies: Vec<String>,
 }
 
 fn main() -> Result<()> {
@@ -62,7 +80,27 @@ fn main() -> Result<()> {
 }
 
 async fn harness(args: Args) -> Result<bool> {
-    let workload = WorkloadFile::read(&args.workload)?;
+    let mut workload = WorkloadFile::read(&args.workload)?;
+    let real = (!args.nodes.is_empty()).then(|| {
+        args.nodes
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .collect::<Vec<_>>()
+    });
+    let token = match (&real, &args.token) {
+        (None, _) => emulation::TOKEN.to_owned(),
+        (Some(_), Some(t)) => t.clone(),
+        (Some(_), None) => {
+            anyhow::bail!("a real cluster needs its admin token: --token TOKEN (or EPOCHD_TOKEN)")
+        }
+    };
+    if let Some(urls) = &real {
+        // The cluster is what it is: its size, no faults, no resizing.
+        workload.nodes = urls.len();
+        workload.faults.clear();
+        workload.latency_nodes.clear();
+    }
+    let strategies = strategies(&args.strategies, real.is_some())?;
     let epochd = args.epochd.clone().unwrap_or_else(|| {
         let release = epochd_bench::node::default_epochd();
         if release.is_file() {
@@ -86,13 +124,15 @@ async fn harness(args: Args) -> Result<bool> {
         client: reqwest::Client::builder()
             .pool_idle_timeout(std::time::Duration::from_secs(5))
             .build()?,
+        token,
+        real: real.clone(),
         runs: Default::default(),
     };
     let load_before = epochd_bench::procfs::loadavg().unwrap_or_default();
     let started_at_ms = epochd_store::clock::now_ms();
     let mut main_runs = Vec::new();
     let mut agreement = Vec::new();
-    for strategy in Strategy::ALL {
+    for &strategy in &strategies {
         let out = run::run(
             &ctx,
             run::RunSpec {
@@ -110,7 +150,7 @@ async fn harness(args: Args) -> Result<bool> {
     }
     let mut sweep = Vec::new();
     for &k in &workload.sweep_jobs {
-        for strategy in Strategy::ALL {
+        for &strategy in &strategies {
             let out = run::run(
                 &ctx,
                 run::RunSpec {
@@ -175,9 +215,17 @@ async fn harness(args: Args) -> Result<bool> {
                 .unwrap_or_default()
                 .trim()
                 .to_owned(),
-            epochd_build: build_of(&epochd),
+            epochd_build: if real.is_some() {
+                "the real cluster's own".into()
+            } else {
+                build_of(&epochd)
+            },
         },
-        mode: "namespaces".into(),
+        mode: if real.is_some() {
+            "real-cluster".into()
+        } else {
+            "namespaces".into()
+        },
         workload: workload.clone(),
         main: main_runs,
         sweep,
@@ -198,6 +246,30 @@ async fn harness(args: Args) -> Result<bool> {
         );
     }
     Ok(failed.is_empty())
+}
+
+/// The strategies asked for, in the report's order.
+fn strategies(names: &[String], real: bool) -> Result<Vec<Strategy>> {
+    if names.is_empty() {
+        return Ok(if real {
+            vec![Strategy::External, Strategy::NearData]
+        } else {
+            Strategy::ALL.to_vec()
+        });
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let Some(s) = Strategy::ALL.into_iter().find(|s| s.name() == name) else {
+            anyhow::bail!(
+                "--strategies: {name:?} is not a strategy (near-data, per-job-decode, external)"
+            );
+        };
+        out.push(s);
+    }
+    Ok(Strategy::ALL
+        .into_iter()
+        .filter(|s| out.contains(s))
+        .collect())
 }
 
 /// `release` or `debug`, from the binary's directory.

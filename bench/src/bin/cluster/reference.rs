@@ -70,6 +70,11 @@ impl Expected {
         self.summary.errors.entry(dc.to_owned()).or_default();
     }
 
+    /// Events of the epoch.
+    pub fn events(&self) -> u64 {
+        self.summary.counts.values().sum()
+    }
+
     /// Compares a job's merged result with what was expected; `Err` says
     /// what differs.
     pub fn check(&mut self, kind: &str, result: &Value) -> Result<(), String> {
