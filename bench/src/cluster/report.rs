@@ -301,7 +301,9 @@ fn per_node(out: &mut String, main: &[&StrategyRun]) {
     line!(
         out,
         "Over each run's whole window, not per epoch; tx is what leaves the node. The \
-         decode and job CPU-s are the node's own counters; the cgroup's covers every thread.\n"
+         decode and job CPU-s are the node's own counters; node CPU-s covers every thread \
+         (its cgroup on the emulation, its process on a real cluster, where the nodes' own \
+         counters also stand in for the interfaces).\n"
     );
     for r in main {
         line!(
@@ -319,7 +321,7 @@ fn per_node(out: &mut String, main: &[&StrategyRun]) {
                 "client rx",
                 "cluster tx",
                 "cluster rx",
-                "cgroup CPU-s",
+                "node CPU-s",
                 "decode CPU-s",
                 "job CPU-s",
                 "peak RSS",
