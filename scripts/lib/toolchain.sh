@@ -65,3 +65,16 @@ ensure_cluster_tools() {
         systemctl stop etcd || true
     fi
 }
+
+# iproute2 (`ip`) and util-linux (`nsenter`), for the cluster benchmark's
+# network namespaces (bench/cluster, bench/tests/cluster.rs).
+ensure_netns_tools() {
+    local missing=()
+    command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+    command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "== installing ${missing[*]} (apt-get) for the cluster benchmark"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}

@@ -807,3 +807,64 @@ fn subscribers_catching_up_over_the_same_epochs_merge_each_once_and_never_stale(
     assert_ne!(again["merged"], seen[0][0]["merged"], "{again}");
     assert!(again["merged_error"].is_string(), "{again}");
 }
+
+#[test]
+fn a_node_counts_what_it_serves_by_peer_and_what_decoding_costs() {
+    // Two jobs on a node that decodes once per job (the cluster benchmark's
+    // MapReduce way): each commit is decoded twice.
+    let n = node(&["--decode-per-job"]);
+    for name in ["count", "count-again"] {
+        let (status, job) = submit(&n.url, Some(ADMIN), &manifest(name), &wasm("count"));
+        assert_eq!(status, 201, "{job}");
+    }
+    let first = now() - 600;
+    let posted = ingest(&n.url, first..first + 3, 200);
+    let commits = |url: &str| -> f64 {
+        get(
+            &format!("{url}/v1/commits?from={first}&to={}", first + 2),
+            Some(ADMIN),
+        )
+        .1["commits"]
+            .as_array()
+            .map_or(0, Vec::len) as f64
+    };
+    let decoded = "epochd_daemon_commits_decoded_total";
+    wait_until(20, "every commit decoded for both jobs", || {
+        read_metric(&n.url, decoded) >= 2.0 * commits(&n.url)
+    });
+    assert_eq!(
+        read_metric(&n.url, decoded),
+        2.0 * commits(&n.url),
+        "{posted:?}"
+    );
+    assert!(read_metric(&n.url, "epochd_daemon_decode_cpu_seconds_total") > 0.0);
+    assert!(read_metric(&n.url, "epochd_process_cpu_seconds_total") > 0.0);
+    assert!(read_metric(&n.url, "epochd_process_peak_resident_bytes") > 1e6);
+
+    // A body sent to a client counts as a client's; one to a request that
+    // names another node counts as that node's, to the byte.
+    let client_bytes = "epochd_http_response_bytes_total{peer=\"client\"}";
+    let node_bytes = "epochd_http_response_bytes_total{peer=\"node\"}";
+    let node_before = read_metric(&n.url, node_bytes);
+    let to_node = client()
+        .get(format!("{}/v1/jobs", n.url))
+        .bearer_auth(READ)
+        .header("x-epochd-node", "n7")
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap()
+        .len() as f64;
+    assert_eq!(read_metric(&n.url, node_bytes) - node_before, to_node);
+    let client_before = read_metric(&n.url, client_bytes);
+    let body = client()
+        .get(format!("{}/v1/jobs", n.url))
+        .bearer_auth(READ)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    // The /metrics read in between is a client's too.
+    assert!(read_metric(&n.url, client_bytes) - client_before >= body.len() as f64);
+    assert_eq!(read_metric(&n.url, node_bytes) - node_before, to_node);
+}

@@ -47,15 +47,7 @@ pub async fn consume(
 ) -> Result<Answer> {
     let mut commits = Vec::new();
     for url in urls {
-        let list: Value = client
-            .get(format!("{url}/v1/commits?from={epoch}&to={epoch}"))
-            .bearer_auth(token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        for c in list["commits"].as_array().into_iter().flatten() {
+        for c in list_commits(client, url, token, epoch).await? {
             let (Some(dc), Some(seq)) = (c["dc"].as_str(), c["seq"].as_u64()) else {
                 continue;
             };
@@ -181,22 +173,34 @@ async fn committed_events(
 ) -> Result<u64> {
     let mut events = 0;
     for url in urls {
-        let list: Value = client
-            .get(format!("{url}/v1/commits?from={epoch}&to={epoch}"))
-            .bearer_auth(token)
-            .send()
+        events += list_commits(client, url, token, epoch)
             .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        events += list["commits"]
-            .as_array()
-            .into_iter()
-            .flatten()
+            .iter()
             .filter_map(|c| c["events"].as_u64())
             .sum::<u64>();
     }
     Ok(events)
+}
+
+/// The commits of `epoch` on one node (`GET /v1/commits`).
+async fn list_commits(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    epoch: u64,
+) -> Result<Vec<Value>> {
+    let mut list: Value = client
+        .get(format!("{url}/v1/commits?from={epoch}&to={epoch}"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(match list["commits"].take() {
+        Value::Array(commits) => commits,
+        _ => Vec::new(),
+    })
 }
 
 /// A pool of one thread: a consumer's decode (rayon inside) runs there

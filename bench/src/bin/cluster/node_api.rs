@@ -8,38 +8,14 @@ use epochd_store::clock::now_ms;
 
 /// Waits until every node lists all of them live.
 pub async fn wait_members(client: &reqwest::Client, urls: &[String], token: &str) -> Result<()> {
-    let deadline = now_ms() + 60_000;
-    for url in urls {
-        loop {
-            let live = match client
-                .get(format!("{url}/v1/cluster"))
-                .bearer_auth(token)
-                .send()
-                .await
-            {
-                Ok(a) => a
-                    .json::<serde_json::Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| {
-                        v["nodes"]
-                            .as_array()
-                            .map(|n| n.iter().filter(|x| x["state"] == "live").count())
-                    })
-                    .unwrap_or(0),
-                Err(_) => 0,
-            };
-            if live == urls.len() {
-                break;
-            }
-            ensure!(
-                now_ms() < deadline,
-                "{url}: not every node joined within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    Ok(())
+    let want = urls.len();
+    wait_until(client, urls, token, "/v1/cluster", 60, |v| {
+        let live = v["nodes"]
+            .as_array()
+            .map_or(0, |n| n.iter().filter(|x| x["state"] == "live").count());
+        (live < want).then(|| format!("{live} of {want} nodes live"))
+    })
+    .await
 }
 
 /// `POST /v1/jobs`: `wasm` as `name`, the default manifest.
@@ -77,31 +53,42 @@ pub async fn wait_jobs(
     token: &str,
     jobs: usize,
 ) -> Result<()> {
-    let deadline = now_ms() + 120_000;
+    wait_until(client, urls, token, "/v1/jobs", 120, |v| {
+        let n = v["jobs"].as_array().map_or(0, Vec::len);
+        (n < jobs).then(|| format!("{n} of {jobs} jobs arrived"))
+    })
+    .await
+}
+
+/// Polls `GET {url}{path}` of each node until `short` finds nothing
+/// missing in its answer (it says what is, otherwise), for `secs` at most.
+async fn wait_until(
+    client: &reqwest::Client,
+    urls: &[String],
+    token: &str,
+    path: &str,
+    secs: u64,
+    short: impl Fn(&serde_json::Value) -> Option<String>,
+) -> Result<()> {
+    let deadline = now_ms() + secs * 1000;
     for url in urls {
         loop {
-            let n = match client
-                .get(format!("{url}/v1/jobs"))
+            let answer = match client
+                .get(format!("{url}{path}"))
                 .bearer_auth(token)
                 .send()
                 .await
             {
-                Ok(a) => a
-                    .json::<serde_json::Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| v["jobs"].as_array().map(Vec::len))
-                    .unwrap_or(0),
-                Err(_) => 0,
+                Ok(a) => a.json::<serde_json::Value>().await.ok(),
+                Err(_) => None,
             };
-            if n >= jobs {
-                break;
-            }
-            ensure!(
-                now_ms() < deadline,
-                "{url}: {n} of {jobs} jobs arrived within 120 s"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            let missing = match &answer {
+                Some(v) => short(v),
+                None => Some("no answer".into()),
+            };
+            let Some(missing) = missing else { break };
+            ensure!(now_ms() < deadline, "{url}{path}: {missing} after {secs} s");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
     Ok(())
