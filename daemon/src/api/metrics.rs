@@ -178,7 +178,7 @@ fn write_store(out: &mut String, stats: &StoreStatsSnapshot, disk: &DiskUsage) {
 /// cluster benchmark reads of a node on a real cluster, where it cannot
 /// put the node in a cgroup of its own.
 fn write_process(out: &mut String) {
-    if let Some(cpu) = process_cpu_seconds() {
+    if let Some(cpu) = super::proc_self::cpu_seconds() {
         metric(
             out,
             "epochd_process_cpu_seconds_total",
@@ -187,7 +187,7 @@ fn write_process(out: &mut String) {
             &[("", cpu)],
         );
     }
-    if let Some(peak) = process_peak_resident_bytes() {
+    if let Some(peak) = super::proc_self::peak_resident_bytes() {
         metric(
             out,
             "epochd_process_peak_resident_bytes",
@@ -196,32 +196,6 @@ fn write_process(out: &mut String) {
             &[("", peak as f64)],
         );
     }
-}
-
-/// utime + stime of `/proc/self/stat`, in seconds. Linux reports them in
-/// USER_HZ ticks, 100 per second on every architecture it exports to user
-/// space.
-fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which is in parentheses and may hold
-    // spaces: state is field 3, utime 14 and stime 15.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
-    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
-}
-
-/// VmHWM of `/proc/self/status`, bytes.
-fn process_peak_resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
 }
 
 /// Response body bytes, by who asked (docs/CLUSTER.md, "What crosses the

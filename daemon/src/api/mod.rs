@@ -15,6 +15,7 @@ mod error;
 mod gateway_routes;
 mod jobs_routes;
 mod metrics;
+mod proc_self;
 mod results_routes;
 pub mod routes;
 mod store_routes;
