@@ -9,11 +9,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http_body_util::BodyExt;
+use http_body::{Frame, SizeHint};
 
 pub use crate::cluster::NODE_HEADER;
 
@@ -47,17 +50,46 @@ pub async fn count(State(counting): State<Counting>, request: Request, next: Nex
         .map(|node| Some(node) == counting.own_id.as_deref());
     let response = next.run(request).await;
     let bytes = counting.bytes.clone();
-    response.map(move |body| {
-        Body::new(body.map_frame(move |frame| {
+    response.map(move |inner| Body::new(Counted { inner, bytes, peer }))
+}
+
+/// A response body that adds each data frame's length to its peer's
+/// counter, and keeps the inner body's size hint (so a response of known
+/// length still goes out with `Content-Length`, not chunked).
+struct Counted {
+    inner: Body,
+    bytes: Arc<BytesOut>,
+    /// None: a client; Some(false): another node; Some(true): this node.
+    peer: Option<bool>,
+}
+
+impl http_body::Body for Counted {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
-                let counter = match peer {
-                    None => &bytes.client,
-                    Some(false) => &bytes.node,
-                    Some(true) => &bytes.own,
+                let counter = match self.peer {
+                    None => &self.bytes.client,
+                    Some(false) => &self.bytes.node,
+                    Some(true) => &self.bytes.own,
                 };
                 counter.fetch_add(data.len() as u64, Ordering::Relaxed);
             }
-            frame
-        }))
-    })
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }

@@ -846,15 +846,19 @@ fn a_node_counts_what_it_serves_by_peer_and_what_decoding_costs() {
     let client_bytes = "epochd_http_response_bytes_total{peer=\"client\"}";
     let node_bytes = "epochd_http_response_bytes_total{peer=\"node\"}";
     let node_before = read_metric(&n.url, node_bytes);
-    let to_node = client()
+    let answer = client()
         .get(format!("{}/v1/jobs", n.url))
         .bearer_auth(READ)
         .header("x-epochd-node", "n7")
         .send()
+        .unwrap();
+    // Counting keeps a body's known length: no chunked encoding for it.
+    let length = answer.headers()["content-length"]
+        .to_str()
         .unwrap()
-        .bytes()
-        .unwrap()
-        .len() as f64;
+        .to_owned();
+    let to_node = answer.bytes().unwrap().len() as f64;
+    assert_eq!(length, to_node.to_string());
     assert_eq!(read_metric(&n.url, node_bytes) - node_before, to_node);
     let client_before = read_metric(&n.url, client_bytes);
     let body = client()
