@@ -114,25 +114,11 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-/// Unix ms as UTC `YYYY-MM-DD HH:MM`, by hand (days to civil date, H. Hinnant's
-/// algorithm), so the crate needs no date library for one line.
+/// Unix ms as UTC `YYYY-MM-DD HH:MM` (the store clock's `utc`, to the minute).
 pub(crate) fn utc(unix_ms: u64) -> String {
-    let secs = unix_ms / 1000;
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let rem = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    // `YYYY-MM-DDTHH:MM:SSZ` cut to the minute, with a space.
+    let full = epochd_store::clock::utc(unix_ms / 1000);
+    format!("{} {}", &full[..10], &full[11..16])
 }
 
 fn header(out: &mut String, r: &RunResult) {

@@ -13,10 +13,14 @@ fn check(name: &str, ok: bool, detail: String) -> Check {
     }
 }
 
+/// The run of strategy `s` among `runs`.
+fn find(runs: &[StrategyRun], s: Strategy) -> Option<&StrategyRun> {
+    runs.iter().find(|r| r.strategy == s)
+}
+
 /// The invariants of issue 14's "what it must show", on this result.
 pub fn checks(result: &RunResult, timeline_run: Option<&StrategyRun>) -> Vec<Check> {
     let mut out = Vec::new();
-    let find = |runs: &[StrategyRun], s: Strategy| runs.iter().find(|r| r.strategy == s).cloned();
     if let Some(near) = find(&result.main, Strategy::NearData) {
         let share = near.per_epoch.egress_bytes / near.per_epoch.ingest_bytes.max(1.0);
         out.push(check(
@@ -32,13 +36,10 @@ pub fn checks(result: &RunResult, timeline_run: Option<&StrategyRun>) -> Vec<Che
     }
     // At 20 jobs: the main run if it has 20, else the sweep's point.
     let at20 = |s: Strategy| {
-        find(&result.main, s).filter(|r| r.jobs == 20).or_else(|| {
-            result
-                .sweep
-                .iter()
-                .find(|r| r.strategy == s && r.jobs == 20)
-                .cloned()
-        })
+        [&result.main, &result.sweep]
+            .into_iter()
+            .flatten()
+            .find(|r| r.strategy == s && r.jobs == 20)
     };
     if let (Some(near), Some(per_job)) = (at20(Strategy::NearData), at20(Strategy::PerJobDecode)) {
         let ratio = per_job.per_epoch.total_cpu_s / near.per_epoch.total_cpu_s.max(1e-9);

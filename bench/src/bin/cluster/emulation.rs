@@ -30,9 +30,9 @@ const ETCD_PORT: u16 = 2379;
 pub const TOKEN: &str = "epochd-bench-cluster-token";
 
 /// How a cluster is started.
-pub struct Spec<'a> {
+pub struct Spec {
     /// The epochd binary.
-    pub epochd: &'a Path,
+    pub epochd: PathBuf,
     /// Nodes.
     pub nodes: usize,
     /// `--decode-per-job` on every node (the MapReduce way).
@@ -40,7 +40,9 @@ pub struct Spec<'a> {
     /// A CPU cap per node, in cores.
     pub cpu_cores: Option<f64>,
     /// Where data and logs go.
-    pub dir: &'a Path,
+    pub dir: PathBuf,
+    /// The run's name (its cgroups are named after it).
+    pub run: String,
 }
 
 /// One node: its process while it runs, its cgroup, its data.
@@ -72,16 +74,17 @@ pub struct Emulated {
 
 impl Emulated {
     /// Starts etcd and every node, and waits until each has joined.
-    pub fn start(spec: &Spec<'_>, run: &str) -> Result<Emulated> {
+    pub fn start(spec: &Spec) -> Result<Emulated> {
         // Stale namespaces of a run killed hard go first (Topology::create).
         let topology = Topology::create(PREFIX, 230, spec.nodes)
             .context("creating the network namespaces (run as root)")?;
-        let etcd = start_etcd(topology.host_cluster_ip(), spec.dir)?;
+        let etcd = start_etcd(topology.host_cluster_ip(), &spec.dir)?;
         let endpoint = format!("http://{}:{ETCD_PORT}", topology.host_cluster_ip());
         let mut nodes = Vec::new();
         for i in 0..spec.nodes {
             let id = format!("n{i}");
-            let cgroup = NodeCgroup::create(&format!("epochd-bench/{run}/{id}"), spec.cpu_cores)?;
+            let cgroup =
+                NodeCgroup::create(&format!("epochd-bench/{}/{id}", spec.run), spec.cpu_cores)?;
             let data = spec.dir.join(&id);
             std::fs::create_dir_all(&data)?;
             let mut args: Vec<OsString> = [
@@ -112,7 +115,7 @@ impl Emulated {
                 args.push("--decode-per-job".into());
             }
             let mut prefix = topology.command_prefix(i, Some(&cgroup));
-            prefix.push(spec.epochd.into());
+            prefix.push(spec.epochd.clone().into());
             nodes.push(NodeProc {
                 url: format!("http://{}:{NODE_PORT}", topology.client_ip(i)),
                 id,

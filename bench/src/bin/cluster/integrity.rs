@@ -53,32 +53,37 @@ pub fn gateway_integrity(
             let got = seen.get(&(name.clone(), s));
             for epoch in window.clone() {
                 integrity.expected += 1;
-                let versions = got.and_then(|g| g.get(&epoch)).cloned().unwrap_or_default();
+                let versions: &[subscribe::Got] =
+                    got.and_then(|g| g.get(&epoch)).map_or(&[], Vec::as_slice);
                 let Some(want) = expected.get_mut(&epoch) else {
                     integrity.missing += 1;
                     continue;
                 };
+                // Each complete version checked once: `Some(verdict)`.
+                let verdicts: Vec<Option<Result<(), String>>> = versions
+                    .iter()
+                    .map(|v| v.complete.then(|| want.check(kind, &v.merged)))
+                    .collect();
                 if versions.first().is_some_and(|v| !v.complete) {
                     integrity.partial += 1;
                     if versions.last().is_some_and(|v| v.complete) {
                         integrity.corrected += 1;
                     }
                 }
-                for v in &versions {
-                    // A complete version must be right; a partial one must
-                    // say who is missing.
-                    if v.complete && want.check(kind, &v.merged).is_err() {
-                        integrity.silently_short += 1;
-                    }
-                    if !v.complete && v.missing.is_empty() {
-                        integrity.silently_short += 1;
-                    }
+                // A complete version must be right; a partial one must say
+                // who is missing.
+                for (v, verdict) in versions.iter().zip(&verdicts) {
+                    let short = match verdict {
+                        Some(verdict) => verdict.is_err(),
+                        None => v.missing.is_empty(),
+                    };
+                    integrity.silently_short += u64::from(short);
                 }
-                match versions.iter().rev().find(|v| v.complete) {
+                match verdicts.iter().rposition(Option::is_some) {
                     None => integrity.missing += 1,
                     Some(last) => {
                         integrity.compared += 1;
-                        if let Err(why) = want.check(kind, &last.merged) {
+                        if let Some(Err(why)) = &verdicts[last] {
                             integrity.mismatches += 1;
                             if integrity.examples.len() < 5 {
                                 integrity
@@ -86,17 +91,15 @@ pub fn gateway_integrity(
                                     .push(format!("{name} epoch {epoch}: {why}"));
                             }
                         }
-                        let first = versions.iter().find(|v| v.complete).unwrap_or(last);
-                        if versions.len() == 1 {
-                            latency
-                                .push(first.received_ms.saturating_sub(first.committed_ms) as f64);
+                        // Latency of epochs complete at once (a correction's
+                        // time says when the node came back, not how fast).
+                        if let [only] = versions {
+                            latency.push(only.received_ms.saturating_sub(only.committed_ms) as f64);
                         }
                     }
                 }
                 if *name == timeline.job && s == 0 {
-                    let final_matches = versions
-                        .last()
-                        .is_some_and(|v| v.complete && want.check(kind, &v.merged).is_ok());
+                    let final_matches = matches!(verdicts.last(), Some(Some(Ok(()))));
                     timeline.epochs.push(TimelineEpoch {
                         epoch,
                         versions: versions

@@ -75,7 +75,7 @@ pub async fn run(ctx: &Context<'_>, spec: RunSpec<'_>) -> Result<RunOutput> {
             bail!("faults need the emulation: the harness does not control a real cluster's nodes");
         }
         // Job names of their own, deleted after the run.
-        let prefix = format!("bench{}-{index}-", started_secs());
+        let prefix = format!("bench{}-{index}-", now_ms() / 1000);
         let result = drive(ctx, &spec, urls, None, &prefix).await;
         let names: Vec<String> = (0..spec.jobs)
             .map(|i| format!("{prefix}{}", ctx.workload.job(i).0))
@@ -88,29 +88,15 @@ pub async fn run(ctx: &Context<'_>, spec: RunSpec<'_>) -> Result<RunOutput> {
     eprintln!("== {label}: starting {} nodes", spec.nodes);
     let dir = ctx.work.join(&label);
     std::fs::create_dir_all(&dir)?;
-    let cluster = {
-        let run_name = label.clone();
-        let epochd = ctx.epochd.to_owned();
-        let dir = dir.clone();
-        let (nodes, per_job, cores) = (
-            spec.nodes,
-            spec.strategy == Strategy::PerJobDecode,
-            ctx.workload.node_cpu_cores,
-        );
-        tokio::task::spawn_blocking(move || {
-            Emulated::start(
-                &Spec {
-                    epochd: &epochd,
-                    nodes,
-                    decode_per_job: per_job,
-                    cpu_cores: cores,
-                    dir: &dir,
-                },
-                &run_name,
-            )
-        })
-        .await??
+    let start = Spec {
+        epochd: ctx.epochd.to_owned(),
+        nodes: spec.nodes,
+        decode_per_job: spec.strategy == Strategy::PerJobDecode,
+        cpu_cores: ctx.workload.node_cpu_cores,
+        dir,
+        run: label,
     };
+    let cluster = tokio::task::spawn_blocking(move || Emulated::start(&start)).await??;
     let urls: Vec<String> = cluster.nodes.iter().map(|n| n.url.clone()).collect();
     let cluster = Arc::new(Mutex::new(cluster));
     let result = drive(ctx, &spec, &urls, Some(&cluster), "").await;
@@ -124,10 +110,6 @@ pub async fn run(ctx: &Context<'_>, spec: RunSpec<'_>) -> Result<RunOutput> {
     }
     drop(cluster);
     result
-}
-
-fn started_secs() -> u64 {
-    now_ms() / 1000
 }
 
 async fn drive(
@@ -289,7 +271,6 @@ async fn drive(
         epochs,
         &costs,
     );
-    let samples = latency.clone();
     let run = StrategyRun {
         strategy: spec.strategy,
         nodes: spec.nodes,
@@ -335,7 +316,7 @@ async fn drive(
     });
     Ok(RunOutput {
         run,
-        latency_samples: samples,
+        latency_samples: latency,
         timeline: if spec.faults.is_empty() {
             None
         } else {
