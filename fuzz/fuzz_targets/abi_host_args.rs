@@ -29,6 +29,7 @@ const LIMITS: RunLimits = RunLimits {
     deadline: Duration::from_millis(100),
     memory_bytes: 1 << 20,
     max_result_bytes: 4096,
+    random_seed: 0,
 };
 
 struct Fixture {

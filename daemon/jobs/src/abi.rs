@@ -127,6 +127,9 @@ pub(crate) const EXPORT_RUN: &str = "epochd_run";
 pub(crate) const EXPORT_INIT: &str = "epochd_init";
 /// Optional: combines two results.
 pub(crate) const EXPORT_MERGE: &str = "epochd_merge";
+/// Optional (ABI v1.1): a WASI reactor's initializer, `() -> ()`, called
+/// at the start of every run, before `epochd_init`.
+pub(crate) const EXPORT_INITIALIZE: &str = "_initialize";
 /// Required: the linear memory the host copies into.
 pub(crate) const EXPORT_MEMORY: &str = "memory";
 

@@ -150,6 +150,11 @@ pub struct RunLimits {
     /// `emit` returns `TOO_LARGE` to the guest and the run fails with
     /// [`crate::RunError::ResultTooLarge`].
     pub max_result_bytes: usize,
+    /// Seeds the run's `random_get` stream (WASI, ABI v1.1) together with
+    /// the epoch and the dc, so that a job's runs are repeatable on every
+    /// node and distinct between jobs. The daemon derives it from the job's
+    /// name. Default 0.
+    pub random_seed: u64,
 }
 
 impl Default for RunLimits {
@@ -158,6 +163,7 @@ impl Default for RunLimits {
             deadline: Duration::from_secs(1),
             memory_bytes: 64 * MIB,
             max_result_bytes: MIB,
+            random_seed: 0,
         }
     }
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::imports::ImportProblem;
+
 /// The runtime could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -86,41 +88,17 @@ pub enum SubmitError {
         /// What the module has.
         found: String,
     },
-    /// An import from a module other than `epochd` (WASI included), or of
-    /// something other than a function.
-    #[error(
-        "import `{module}`.`{name}` ({kind}) is not allowed: a job may import only functions of \
-         module `epochd` (ABI v1: no WASI, so no files, network, clock or randomness); build for \
-         `wasm32-unknown-unknown` and drop the dependency that needs it"
-    )]
-    ForeignImport {
-        /// The import's module.
-        module: String,
-        /// The import's name.
-        name: String,
-        /// What is imported: `func`, `memory`, `table`, `global`, `tag`.
-        kind: &'static str,
-    },
-    /// An `epochd` import that ABI v1 does not have.
-    #[error(
-        "import `epochd`.`{name}` is not an ABI v1 function (check its spelling and the ABI \
-         version your SDK targets); ABI v1 has: {allowed}"
-    )]
-    UnknownImport {
-        /// The import's name.
-        name: String,
-        /// Every ABI v1 function.
-        allowed: String,
-    },
-    /// An `epochd` function imported with another signature.
-    #[error("import `epochd`.`{name}` has type {found}; ABI v1 defines it as {expected}")]
-    WrongImport {
-        /// The import's name.
-        name: String,
-        /// ABI v1's signature, in wasm text form.
-        expected: String,
-        /// The module's.
-        found: String,
+    /// Imports the module may not have (ABI v1.1 allows the functions of
+    /// `epochd` and of `wasi_snapshot_preview1`): every one of them at once,
+    /// with advice for the toolchain that built the module.
+    #[error("{}", imports_message(problems, toolchain.as_deref(), advice))]
+    Imports {
+        /// Every refused import, in import order.
+        problems: Vec<ImportProblem>,
+        /// The toolchain, as the module's producers section names it.
+        toolchain: Option<String>,
+        /// What to do, for that toolchain's language.
+        advice: String,
     },
     /// `epochd_abi_version` returned another version.
     #[error(
@@ -146,12 +124,31 @@ pub enum SubmitError {
     },
 }
 
+fn imports_message(problems: &[ImportProblem], toolchain: Option<&str>, advice: &str) -> String {
+    let mut text = match problems.len() {
+        1 => "1 import is not allowed".to_owned(),
+        n => format!("{n} imports are not allowed"),
+    };
+    if let Some(toolchain) = toolchain {
+        text.push_str(&format!(" (the module was built by {toolchain})"));
+    }
+    text.push(':');
+    for problem in problems {
+        text.push_str(&format!("\n  - {problem}"));
+    }
+    text.push('\n');
+    text.push_str(advice);
+    text
+}
+
 /// Which export a failure happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EntryPoint {
     /// Instantiation (the module's start function, data segments).
     Instantiate,
+    /// `_initialize`, a WASI reactor's set-up (ABI v1.1), called first.
+    Initialize,
     /// `epochd_init`.
     Init,
     /// `epochd_run`.
@@ -167,6 +164,7 @@ impl EntryPoint {
     pub const fn name(self) -> &'static str {
         match self {
             EntryPoint::Instantiate => "instantiation",
+            EntryPoint::Initialize => "_initialize",
             EntryPoint::Init => "epochd_init",
             EntryPoint::Run => "epochd_run",
             EntryPoint::Merge => "epochd_merge",

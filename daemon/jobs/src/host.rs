@@ -18,8 +18,8 @@ use crate::abi::{ErrorCode, IMPORT_MODULE};
 use crate::error::EntryPoint;
 use crate::state::{ColumnRef, Handle, JobState, Phase};
 
-type Ctx<'a> = Caller<'a, JobState>;
-type Res<T> = wasmtime::Result<T>;
+pub(crate) type Ctx<'a> = Caller<'a, JobState>;
+pub(crate) type Res<T> = wasmtime::Result<T>;
 
 const NOT_FOUND: i32 = ErrorCode::NotFound.code();
 const BAD_HANDLE: i32 = ErrorCode::BadHandle.code();
@@ -59,6 +59,7 @@ pub(crate) fn linker(engine: &Engine) -> Res<Linker<JobState>> {
     l.func_wrap(m, "config_len", config_len)?;
     l.func_wrap(m, "config_read", config_read)?;
     l.func_wrap(m, "merge_input", merge_input)?;
+    crate::wasi::link(engine, &mut l)?;
     Ok(l)
 }
 
@@ -78,7 +79,7 @@ impl std::fmt::Display for HostTrap {
 
 impl std::error::Error for HostTrap {}
 
-fn host_trap(message: String) -> wasmtime::Error {
+pub(crate) fn host_trap(message: String) -> wasmtime::Error {
     wasmtime::Error::new(HostTrap(message))
 }
 
@@ -100,7 +101,7 @@ fn memory(caller: &mut Ctx<'_>) -> Res<Memory> {
 }
 
 /// Runs `f` with the guest's memory and the run's state.
-fn with_memory<R>(
+pub(crate) fn with_memory<R>(
     caller: &mut Ctx<'_>,
     f: impl FnOnce(&mut [u8], &mut JobState) -> Res<R>,
 ) -> Res<R> {
@@ -111,7 +112,7 @@ fn with_memory<R>(
 
 /// The byte range `ptr .. ptr + len` of guest memory, or a trap naming the
 /// function and the argument.
-fn region(mem: &[u8], ptr: i32, len: u64, func: &str, what: &str) -> Res<Range<usize>> {
+pub(crate) fn region(mem: &[u8], ptr: i32, len: u64, func: &str, what: &str) -> Res<Range<usize>> {
     let start = u64::from(ptr as u32);
     let end = start + len;
     if end > mem.len() as u64 {
@@ -675,14 +676,29 @@ mod tests {
                 refused: None,
             },
             0,
+            0,
         );
         let mut store = Store::new(&engine, state);
         let externs: Vec<(String, String, Extern)> = linker
             .iter(&mut store)
             .map(|(module, name, ext)| (module.to_owned(), name.to_owned(), ext))
             .collect();
+        // The WASI functions (ABI v1.1), each with its preview 1 signature.
+        let mut wasi = 0;
+        for (module, name, ext) in &externs {
+            if module == crate::wasi::WASI_MODULE {
+                let ExternType::Func(f) = ext.ty(&store) else {
+                    panic!("{name} is not a function")
+                };
+                let expected = crate::wasi::function(name).expect(name).1;
+                assert_eq!(crate::submit::func_text(&f), expected, "{name}");
+                wasi += 1;
+            }
+        }
+        assert_eq!(wasi, 46);
         let mut defined: Vec<(String, Vec<Ty>, Vec<Ty>)> = externs
             .into_iter()
+            .filter(|(module, ..)| module != crate::wasi::WASI_MODULE)
             .map(|(module, name, ext)| {
                 assert_eq!(module, IMPORT_MODULE);
                 let ExternType::Func(f) = ext.ty(&store) else {

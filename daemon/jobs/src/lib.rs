@@ -102,10 +102,13 @@ mod config;
 mod engine;
 mod error;
 mod host;
+mod imports;
 mod module;
 mod run;
 mod state;
 mod submit;
+mod toolchain;
+mod wasi;
 
 pub use abi::{
     ErrorCode, ABI_VERSION, IMPORT_MODULE, MAX_FAIL_MESSAGE_BYTES, MAX_LOG_BYTES, MAX_LOG_LINES,
@@ -113,6 +116,8 @@ pub use abi::{
 pub use config::{RunLimits, RuntimeConfig};
 pub use engine::Runtime;
 pub use error::{EntryPoint, ErrorKind, JobError, RunError, SubmitError};
+pub use imports::{ImportProblem, ImportReason};
 pub use module::JobModule;
 pub use run::{CancelToken, RunReport, CANCEL_CHECK_TICKS};
 pub use state::{LogLevel, LogLine};
+pub use wasi::WASI_MODULE;

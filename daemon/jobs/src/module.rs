@@ -25,11 +25,14 @@ pub(crate) struct ModuleInner {
     pub(crate) pre: InstancePre<JobState>,
     pub(crate) memory: ModuleExport,
     pub(crate) run: ModuleExport,
+    /// A WASI reactor's `_initialize` (ABI v1.1), called first in every run.
+    pub(crate) initialize: Option<ModuleExport>,
     pub(crate) init: Option<ModuleExport>,
     pub(crate) merge: Option<ModuleExport>,
     pub(crate) size: usize,
     pub(crate) initial_memory_bytes: u64,
     pub(crate) imports: Vec<&'static str>,
+    pub(crate) wasi_imports: Vec<&'static str>,
 }
 
 impl JobModule {
@@ -58,6 +61,18 @@ impl JobModule {
         &self.inner.imports
     }
 
+    /// The `wasi_snapshot_preview1` functions it imports (ABI v1.1), in
+    /// import order, each once.
+    pub fn wasi_imports(&self) -> &[&'static str] {
+        &self.inner.wasi_imports
+    }
+
+    /// True when the module is a WASI reactor: it exports `_initialize`,
+    /// which every run calls first.
+    pub fn has_initialize(&self) -> bool {
+        self.inner.initialize.is_some()
+    }
+
     /// The size of the submitted module, in bytes.
     pub fn size(&self) -> usize {
         self.inner.size
@@ -72,6 +87,7 @@ impl std::fmt::Debug for JobModule {
             .field("has_merge", &self.has_merge())
             .field("initial_memory_bytes", &self.inner.initial_memory_bytes)
             .field("imports", &self.inner.imports)
+            .field("wasi_imports", &self.inner.wasi_imports)
             .finish()
     }
 }

@@ -16,6 +16,7 @@ use crate::engine::RuntimeInner;
 use crate::error::{EntryPoint, RunError};
 use crate::module::JobModule;
 use crate::state::{JobState, Limiter, LogLine, Phase};
+use crate::wasi::ProcExit;
 
 /// What one run (or merge) produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +126,7 @@ impl JobModule {
                 refused: None,
             },
             limits.max_result_bytes,
+            limits.random_seed,
         )
     }
 
@@ -156,7 +158,8 @@ impl JobModule {
             )),
             Ok(instance) => self.call_entries(&mut store, instance, entry, limits),
         };
-        let state = store.into_data();
+        let mut state = store.into_data();
+        state.flush_streams();
         RunReport {
             outcome,
             wall: started.elapsed(),
@@ -182,6 +185,22 @@ impl JobModule {
             EntryPoint::Merge => inner.merge.as_ref(),
             _ => Some(&inner.run),
         };
+        if let Some(export) = &inner.initialize {
+            store.data_mut().phase = Phase::Entry(EntryPoint::Initialize);
+            let func = instance
+                .get_module_export(&mut *store, export)
+                .and_then(Extern::into_func)
+                .and_then(|f| f.typed::<(), ()>(&*store).ok())
+                .ok_or_else(|| RunError::Instantiate {
+                    message: "export `_initialize` is not a () -> () function".into(),
+                })?;
+            let returned = func.call(&mut *store, ());
+            if let Some(end) =
+                self.ended(store, returned.map(|()| 0), EntryPoint::Initialize, limits)
+            {
+                return end;
+            }
+        }
         let steps = [(inner.init.as_ref(), EntryPoint::Init), (main, entry)];
         for (export, step) in steps {
             let Some(export) = export else { continue };
@@ -191,26 +210,47 @@ impl JobModule {
                     message: format!("export `{}` is not a () -> i32 function", step.name()),
                 })?;
             let returned = func.call(&mut *store, ());
-            let state = store.data();
-            if let Some(size) = state.too_large {
-                return Err(RunError::ResultTooLarge {
-                    size,
-                    limit: state.max_result_bytes,
-                });
-            }
-            match returned {
-                Err(e) => return Err(classify(e, state, step, limits.deadline, &inner.runtime)),
-                Ok(0) => {}
-                Ok(code) => {
-                    return Err(RunError::Failed {
-                        entry: step,
-                        code,
-                        message: state.fail.clone().unwrap_or_default(),
-                    })
-                }
+            if let Some(end) = self.ended(store, returned, step, limits) {
+                return end;
             }
         }
         Ok(std::mem::take(&mut store.data_mut().result))
+    }
+
+    /// Whether the run ends after an entry point returned `returned`:
+    /// `None` to go on (it returned 0), else the run's outcome. A
+    /// `proc_exit` (ABI v1.1) ends the run there, with code 0 as a success
+    /// (the result is what was emitted so far).
+    fn ended(
+        &self,
+        store: &mut Store<JobState>,
+        returned: wasmtime::Result<i32>,
+        step: EntryPoint,
+        limits: &RunLimits,
+    ) -> Option<Result<Vec<u8>, RunError>> {
+        let state = store.data();
+        if let Some(size) = state.too_large {
+            return Some(Err(RunError::ResultTooLarge {
+                size,
+                limit: state.max_result_bytes,
+            }));
+        }
+        let code = match returned {
+            Ok(0) => return None,
+            Ok(code) => code,
+            Err(e) if e.downcast_ref::<ProcExit>() == Some(&ProcExit(0)) => {
+                return Some(Ok(std::mem::take(&mut store.data_mut().result)));
+            }
+            Err(e) => {
+                let runtime = &self.inner.runtime;
+                return Some(Err(classify(e, state, step, limits.deadline, runtime)));
+            }
+        };
+        Some(Err(RunError::Failed {
+            entry: step,
+            code,
+            message: state.fail.clone().unwrap_or_default(),
+        }))
     }
 }
 
@@ -317,6 +357,13 @@ pub(crate) fn classify(
     }
     if error.is::<Cancelled>() {
         return RunError::Cancelled { entry };
+    }
+    if let Some(ProcExit(code)) = error.downcast_ref::<ProcExit>() {
+        return RunError::Failed {
+            entry,
+            code: *code,
+            message: state.fail.clone().unwrap_or_default(),
+        };
     }
     let trap = error.downcast_ref::<Trap>().copied();
     if trap == Some(Trap::Interrupt) {

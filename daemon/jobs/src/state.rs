@@ -10,6 +10,7 @@ use wasmtime::{Memory, ResourceLimiter};
 
 use crate::abi::{MAX_FAIL_MESSAGE_BYTES, MAX_LOG_BYTES, MAX_LOG_LINES};
 use crate::error::EntryPoint;
+use crate::wasi::WasiState;
 
 /// Which part of a run is executing: decides what the host functions allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +163,8 @@ pub(crate) struct JobState {
     pub(crate) log_bytes: usize,
     pub(crate) logs_dropped: u32,
     pub(crate) limiter: Limiter,
+    /// The WASI functions' clock, random stream and unfinished lines.
+    pub(crate) wasi: WasiState,
 }
 
 impl JobState {
@@ -172,7 +175,9 @@ impl JobState {
         config: Vec<u8>,
         limiter: Limiter,
         max_result_bytes: usize,
+        random_seed: u64,
     ) -> JobState {
+        let wasi = WasiState::new(random_seed, meta.epoch, &meta.dc);
         JobState {
             phase,
             epoch,
@@ -190,6 +195,7 @@ impl JobState {
             log_bytes: 0,
             logs_dropped: 0,
             limiter,
+            wasi,
         }
     }
 

@@ -7,8 +7,8 @@ use epochd_decode::EpochMeta;
 use wasmtime::{ExternType, FuncType, Module, ModuleExport, Store, ValType};
 
 use crate::abi::{
-    self, ABI_VERSION, ENTRY_SIGNATURE, EXPORT_ABI_VERSION, EXPORT_INIT, EXPORT_MEMORY,
-    EXPORT_MERGE, EXPORT_RUN, IMPORT_MODULE,
+    self, ABI_VERSION, ENTRY_SIGNATURE, EXPORT_ABI_VERSION, EXPORT_INIT, EXPORT_INITIALIZE,
+    EXPORT_MEMORY, EXPORT_MERGE, EXPORT_RUN,
 };
 use crate::engine::Runtime;
 use crate::error::{EntryPoint, SubmitError};
@@ -28,7 +28,7 @@ pub(crate) fn compile(runtime: &Runtime, wasm: &[u8]) -> Result<JobModule, Submi
         });
     }
     let module = parse(&rt.engine, wasm)?;
-    let imports = check_imports(&module)?;
+    let (imports, wasi_imports) = crate::imports::check(&module, wasm)?;
     let exports = check_exports(&module)?;
     let pre = rt
         .linker
@@ -42,11 +42,13 @@ pub(crate) fn compile(runtime: &Runtime, wasm: &[u8]) -> Result<JobModule, Submi
             pre,
             memory: exports.memory,
             run: exports.run,
+            initialize: exports.initialize,
             init: exports.init,
             merge: exports.merge,
             size: wasm.len(),
             initial_memory_bytes: exports.initial_memory_bytes,
             imports,
+            wasi_imports,
         }),
     };
     check_abi_version(&job, &exports.abi_version)?;
@@ -118,7 +120,7 @@ fn describe_bytes(bytes: &[u8]) -> String {
 }
 
 /// The text form of a function type: `(func (param i32) (result i32))`.
-fn func_text(f: &FuncType) -> String {
+pub(crate) fn func_text(f: &FuncType) -> String {
     let list = |kind: &str, types: Vec<ValType>| {
         if types.is_empty() {
             String::new()
@@ -147,7 +149,7 @@ fn describe(ty: &ExternType) -> String {
     }
 }
 
-fn kind(ty: &ExternType) -> &'static str {
+pub(crate) fn kind(ty: &ExternType) -> &'static str {
     match ty {
         ExternType::Func(_) => "func",
         ExternType::Memory(_) => "memory",
@@ -157,7 +159,7 @@ fn kind(ty: &ExternType) -> &'static str {
     }
 }
 
-fn matches(f: &FuncType, sig: &abi::Signature) -> bool {
+pub(crate) fn matches(f: &FuncType, sig: &abi::Signature) -> bool {
     let same = |types: Vec<ValType>, want: &[abi::Ty]| {
         types.len() == want.len()
             && types.iter().zip(want).all(|(t, w)| match w {
@@ -168,49 +170,13 @@ fn matches(f: &FuncType, sig: &abi::Signature) -> bool {
     same(f.params().collect(), sig.params) && same(f.results().collect(), sig.results)
 }
 
-/// Every import must be an ABI v1 function with its signature.
-fn check_imports(module: &Module) -> Result<Vec<&'static str>, SubmitError> {
-    let mut names = Vec::new();
-    for import in module.imports() {
-        let ty = import.ty();
-        let ExternType::Func(f) = &ty else {
-            return Err(SubmitError::ForeignImport {
-                module: import.module().into(),
-                name: import.name().into(),
-                kind: kind(&ty),
-            });
-        };
-        if import.module() != IMPORT_MODULE {
-            return Err(SubmitError::ForeignImport {
-                module: import.module().into(),
-                name: import.name().into(),
-                kind: "func",
-            });
-        }
-        let Some((name, sig)) = abi::function(import.name()) else {
-            return Err(SubmitError::UnknownImport {
-                name: import.name().into(),
-                allowed: abi::function_names(),
-            });
-        };
-        if !matches(f, &sig) {
-            return Err(SubmitError::WrongImport {
-                name: import.name().into(),
-                expected: sig.to_string(),
-                found: func_text(f),
-            });
-        }
-        names.push(name);
-    }
-    Ok(names)
-}
-
 struct Exports {
     memory: ModuleExport,
     abi_version: ModuleExport,
     run: ModuleExport,
     init: Option<ModuleExport>,
     merge: Option<ModuleExport>,
+    initialize: Option<ModuleExport>,
     initial_memory_bytes: u64,
 }
 
@@ -255,10 +221,23 @@ fn check_exports(module: &Module) -> Result<Exports, SubmitError> {
             }),
         }
     };
-    let abi_version = entry(EXPORT_ABI_VERSION, true)?;
-    let run = entry(EXPORT_RUN, true)?;
+    let abi_version = entry(EXPORT_ABI_VERSION, true).map_err(|e| command_hint(module, e))?;
+    let run = entry(EXPORT_RUN, true).map_err(|e| command_hint(module, e))?;
     let init = entry(EXPORT_INIT, false)?;
     let merge = entry(EXPORT_MERGE, false)?;
+    let initialize = match module.get_export(EXPORT_INITIALIZE) {
+        None => None,
+        Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 0 => {
+            module.get_export_index(EXPORT_INITIALIZE)
+        }
+        Some(other) => {
+            return Err(SubmitError::WrongExport {
+                name: EXPORT_INITIALIZE.into(),
+                expected: "a function (func) (a WASI reactor's initializer)".into(),
+                found: describe(&other),
+            })
+        }
+    };
     let index = |name: &str| {
         module
             .get_export_index(name)
@@ -272,11 +251,31 @@ fn check_exports(module: &Module) -> Result<Exports, SubmitError> {
         run: run.map_or_else(|| index(EXPORT_RUN), Ok)?,
         init,
         merge,
+        initialize,
         initial_memory_bytes: memory.minimum().saturating_mul(memory.page_size()),
     })
 }
 
-/// Instantiates the module once (no epoch) and calls `epochd_abi_version`.
+/// A missing entry point in a WASI command (it exports `_start`): the
+/// module was built as a program, where a job is a library.
+fn command_hint(module: &Module, error: SubmitError) -> SubmitError {
+    match error {
+        SubmitError::MissingExport { name, .. } if module.get_export("_start").is_some() => {
+            SubmitError::MissingExport {
+                name,
+                what: "it; this module is a WASI command (it exports `_start`: a program with a \
+                       `main`), and a job is a reactor, a library of entry points. Build it as \
+                       one: Go `-buildmode=c-shared` with `//go:wasmexport`, Rust a `cdylib`, \
+                       C `-mexec-model=reactor`, Zig `-fno-entry -rdynamic`. The entry point is \
+                       `epochd_run: () -> i32` (0 = success)",
+            }
+        }
+        other => other,
+    }
+}
+
+/// Instantiates the module once (no epoch), runs a reactor's
+/// `_initialize`, and calls `epochd_abi_version`.
 fn check_abi_version(job: &JobModule, export: &ModuleExport) -> Result<(), SubmitError> {
     let rt = &job.inner.runtime;
     let config = &rt.config;
@@ -295,6 +294,7 @@ fn check_abi_version(job: &JobModule, export: &ModuleExport) -> Result<(), Submi
             refused: None,
         },
         0,
+        0,
     );
     let mut store = Store::new(&rt.engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -308,6 +308,18 @@ fn check_abi_version(job: &JobModule, export: &ModuleExport) -> Result<(), Submi
         .pre
         .instantiate(&mut store)
         .map_err(|e| failed(&store, e, EntryPoint::Instantiate))?;
+    if let Some(export) = &job.inner.initialize {
+        let initialize = instance
+            .get_module_export(&mut store, export)
+            .and_then(|e| e.into_func())
+            .and_then(|f| f.typed::<(), ()>(&store).ok())
+            .ok_or_else(|| SubmitError::Invalid {
+                reason: format!("`{EXPORT_INITIALIZE}` is not callable as () -> ()"),
+            })?;
+        initialize
+            .call(&mut store, ())
+            .map_err(|e| failed(&store, e, EntryPoint::Initialize))?;
+    }
     let func = instance
         .get_module_export(&mut store, export)
         .and_then(|e| e.into_func())

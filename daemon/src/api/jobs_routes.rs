@@ -42,9 +42,12 @@ fn submit_error(e: SubmitError, message: String) -> ApiError {
         SubmitError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_module"),
         SubmitError::MissingExport { .. } => (StatusCode::BAD_REQUEST, "missing_export"),
         SubmitError::WrongExport { .. } => (StatusCode::BAD_REQUEST, "wrong_export"),
-        SubmitError::ForeignImport { .. } => (StatusCode::BAD_REQUEST, "forbidden_import"),
-        SubmitError::UnknownImport { .. } => (StatusCode::BAD_REQUEST, "unknown_import"),
-        SubmitError::WrongImport { .. } => (StatusCode::BAD_REQUEST, "wrong_import"),
+        SubmitError::Imports { problems, .. } => (
+            StatusCode::BAD_REQUEST,
+            problems
+                .first()
+                .map_or("forbidden_import", |p| p.reason.code()),
+        ),
         SubmitError::AbiVersion { .. } => (StatusCode::BAD_REQUEST, "abi_version"),
         _ => (StatusCode::BAD_REQUEST, "abi_check_failed"),
     };

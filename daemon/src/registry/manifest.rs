@@ -175,7 +175,15 @@ impl JobManifest {
             deadline: std::time::Duration::from_millis(self.deadline_ms),
             memory_bytes: self.memory_mib as usize * (1 << 20),
             max_result_bytes: self.max_result_bytes,
+            random_seed: self.random_seed(),
         }
+    }
+
+    /// The seed of its runs' deterministic `random_get` stream (with the
+    /// epoch and dc): its name's hash, so the same job draws the same bytes
+    /// for an epoch on every node and after every restart.
+    fn random_seed(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(self.name.as_bytes())
     }
 
     /// Whether a commit (its manifest: dc and event types) is for this job.

@@ -114,6 +114,7 @@ fn limits(deadline_ms: u64) -> RunLimits {
         deadline: Duration::from_millis(deadline_ms),
         memory_bytes: 64 << 20,
         max_result_bytes: 64 << 10,
+        random_seed: 0,
     }
 }
 

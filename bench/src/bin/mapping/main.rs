@@ -97,6 +97,7 @@ fn limits() -> RunLimits {
         deadline: Duration::from_secs(1),
         memory_bytes: MEMORY_CAP,
         max_result_bytes: 64 << 10,
+        random_seed: 0,
     }
 }
 

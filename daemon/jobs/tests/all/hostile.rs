@@ -51,6 +51,7 @@ fn limits(deadline_ms: u64) -> RunLimits {
         deadline: Duration::from_millis(deadline_ms),
         memory_bytes: 16 << 20,
         max_result_bytes: 1 << 20,
+        random_seed: 0,
     }
 }
 

@@ -7,3 +7,4 @@ mod many;
 mod merge;
 mod submit;
 mod support;
+mod wasi;

@@ -1,6 +1,6 @@
 //! Every reason a module is refused at submission, each with its own error.
 
-use epochd_jobs::{Runtime, RuntimeConfig, SubmitError};
+use epochd_jobs::{ImportReason, Runtime, RuntimeConfig, SubmitError};
 
 use crate::support::*;
 
@@ -167,78 +167,223 @@ fn wrong_export_signatures() {
     }
 }
 
+/// The reasons of a refusal for imports, in import order.
+fn import_problems(err: &SubmitError) -> Vec<(String, String, &'static str, ImportReason)> {
+    match err {
+        SubmitError::Imports { problems, .. } => problems
+            .iter()
+            .map(|p| (p.module.clone(), p.name.clone(), p.kind, p.reason.clone()))
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
-fn imports_outside_the_abi() {
-    let wasi = r#"(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))"#;
-    let err = refuse(&module(&[wasi, MEMORY, ABI, RUN]));
-    match &err {
-        SubmitError::ForeignImport { module, name, kind } => {
-            assert_eq!(
-                (module.as_str(), name.as_str(), *kind),
-                ("wasi_snapshot_preview1", "fd_write", "func")
-            )
-        }
-        other => panic!("{other:?}"),
-    }
-    assert_contains(&err.to_string(), "no WASI");
-
+fn every_import_outside_the_abi_is_listed_at_once() {
     let err = refuse(&module(&[
+        r#"(import "env" "now" (func (result i64)))"#,
+        r#"(import "epochd" "rows" (func (result i32)))"#,
         r#"(import "env" "memory" (memory 1))"#,
-        ABI,
-        RUN,
-    ]));
-    assert!(
-        matches!(err, SubmitError::ForeignImport { kind: "memory", .. }),
-        "{err:?}"
-    );
-
-    let err = refuse(&module(&[
-        r#"(import "epochd" "memory" (memory 1))"#,
-        ABI,
-        RUN,
-    ]));
-    assert!(
-        matches!(err, SubmitError::ForeignImport { kind: "memory", .. }),
-        "{err:?}"
-    );
-
-    let err = refuse(&module(&[
+        r#"(import "epochd" "epoch_global" (global i64))"#,
         r#"(import "epochd" "open_file" (func (param i32 i32) (result i32)))"#,
-        MEMORY,
-        ABI,
-        RUN,
-    ]));
-    match &err {
-        SubmitError::UnknownImport { name, .. } => assert_eq!(name, "open_file"),
-        other => panic!("{other:?}"),
-    }
-    assert_contains(&err.to_string(), "column_i64");
-
-    let err = refuse(&module(&[
         r#"(import "epochd" "column" (func (param i64 i32 i32) (result i32)))"#,
-        MEMORY,
+        r#"(import "wasi_snapshot_preview1" "fd_open" (func (param i32) (result i32)))"#,
+        r#"(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32) (result i32)))"#,
+        r#"(import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))"#,
         ABI,
         RUN,
     ]));
-    match &err {
-        SubmitError::WrongImport {
-            name,
-            expected,
-            found,
-        } => {
-            assert_eq!(name, "column");
-            assert_eq!(expected, "(func (param i32 i32 i32) (result i32))");
-            assert_eq!(found, "(func (param i64 i32 i32) (result i32))");
-        }
-        other => panic!("{other:?}"),
-    }
+    let wrong = |expected: &str, found: &str| ImportReason::WrongSignature {
+        expected: expected.into(),
+        found: found.into(),
+    };
+    assert_eq!(
+        import_problems(&err),
+        [
+            (
+                "env".into(),
+                "now".into(),
+                "func",
+                ImportReason::ForeignModule
+            ),
+            (
+                "env".into(),
+                "memory".into(),
+                "memory",
+                ImportReason::ForeignModule
+            ),
+            (
+                "epochd".into(),
+                "epoch_global".into(),
+                "global",
+                ImportReason::NotAFunction
+            ),
+            (
+                "epochd".into(),
+                "open_file".into(),
+                "func",
+                ImportReason::UnknownFunction
+            ),
+            (
+                "epochd".into(),
+                "column".into(),
+                "func",
+                wrong(
+                    "(func (param i32 i32 i32) (result i32))",
+                    "(func (param i64 i32 i32) (result i32))"
+                )
+            ),
+            (
+                "wasi_snapshot_preview1".into(),
+                "fd_open".into(),
+                "func",
+                ImportReason::UnknownFunction
+            ),
+            (
+                "wasi_snapshot_preview1".into(),
+                "fd_write".into(),
+                "func",
+                wrong(
+                    "(func (param i32 i32 i32 i32) (result i32))",
+                    "(func (param i32 i32) (result i32))"
+                )
+            ),
+            (
+                "wasi_unstable".into(),
+                "fd_write".into(),
+                "func",
+                ImportReason::ForeignModule
+            ),
+        ]
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with("8 imports are not allowed:\n  - `env`.`now` (func)"),
+        "{text}"
+    );
+    // One line per problem, then the advice.
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("  - ")).count(),
+        8,
+        "{text}"
+    );
+    assert_contains(&text, "column_i64");
+    assert_contains(&text, "wasi_snapshot_preview1");
+    // A signature that is wrong only in its result is still wrong.
     let err = refuse(&module(&[
         r#"(import "epochd" "fail" (func (param i32 i32) (result i32)))"#,
         MEMORY,
         ABI,
         RUN,
     ]));
-    assert!(matches!(err, SubmitError::WrongImport { .. }), "{err:?}");
+    assert!(
+        matches!(
+            import_problems(&err)[0].3,
+            ImportReason::WrongSignature { .. }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn the_advice_is_for_the_language_that_built_the_module() {
+    // A producers section (tool-conventions' custom section) naming Go,
+    // and an import only GOOS=js makes.
+    let go_js = with_producers(
+        &wat::parse_str(module(&[
+            r#"(import "gojs" "runtime.wasmExit" (func (param i32)))"#,
+            r#"(import "gojs" "syscall/js.valueGet" (func (param i32)))"#,
+            MEMORY,
+            ABI,
+            RUN,
+        ]))
+        .unwrap(),
+        "Go",
+        "go1.27.3",
+    );
+    let err = refuse_bytes(&go_js);
+    assert_eq!(import_problems(&err).len(), 2);
+    let text = err.to_string();
+    assert_contains(&text, "built by Go go1.27.3");
+    assert_contains(
+        &text,
+        "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared",
+    );
+    assert_contains(&text, "sdk/go");
+
+    let rust = with_producers(
+        &wat::parse_str(module(&[
+            r#"(import "__wbindgen_placeholder__" "__wbindgen_describe" (func (param i32)))"#,
+            MEMORY,
+            ABI,
+            RUN,
+        ]))
+        .unwrap(),
+        "Rust",
+        "",
+    );
+    let text = refuse_bytes(&rust).to_string();
+    assert_contains(&text, "wasm-bindgen");
+    assert_contains(&text, "wasm32-unknown-unknown");
+
+    // No producers section: told by its imports.
+    let text = refuse(&module(&[
+        r#"(import "env" "abort" (func (param i32 i32 i32 i32)))"#,
+        MEMORY,
+        ABI,
+        RUN,
+    ]))
+    .to_string();
+    assert_contains(&text, "AssemblyScript");
+
+    // Nothing to go by: the general rule only.
+    let text = refuse(&module(&[r#"(import "x" "y" (func))"#, MEMORY, ABI, RUN])).to_string();
+    assert_contains(&text, "remove it");
+    for language in ["Go:", "Rust:", "C/C++:", "Zig:", "AssemblyScript:"] {
+        assert!(!text.contains(language), "{text}");
+    }
+}
+
+/// `wasm` with a producers section whose `language` field names `language`.
+fn with_producers(wasm: &[u8], language: &str, version: &str) -> Vec<u8> {
+    fn name(out: &mut Vec<u8>, s: &str) {
+        out.push(s.len() as u8);
+        out.extend_from_slice(s.as_bytes());
+    }
+    let mut body = Vec::new();
+    name(&mut body, "producers");
+    body.push(1); // one field
+    name(&mut body, "language");
+    body.push(1); // one value
+    name(&mut body, language);
+    name(&mut body, version);
+    let mut out = wasm.to_vec();
+    out.push(0); // a custom section
+    out.push(body.len() as u8);
+    out.extend(body);
+    out
+}
+
+#[test]
+fn a_wasi_command_is_told_to_build_a_reactor() {
+    let err = refuse(&module(&[
+        r#"(import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))"#,
+        MEMORY,
+        ABI,
+        r#"(func (export "_start"))"#,
+    ]));
+    assert!(
+        matches!(
+            err,
+            SubmitError::MissingExport {
+                name: "epochd_run",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_contains(&err.to_string(), "WASI command");
+    assert_contains(&err.to_string(), "-buildmode=c-shared");
 }
 
 #[test]

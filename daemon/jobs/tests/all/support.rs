@@ -139,6 +139,7 @@ const STRINGS_AT: u32 = 0x30_0000;
 #[derive(Default)]
 pub struct Job {
     strings: Vec<u8>,
+    imports: String,
     items: String,
 }
 
@@ -153,6 +154,12 @@ impl Job {
         let ptr = STRINGS_AT + self.strings.len() as u32;
         self.strings.extend_from_slice(s.as_bytes());
         format!("(i32.const {ptr}) (i32.const {})", s.len())
+    }
+
+    /// Adds imports (placed after the ABI's, before every function).
+    pub fn imports(mut self, imports: &str) -> Job {
+        self.imports.push_str(imports);
+        self
     }
 
     /// Adds module items (functions, globals).
@@ -173,11 +180,13 @@ impl Job {
         let data: String = self.strings.iter().map(|b| format!("\\{b:02x}")).collect();
         format!(
             r#"(module {IMPORTS}
+  {imports}
   (memory (export "memory") 64)
   (func (export "epochd_abi_version") (result i32) (i32.const 1))
   {HELPERS}
   (data (i32.const {STRINGS_AT}) "{data}")
   {items})"#,
+            imports = self.imports,
             items = self.items
         )
     }

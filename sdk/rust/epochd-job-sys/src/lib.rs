@@ -18,6 +18,8 @@
 #![no_std]
 #![deny(missing_docs)]
 
+pub mod wasi;
+
 /// The ABI version this crate implements, as `epochd_abi_version` returns it.
 pub const ABI_VERSION: i32 = 1;
 

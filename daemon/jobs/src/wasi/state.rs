@@ -1,0 +1,184 @@
+//! What the WASI functions keep for one run: the virtual clock, the random
+//! stream, and the unfinished lines written to stdout and stderr.
+
+use sha2::{Digest, Sha256};
+
+use crate::abi::MAX_LOG_BYTES;
+use crate::state::JobState;
+
+/// The error `proc_exit` raises to end the run with its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcExit(pub(crate) i32);
+
+impl std::fmt::Display for ProcExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the job called proc_exit({})", self.0)
+    }
+}
+
+impl std::error::Error for ProcExit {}
+
+/// One run's WASI state.
+pub(crate) struct WasiState {
+    /// The epoch's first nanosecond (unix time).
+    epoch_ns: u64,
+    /// Virtual time since then: advanced by sleeps (`poll_oneoff` on a
+    /// clock) and nothing else, so a run reads the same times on any node.
+    pub(super) elapsed_ns: u64,
+    pub(crate) random: DeterministicRandom,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl WasiState {
+    /// The state of a run of job `seed` over (`epoch`, `dc`).
+    pub(crate) fn new(seed: u64, epoch: u64, dc: &str) -> WasiState {
+        WasiState {
+            epoch_ns: epoch.saturating_mul(1_000_000_000),
+            elapsed_ns: 0,
+            random: DeterministicRandom::new(seed, epoch, dc),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }
+    }
+
+    /// Clock `id`'s reading: realtime (0) and monotonic (1) are the epoch's
+    /// time (unix nanoseconds) plus the virtual time slept; the CPU-time
+    /// clocks (2, 3) are the virtual time alone.
+    pub(super) fn clock(&self, id: u32) -> u64 {
+        self.clock_at(id, self.elapsed_ns)
+    }
+
+    /// Clock `id`'s reading when `elapsed` virtual nanoseconds had passed.
+    pub(super) fn clock_at(&self, id: u32, elapsed: u64) -> u64 {
+        match id {
+            0 => self.epoch_ns.saturating_add(elapsed),
+            // Never 0, even at epoch 0 (the submission check runs there):
+            // Go's runtime takes a zero monotonic clock for a broken one.
+            1 => self.epoch_ns.saturating_add(elapsed).max(1),
+            _ => elapsed,
+        }
+    }
+}
+
+/// The stream `random_get` reads: SHA-256 in counter mode over a key made
+/// of (job, epoch, dc). Deterministic, so a run gives the same result on
+/// every node and every retry; not secret (anyone who knows the job, epoch
+/// and dc can compute it), which no job needs.
+pub(crate) struct DeterministicRandom {
+    key: [u8; 32],
+    block: u64,
+    buf: [u8; 32],
+    used: usize,
+}
+
+impl DeterministicRandom {
+    fn new(seed: u64, epoch: u64, dc: &str) -> DeterministicRandom {
+        let mut key = Sha256::new();
+        key.update(b"epochd random_get v1\0");
+        key.update(seed.to_le_bytes());
+        key.update(epoch.to_le_bytes());
+        key.update((dc.len() as u64).to_le_bytes());
+        key.update(dc.as_bytes());
+        DeterministicRandom {
+            key: key.finalize().into(),
+            block: 0,
+            buf: [0; 32],
+            used: 32,
+        }
+    }
+
+    /// Fills `out` with the next bytes of the stream.
+    pub(crate) fn fill(&mut self, out: &mut [u8]) {
+        let mut at = 0;
+        while at < out.len() {
+            if self.used == self.buf.len() {
+                let mut block = Sha256::new();
+                block.update(self.key);
+                block.update(self.block.to_le_bytes());
+                self.buf = block.finalize().into();
+                self.block += 1;
+                self.used = 0;
+            }
+            let n = (self.buf.len() - self.used).min(out.len() - at);
+            out[at..at + n].copy_from_slice(&self.buf[self.used..self.used + n]);
+            self.used += n;
+            at += n;
+        }
+    }
+}
+
+/// Log levels of the two streams (the `level` values of `log`).
+const STDOUT_LEVEL: i32 = 2;
+const STDERR_LEVEL: i32 = 1;
+
+impl JobState {
+    /// Bytes written to stdout or stderr: every complete line becomes a log
+    /// line; an unfinished one waits for its newline, for the end of the
+    /// run, or until it alone would fill the run's log budget.
+    pub(crate) fn write_stream(&mut self, stderr: bool, mut bytes: &[u8]) {
+        let level = if stderr { STDERR_LEVEL } else { STDOUT_LEVEL };
+        while let Some(newline) = bytes.iter().position(|&b| b == b'\n') {
+            let mut line = std::mem::take(self.stream(stderr));
+            line.extend_from_slice(&bytes[..newline]);
+            self.log(level, &line);
+            bytes = &bytes[newline + 1..];
+        }
+        let pending = self.stream(stderr);
+        let room = MAX_LOG_BYTES.saturating_sub(pending.len());
+        pending.extend_from_slice(&bytes[..bytes.len().min(room + 1)]);
+        if pending.len() > MAX_LOG_BYTES {
+            let line = std::mem::take(pending);
+            self.log(level, &line);
+        }
+    }
+
+    /// Logs what is left of unfinished lines, at the end of a run.
+    pub(crate) fn flush_streams(&mut self) {
+        for stderr in [false, true] {
+            let line = std::mem::take(self.stream(stderr));
+            if !line.is_empty() {
+                let level = if stderr { STDERR_LEVEL } else { STDOUT_LEVEL };
+                self.log(level, &line);
+            }
+        }
+    }
+
+    fn stream(&mut self, stderr: bool) -> &mut Vec<u8> {
+        if stderr {
+            &mut self.wasi.stderr
+        } else {
+            &mut self.wasi.stdout
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(seed: u64, epoch: u64, dc: &str, len: usize) -> Vec<u8> {
+        let mut out = vec![0; len];
+        DeterministicRandom::new(seed, epoch, dc).fill(&mut out);
+        out
+    }
+
+    #[test]
+    fn the_random_stream_depends_on_job_epoch_and_dc_only() {
+        let a = stream(1, 100, "ams4", 100);
+        assert_eq!(a, stream(1, 100, "ams4", 100));
+        assert_ne!(a, stream(2, 100, "ams4", 100));
+        assert_ne!(a, stream(1, 101, "ams4", 100));
+        assert_ne!(a, stream(1, 100, "lhr1", 100));
+        // Read in pieces, the stream is the same bytes.
+        let mut r = DeterministicRandom::new(1, 100, "ams4");
+        let mut pieces = vec![0; 100];
+        let (x, rest) = pieces.split_at_mut(7);
+        r.fill(x);
+        let (y, z) = rest.split_at_mut(40);
+        r.fill(y);
+        r.fill(z);
+        assert_eq!(pieces, a);
+        assert_ne!(a[..32], a[32..64]);
+    }
+}

@@ -1,0 +1,3 @@
+module epochd.dev/epochd
+
+go 1.24

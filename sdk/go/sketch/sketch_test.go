@@ -1,0 +1,112 @@
+package sketch
+
+import (
+	"math"
+	"testing"
+
+	"epochd.dev/epochd"
+)
+
+func TestBucketsCoverUint64InOrder(t *testing.T) {
+	var last uint64
+	for b := uint32(0); b < Buckets; b++ {
+		lo, hi := BucketBounds(b)
+		if lo > hi || BucketOf(lo) != b || BucketOf(hi) != b {
+			t.Fatalf("bucket %d: %d..%d", b, lo, hi)
+		}
+		if b > 0 && lo != last+1 {
+			t.Fatalf("bucket %d starts at %d after %d", b, lo, last)
+		}
+		last = hi
+		mid := BucketValue(b)
+		for _, v := range []uint64{lo, hi} {
+			d := float64(max(mid, v) - min(mid, v))
+			if d/float64(max(v, 1)) > 1.0/128 {
+				t.Fatalf("bucket %d: %d for %d", b, mid, v)
+			}
+		}
+	}
+	if last != math.MaxUint64 {
+		t.Fatal(last)
+	}
+}
+
+func TestPercentilesAndJSONAsTheRustSDK(t *testing.T) {
+	var h LogHistogram
+	for _, ms := range []uint64{12, 150, 151, 152, 900} {
+		h.Record(ms)
+	}
+	if p, _ := h.Percentile(50); p != 150 {
+		t.Error(p)
+	}
+	if p, _ := h.Percentile(100); p != 900 {
+		t.Error(p)
+	}
+	if p, _ := h.Percentile(0); p != 12 {
+		t.Error(p)
+	}
+	var j epochd.JSON
+	h.WriteJSON(&j)
+	text := string(j.Bytes())
+	v, err := epochd.ParseJSON(j.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Reset()
+	back.WriteJSON(&j)
+	if string(j.Bytes()) != text {
+		t.Errorf("%s\n%s", j.Bytes(), text)
+	}
+	var empty LogHistogram
+	j.Reset()
+	empty.WriteJSON(&j)
+	if got := string(j.Bytes()); got != `{"count":0,"min":null,"max":null,"sub_bits":6,"first":0,"counts":[]}` {
+		t.Error(got)
+	}
+	for _, bad := range []string{
+		`{"count":1,"min":1,"max":1,"sub_bits":5,"first":1,"counts":[1]}`,
+		`{"count":2,"min":1,"max":1,"sub_bits":6,"first":1,"counts":[1]}`,
+		`{"count":1,"min":2,"max":1,"sub_bits":6,"first":1,"counts":[1]}`,
+		`{"count":0,"min":1,"max":null,"sub_bits":6,"first":0,"counts":[]}`,
+		`{"count":1,"min":1,"max":1,"sub_bits":6,"first":3776,"counts":[1]}`,
+		`{"count":1,"min":1,"max":1,"sub_bits":6,"first":1,"counts":[1],"x":0}`,
+	} {
+		v, err := epochd.ParseJSON([]byte(bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(v); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}
+
+func TestByIDRecordsAsRecord(t *testing.T) {
+	var hs ByID
+	var want [5]LogHistogram
+	ids := []uint32{3, 0, epochd.None, 3, 4, 1, 0, 3, epochd.None, 2}
+	values := []uint64{5, 1000, 7, 6, 1 << 40, 0, 999, 5, 8, math.MaxUint64}
+	for round := 0; round < 3; round++ {
+		hs.Record(ids, values)
+		for i, id := range ids {
+			if id != epochd.None {
+				want[id].Record(values[i])
+			}
+		}
+	}
+	if len(hs) != 5 {
+		t.Fatal(len(hs))
+	}
+	for id := range want {
+		var a, b epochd.JSON
+		hs[id].WriteJSON(&a)
+		want[id].WriteJSON(&b)
+		if string(a.Bytes()) != string(b.Bytes()) {
+			t.Errorf("%d: %s\n%s", id, a.Bytes(), b.Bytes())
+		}
+	}
+}
