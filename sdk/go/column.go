@@ -1,6 +1,7 @@
 package epochd
 
 import (
+	"iter"
 	"unsafe"
 
 	"epochd.dev/epochd/sys"
@@ -125,6 +126,8 @@ func (c Column) Dictionary() *Strings {
 		var err error
 		start := len(d.data)
 		if d.data, err = c.AppendDictEntry(d.data, id); err != nil {
+			// Not for an id below DictLen; were it refused, its string
+			// would read as empty rather than shift the later ids.
 			d.data = d.data[:start]
 		}
 		d.ends = append(d.ends, uint32(len(d.data)))
@@ -192,8 +195,9 @@ func (c Column) Scan() *Scanner {
 // Scanner reads a column a block of values at a time into buffers it
 // reuses (96 KiB): the values' rows (Rows) and the values (Int64s for INT,
 // Float64s for FLOAT, Bools for BOOL, IDs for a STR column with a
-// dictionary; only rows for NULL, a plain STR and RAW columns). The slices
-// are valid until the next call of Next.
+// dictionary; only rows for NULL, a plain STR and RAW columns; asking for
+// another type's values panics). The slices are valid until the next call
+// of Next.
 type Scanner struct {
 	col       Column
 	start, n  int
@@ -288,20 +292,91 @@ func (s *Scanner) Rows() []uint32 {
 
 // Int64s are the block's values of an INT column.
 func (s *Scanner) Int64s() []int64 {
+	s.check("Int64s", Int)
 	return unsafe.Slice((*int64)(unsafe.Pointer(&s.values[0])), s.n)
 }
 
 // Float64s are the block's values of a FLOAT column.
 func (s *Scanner) Float64s() []float64 {
+	s.check("Float64s", Float)
 	return unsafe.Slice((*float64)(unsafe.Pointer(&s.values[0])), s.n)
 }
 
 // Bools are the block's values of a BOOL column.
 func (s *Scanner) Bools() []bool {
+	s.check("Bools", Bool)
 	return unsafe.Slice((*bool)(unsafe.Pointer(&s.values[0])), s.n)
 }
 
 // IDs are the block's dictionary ids of a STR column with a dictionary.
 func (s *Scanner) IDs() []uint32 {
+	s.check("IDs", Str)
 	return unsafe.Slice((*uint32)(unsafe.Pointer(&s.values[0])), s.n)
+}
+
+// check panics unless the column is of type t (a STR column: with a
+// dictionary). The values buffer holds what Next copied for the column's
+// type: read as another type's, it would be garbage, not an error.
+func (s *Scanner) check(method string, t Type) {
+	if s.col.typ != t || t == Str && s.col.dictLen < 0 {
+		s.mismatch(method)
+	}
+}
+
+// mismatch panics for check, out of line: the accessors stay small.
+//
+//go:noinline
+func (s *Scanner) mismatch(method string) {
+	of := s.col.typ.String()
+	if s.col.typ == Str && s.col.dictLen < 0 {
+		of += " without a dictionary"
+	}
+	panic("epochd: " + method + " of a column of type " + of)
+}
+
+// Int64s yields the rows and values of an INT column, in row order:
+//
+//	for row, v := range col.Int64s() { ... }
+//
+// It reads blocks of Block values as Scan does, but runs the loop's body
+// as a call per value: in a hot loop, Scan and work on whole blocks. It
+// panics when the column is not an INT column, or when the host refuses a
+// copy (which it does not for a column it returned).
+func (c Column) Int64s() iter.Seq2[uint32, int64] {
+	return func(yield func(uint32, int64) bool) { each(c, (*Scanner).Int64s, yield) }
+}
+
+// Float64s yields the rows and values of a FLOAT column (see Int64s).
+func (c Column) Float64s() iter.Seq2[uint32, float64] {
+	return func(yield func(uint32, float64) bool) { each(c, (*Scanner).Float64s, yield) }
+}
+
+// Bools yields the rows and values of a BOOL column (see Int64s).
+func (c Column) Bools() iter.Seq2[uint32, bool] {
+	return func(yield func(uint32, bool) bool) { each(c, (*Scanner).Bools, yield) }
+}
+
+// IDs yields the rows and dictionary ids of a STR column with a
+// dictionary (see Int64s); Dictionary has the strings.
+func (c Column) IDs() iter.Seq2[uint32, uint32] {
+	return func(yield func(uint32, uint32) bool) { each(c, (*Scanner).IDs, yield) }
+}
+
+// each scans c and yields each value of the slices values gives, with its
+// row.
+func each[T any](c Column, values func(*Scanner) []T, yield func(uint32, T) bool) {
+	s := c.Scan()
+	values(s) // checks the column's type, even when it has no values
+	for s.Next() {
+		vs := values(s)
+		rows := s.Rows()[:len(vs)]
+		for i, v := range vs {
+			if !yield(rows[i], v) {
+				return
+			}
+		}
+	}
+	if err := s.Err(); err != nil {
+		panic(err)
+	}
 }

@@ -59,12 +59,12 @@ type Type int32
 
 // Column value types (sdk/ABI.md, "Columns").
 const (
-	Int   Type = 0 // values copied as int64
-	Float Type = 1 // values copied as float64
-	Bool  Type = 2 // values copied as bool (one byte, 0 or 1)
-	Str   Type = 3 // dictionary ids (uint32), or bytes one value at a time
-	Null  Type = 4 // nothing: only the rows
-	Raw   Type = 5 // MessagePack bytes, one value at a time
+	Int   = Type(sys.TypeInt)   // values copied as int64
+	Float = Type(sys.TypeFloat) // values copied as float64
+	Bool  = Type(sys.TypeBool)  // values copied as bool (one byte, 0 or 1)
+	Str   = Type(sys.TypeStr)   // dictionary ids (uint32), or bytes one value at a time
+	Null  = Type(sys.TypeNull)  // nothing: only the rows
+	Raw   = Type(sys.TypeRaw)   // MessagePack bytes, one value at a time
 )
 
 // String is the ABI's name of the type: INT, FLOAT, BOOL, STR, NULL, RAW.
@@ -91,8 +91,8 @@ type Kind int32
 
 // Container kinds.
 const (
-	Map  Kind = 0 // a map whose keys vary from event to event
-	List Kind = 1 // an array
+	Map  = Kind(sys.KindMap)  // a map whose keys vary from event to event
+	List = Kind(sys.KindList) // an array
 )
 
 // Level is the level of a log line.
@@ -112,12 +112,12 @@ type Error int32
 
 // The ABI's error codes.
 const (
-	ErrNotFound   Error = -1 // no such column, container or entry
-	ErrBadHandle  Error = -2 // the handle was not returned by this instance
-	ErrOutOfRange Error = -3 // start or index beyond the values
-	ErrWrongType  Error = -4 // the call does not fit the column's type
-	ErrTooLarge   Error = -5 // the result exceeds the job's maximum result size
-	ErrNotNow     Error = -6 // not available in this entry point
+	ErrNotFound   = Error(sys.NotFound)   // no such column, container or entry
+	ErrBadHandle  = Error(sys.BadHandle)  // the handle was not returned by this instance
+	ErrOutOfRange = Error(sys.OutOfRange) // start or index beyond the values
+	ErrWrongType  = Error(sys.WrongType)  // the call does not fit the column's type
+	ErrTooLarge   = Error(sys.TooLarge)   // the result exceeds the job's maximum result size
+	ErrNotNow     = Error(sys.NotNow)     // not available in this entry point
 )
 
 // Name is the ABI's name of the code: NOT_FOUND, BAD_HANDLE, ...

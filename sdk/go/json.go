@@ -23,10 +23,8 @@ import (
 //
 // Keys are written in the order given: write a Go map's keys sorted.
 type JSON struct {
-	buf      []byte
-	first    uint64 // bit d: nothing written yet at depth d
-	depth    uint
-	afterKey bool
+	buf   []byte
+	depth int // containers open
 }
 
 // NewJSON is a writer appending to buf (which may be nil).
@@ -38,18 +36,19 @@ func (j *JSON) Bytes() []byte { return j.buf }
 // Reset empties the writer, keeping its memory.
 func (j *JSON) Reset() { *j = JSON{buf: j.buf[:0]} }
 
+// valueStart writes the comma before a value or key, when one is due.
+// Inside a container, the last byte says: after '{', '[' or a key's ':'
+// none is; after a value (which ends in '"', '}', ']', a digit or a
+// letter), one is. So nesting is not limited, and nothing is tracked per
+// level.
 func (j *JSON) valueStart() {
-	if j.afterKey {
-		j.afterKey = false
+	if j.depth <= 0 {
 		return
 	}
-	if j.depth > 0 {
-		bit := uint64(1) << (j.depth & 63)
-		if j.first&bit != 0 {
-			j.first &^= bit
-		} else {
-			j.buf = append(j.buf, ',')
-		}
+	switch j.buf[len(j.buf)-1] {
+	case '{', '[', ':':
+	default:
+		j.buf = append(j.buf, ',')
 	}
 }
 
@@ -57,7 +56,6 @@ func (j *JSON) open(c byte) {
 	j.valueStart()
 	j.buf = append(j.buf, c)
 	j.depth++
-	j.first |= uint64(1) << (j.depth & 63)
 }
 
 // BeginObject writes '{'.
@@ -77,7 +75,6 @@ func (j *JSON) Key(k string) {
 	j.valueStart()
 	j.buf = AppendQuote(j.buf, k)
 	j.buf = append(j.buf, ':')
-	j.afterKey = true
 }
 
 // String writes a string.
@@ -145,7 +142,7 @@ func (j *JSON) Null() {
 	j.buf = append(j.buf, "null"...)
 }
 
-// Raw writes b as a value, as is (it must be JSON).
+// Raw writes b as a value, as is (it must be one JSON value).
 func (j *JSON) Raw(b []byte) {
 	j.valueStart()
 	j.buf = append(j.buf, b...)

@@ -112,6 +112,34 @@ func TestJSONWriter(t *testing.T) {
 	}
 }
 
+func TestJSONWriterNestsDeeperThan64(t *testing.T) {
+	j := NewJSON([]byte("prefix "))
+	const depth = 100
+	for range depth {
+		j.BeginArray()
+		j.Uint(1)
+	}
+	j.Raw([]byte(`{"a":[2]}`))
+	j.Bool(true)
+	for range depth {
+		j.EndArray()
+	}
+	want := "prefix " + strings.Repeat("[1,", depth) + `{"a":[2]},true` + strings.Repeat("]", depth)
+	if got := string(j.Bytes()); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	j.Reset()
+	j.BeginObject()
+	j.Key("")
+	j.String("")
+	j.Key("k")
+	j.Float(1)
+	j.EndObject()
+	if got := string(j.Bytes()); got != `{"":"","k":1.0}` {
+		t.Error(got)
+	}
+}
+
 func TestParseJSON(t *testing.T) {
 	v, err := ParseJSON([]byte(` {"a": [1, -2.5e3, true, null, "x\u00e9\ud83d\ude00\n\"\\\/"], "a": {}, "b": 18446744073709551615, "c\u0041": 18446744073709551616} `))
 	if err != nil {

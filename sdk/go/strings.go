@@ -202,9 +202,8 @@ func (r *RowIDs) Read(firstRow uint32, out []uint32) {
 // Get is the id of the string at row, or None. It reads a window of Block
 // rows from row when row is not in the last one read, so rows visited in
 // ascending order (another column's rows, say) cost one Read per window.
+// It is a call (Go does not inline it): for many rows, use Lookup.
 func (r *RowIDs) Get(row uint32) uint32 {
-	// Small enough for Go to inline into a job's loop (a call on wasm is
-	// dear): the window read is out of line.
 	if w, at := r.window, uint(row-r.windowFirst); at < uint(len(w)) {
 		return w[at]
 	}
@@ -216,20 +215,51 @@ func (r *RowIDs) Get(row uint32) uint32 {
 // row. Use it in hot loops: a job's per-value loop then has no call.
 func (r *RowIDs) Lookup(rows []uint32, out []uint32) {
 	out = out[:len(rows)]
-	w, first := r.window, r.windowFirst
-	for i, row := range rows {
-		at := uint(row - first)
-		if at >= uint(len(w)) {
-			r.readWindow(row)
-			w, first, at = r.window, r.windowFirst, 0
+	for done := 0; done < len(rows); {
+		if r.window != nil {
+			done += lookupIn((*[Block]uint32)(r.window), r.windowFirst, rows[done:], out[done:])
+			if done == len(rows) {
+				return
+			}
 		}
-		out[i] = w[at]
+		r.readWindow(rows[done]) // then rows[done] is in the window
 	}
 }
 
-// readWindow reads the window of rows from row; it returns row's id.
+// lookupIn writes to out the ids of the leading rows that fall in window w
+// (the ids of rows first..first+Block-1); it returns how many.
 //
-//go:noinline
+// Eight rows per iteration: Go's WebAssembly takes every loop iteration
+// through its function's block dispatcher (a br_table) and wasmtime checks
+// the run's deadline there, which costs more than looking up one row. The
+// eight offsets are checked at once (their OR is below Block, a power of
+// two, exactly when each is), and % Block lets the compiler drop the
+// bounds checks.
+func lookupIn(w *[Block]uint32, first uint32, rows, out []uint32) int {
+	out = out[:len(rows)]
+	i := 0
+	for ; i+8 <= len(rows); i += 8 {
+		r := (*[8]uint32)(rows[i:])
+		a0, a1, a2, a3 := r[0]-first, r[1]-first, r[2]-first, r[3]-first
+		a4, a5, a6, a7 := r[4]-first, r[5]-first, r[6]-first, r[7]-first
+		if a0|a1|a2|a3|a4|a5|a6|a7 >= Block {
+			break
+		}
+		o := (*[8]uint32)(out[i:])
+		o[0], o[1], o[2], o[3] = w[a0%Block], w[a1%Block], w[a2%Block], w[a3%Block]
+		o[4], o[5], o[6], o[7] = w[a4%Block], w[a5%Block], w[a6%Block], w[a7%Block]
+	}
+	for ; i < len(rows); i++ {
+		at := rows[i] - first
+		if at >= Block {
+			break
+		}
+		out[i] = w[at%Block]
+	}
+	return i
+}
+
+// readWindow reads the window of rows from row; it returns row's id.
 func (r *RowIDs) readWindow(row uint32) uint32 {
 	if r.window == nil {
 		r.window = make([]uint32, Block)

@@ -398,5 +398,23 @@ mod tests {
         for (path, text) in &files {
             assert!(!text.contains("{{"), "{path} has an unfilled placeholder");
         }
+        // Every file of the SDK but its tests is copied (a file added to
+        // sdk/go must be added to `go`).
+        let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/go");
+        let mut dirs = vec![sdk.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let rel = path.strip_prefix(&sdk).unwrap().to_string_lossy();
+                if !rel.ends_with("_test.go") {
+                    let copied = text(&format!("sdk/{rel}"));
+                    assert_eq!(*copied, std::fs::read_to_string(&path).unwrap(), "{rel}");
+                }
+            }
+        }
     }
 }

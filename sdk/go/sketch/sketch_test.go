@@ -2,6 +2,7 @@ package sketch
 
 import (
 	"math"
+	"math/rand"
 	"testing"
 
 	"epochd.dev/epochd"
@@ -91,6 +92,26 @@ func TestByIDRecordsAsRecord(t *testing.T) {
 	ids := []uint32{3, 0, epochd.None, 3, 4, 1, 0, 3, epochd.None, 2}
 	values := []uint64{5, 1000, 7, 6, 1 << 40, 0, 999, 5, 8, math.MaxUint64}
 	for round := 0; round < 3; round++ {
+		hs.Record(ids, values)
+		for i, id := range ids {
+			if id != epochd.None {
+				want[id].Record(values[i])
+			}
+		}
+	}
+	// Blocks long enough for the four-at-a-time path, with None, new
+	// histograms and new buckets met on the way.
+	r := rand.New(rand.NewSource(1))
+	for range 50 {
+		n := r.Intn(40)
+		ids, values := make([]uint32, n), make([]uint64, n)
+		for i := range ids {
+			ids[i] = uint32(r.Intn(5))
+			if r.Intn(10) == 0 {
+				ids[i] = epochd.None
+			}
+			values[i] = uint64(r.Intn(1000)) << r.Intn(40)
+		}
 		hs.Record(ids, values)
 		for i, id := range ids {
 			if id != epochd.None {

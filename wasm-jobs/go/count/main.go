@@ -106,28 +106,38 @@ func nameOf(r *epochd.RowIDs, id uint32) name {
 }
 
 // tally counts the pairs (t[i], s[i]) in a table of (nt+1) x (ns+1) cells,
-// an id past a dictionary (None) in the last cell of its side. Unrolled by
-// eight: every loop head of a compiled job checks the run's deadline, and
-// fewer, wider iterations pay for it less often (docs/BENCHMARKS.md,
-// "Languages").
+// an id past a dictionary (None) in the last cell of its side.
+//
+// Go's WebAssembly takes every jump through its function's block
+// dispatcher (a br_table), and wasmtime checks the run's deadline at each
+// loop iteration: so the loop is unrolled by eight, and ids are clamped by
+// arithmetic (below), not min, which compiles to a branch here because its
+// result is an index (docs/BENCHMARKS.md, "Languages").
 func tally(cells []uint64, nt, ns uint32, t, s []uint32) {
-	w := ns + 1
+	w := uint64(ns) + 1
 	n := min(len(t), len(s))
 	i := 0
 	for ; i+8 <= n; i += 8 {
 		a, b := (*[8]uint32)(t[i:]), (*[8]uint32)(s[i:])
-		cells[min(a[0], nt)*w+min(b[0], ns)]++
-		cells[min(a[1], nt)*w+min(b[1], ns)]++
-		cells[min(a[2], nt)*w+min(b[2], ns)]++
-		cells[min(a[3], nt)*w+min(b[3], ns)]++
-		cells[min(a[4], nt)*w+min(b[4], ns)]++
-		cells[min(a[5], nt)*w+min(b[5], ns)]++
-		cells[min(a[6], nt)*w+min(b[6], ns)]++
-		cells[min(a[7], nt)*w+min(b[7], ns)]++
+		cells[below(a[0], nt)*w+below(b[0], ns)]++
+		cells[below(a[1], nt)*w+below(b[1], ns)]++
+		cells[below(a[2], nt)*w+below(b[2], ns)]++
+		cells[below(a[3], nt)*w+below(b[3], ns)]++
+		cells[below(a[4], nt)*w+below(b[4], ns)]++
+		cells[below(a[5], nt)*w+below(b[5], ns)]++
+		cells[below(a[6], nt)*w+below(b[6], ns)]++
+		cells[below(a[7], nt)*w+below(b[7], ns)]++
 	}
 	for ; i < n; i++ {
-		cells[min(t[i], nt)*w+min(s[i], ns)]++
+		cells[below(t[i], nt)*w+below(s[i], ns)]++
 	}
+}
+
+// below is min(a, limit), without a branch: limit - a, when negative, is
+// added to a.
+func below(a, limit uint32) uint64 {
+	d := int64(limit) - int64(a)
+	return uint64(int64(a) + d&(d>>63))
 }
 
 func count() ([]byte, error) {

@@ -142,11 +142,18 @@ func errorRate() ([]byte, error) {
 	}
 	if known {
 		if status, ok := epochd.FindColumn("tuning.status", epochd.Int); ok {
+			at := make([]uint32, epochd.Block)
 			s := status.Scan()
 			for s.Next() {
 				rows := s.Rows()
-				types.Lookup(rows, ids[:len(rows)])
-				x.errors += countErrors(s.Int64s(), ids[:len(rows)], webID)
+				for _, i := range at[:errorsIn(s.Int64s(), at)] {
+					if types.Get(rows[i]) == webID {
+						x.errors++
+					}
+				}
+			}
+			if err := s.Err(); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -155,21 +162,31 @@ func errorRate() ([]byte, error) {
 	return write(&r), nil
 }
 
-// countErrors is how many of a block's statuses are errors of WEB rows
-// (types: the type id of each status's row), branch-free.
-func countErrors(statuses []int64, types []uint32, webID uint32) uint64 {
-	var n uint64
-	types = types[:len(statuses)]
-	for i, s := range statuses {
-		var e uint64
-		if s >= errorStatus {
-			e = 1
+// errorsIn writes the indices of the error statuses to at; it returns how
+// many. Errors are few: eight statuses per iteration, compared with their
+// largest only, and looked at one by one when that is an error (fewer
+// loop iterations, which cost a jump through the function's block
+// dispatcher each in Go's WebAssembly; see countEqual).
+func errorsIn(statuses []int64, at []uint32) int {
+	at = at[:len(statuses)]
+	n, i := 0, 0
+	for ; i+8 <= len(statuses); i += 8 {
+		s := (*[8]int64)(statuses[i:])
+		if max(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]) < errorStatus {
+			continue
 		}
-		var w uint64
-		if types[i] == webID {
-			w = 1
+		for k, v := range s {
+			if v >= errorStatus {
+				at[n] = uint32(i + k)
+				n++
+			}
 		}
-		n += e & w
+	}
+	for ; i < len(statuses); i++ {
+		if statuses[i] >= errorStatus {
+			at[n] = uint32(i)
+			n++
+		}
 	}
 	return n
 }

@@ -1,5 +1,5 @@
 //! Languages: the same reference job written in each SDK language (Rust, C, Zig,
-//! AssemblyScript, whatever `wasm-jobs/out/` holds), run by the job runtime on the
+//! AssemblyScript, Go, whatever `wasm-jobs/out/` holds), run by the job runtime on the
 //! same decoded epoch, against a native Rust implementation of the job, side by side
 //! in one run.
 //!
@@ -22,7 +22,7 @@
 //!
 //! A round's figure of a path is the median of its runs; the report shows the median
 //! over rounds and the min–max. "x native" is taken per round. Targets (issue 5): Rust
-//! and C within 2x of native, every language within 5x. See docs/BENCHMARKS.md
+//! and C within 2x of native, every language within 5x; Go within 3x (`report::target`). See docs/BENCHMARKS.md
 //! ("Languages").
 
 // The allocator epochd itself runs with, tuned as it tunes it in main (see

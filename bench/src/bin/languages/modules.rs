@@ -1,6 +1,6 @@
 //! The job modules to compare: the reference jobs in Rust (`wasm-jobs/out/<job>.wasm`)
 //! and in every other language whose folder `wasm-jobs/out/<lang>/` exists (C, Zig,
-//! AssemblyScript, ...), each compiled once on the job runtime.
+//! AssemblyScript, Go, ...), each compiled once on the job runtime.
 
 use std::path::Path;
 

@@ -1,5 +1,6 @@
 //! `epochd-job-check FILE.wasm...`: checks each module against the job ABI
-//! v1 and prints what it found; exits 1 when any module has a problem.
+//! v1 (with v1.1's WASI imports and `_initialize`) and prints what it found;
+//! exits 1 when any module has a problem.
 
 use std::process::ExitCode;
 

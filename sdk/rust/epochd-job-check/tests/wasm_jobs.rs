@@ -1,6 +1,7 @@
 //! Builds wasm-jobs/ with its own script (which installs the wasm32 target
-//! when missing) and checks every module against ABI v1; runs the jobs'
-//! native tests too, so the root workspace's test command covers them.
+//! when missing) and checks every module against ABI v1 (the Go ones, WASI
+//! reactors, against v1.1); runs the jobs' native tests too, so the root
+//! workspace's test command covers them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,6 +79,40 @@ fn the_reference_jobs_read_the_epoch_through_the_abi() {
             assert!(
                 report.imports.contains(f),
                 "{job} imports no {f}: {report:?}"
+            );
+        }
+    }
+}
+
+/// The reference jobs in the other SDK languages (out/<lang>/), which
+/// wasm-jobs/build builds unless EPOCHD_WASM_RUST_ONLY=1 (then those found
+/// are checked). Go's are WASI reactors (ABI v1.1): `_initialize`, and
+/// imports of `wasi_snapshot_preview1` that must all be preview 1's own.
+#[test]
+fn every_language_s_reference_jobs_conform() {
+    let out = built();
+    let rust_only = std::env::var("EPOCHD_WASM_RUST_ONLY").is_ok_and(|v| v == "1");
+    for lang in ["c", "zig", "assemblyscript", "go"] {
+        for job in ["count", "latency", "error-rate"] {
+            let path = out.join(lang).join(format!("{job}.wasm"));
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(_) if rust_only => continue,
+                Err(e) => panic!("{}: {e}", path.display()),
+            };
+            let report = epochd_job_check::check(&bytes);
+            assert!(report.is_ok(), "{lang}/{job}: {report}");
+            assert!(report.exports_merge(), "{lang}/{job}: epochd_merge");
+            let reactor = lang == "go";
+            assert_eq!(
+                report.exports_initialize(),
+                reactor,
+                "{lang}/{job}: {report}"
+            );
+            assert_eq!(
+                !report.wasi_imports.is_empty(),
+                reactor,
+                "{lang}/{job}: {report:?}"
             );
         }
     }

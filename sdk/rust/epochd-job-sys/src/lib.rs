@@ -1,6 +1,11 @@
 //! The raw imports of the epochd job ABI, version 1 (`sdk/ABI.md`), and its
-//! codes. Nothing else: the `epochd-job` crate builds the friendly SDK on
-//! top of this one, and a job should use that crate instead.
+//! codes; and, in [`wasi`], the table of the `wasi_snapshot_preview1`
+//! functions ABI v1.1 lets a job import (the daemon serves them sandboxed:
+//! no files, sockets or real clock; `sdk/ABI.md`, "WASI: what a module
+//! built for it sees"), shared by the daemon and `epochd-job-check`. This
+//! crate imports no WASI function itself. Nothing else: the `epochd-job`
+//! crate builds the friendly SDK on top of this one, and a job should use
+//! that crate instead.
 //!
 //! # Targets
 //! On `wasm32` the functions below are imports of the WebAssembly module
