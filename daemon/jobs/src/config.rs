@@ -32,7 +32,8 @@ pub struct RuntimeConfig {
     /// instructions: CPU shares are the cgroups' job.
     pub tick_ms: u64,
     /// The largest module accepted at submission, in bytes (binary, or text
-    /// with the `wat` feature). Default 16 MiB.
+    /// with the `wat` feature). Default 64 MiB (a Python or JavaScript
+    /// job is a 12-20 MB component).
     pub max_module_bytes: usize,
     /// Use wasmtime's pooling instance allocator. Default `true`.
     ///
@@ -71,7 +72,7 @@ impl Default for RuntimeConfig {
     fn default() -> RuntimeConfig {
         RuntimeConfig {
             tick_ms: 10,
-            max_module_bytes: 16 * MIB,
+            max_module_bytes: 64 * MIB,
             pooling: true,
             max_concurrent_runs: 256,
             max_memory_bytes: WASM32_MAX_MEMORY,
@@ -176,7 +177,7 @@ mod tests {
     fn unknown_fields_are_refused_and_missing_ones_default() {
         let config: RuntimeConfig = serde_json::from_str(r#"{"tick_ms": 5}"#).unwrap();
         assert_eq!(config.tick_ms, 5);
-        assert_eq!(config.max_module_bytes, 16 * MIB);
+        assert_eq!(config.max_module_bytes, 64 * MIB);
         let err = serde_json::from_str::<RuntimeConfig>(r#"{"tick": 5}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `tick`"), "{err}");
     }

@@ -10,6 +10,7 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig, Strategy,
 };
 
+use crate::component::ComponentState;
 use crate::config::RuntimeConfig;
 use crate::error::{JobError, SubmitError};
 use crate::module::JobModule;
@@ -28,9 +29,18 @@ pub struct Runtime {
     pub(crate) inner: Arc<RuntimeInner>,
 }
 
+/// The most core instances, memories and tables one component's run may
+/// have (each core module of a component is an instance: a Python job has
+/// CPython, its libc, its WASI adapter and the glue between them).
+pub(crate) const COMPONENT_CORE_INSTANCES: usize = 32;
+pub(crate) const COMPONENT_MEMORIES: usize = 4;
+pub(crate) const COMPONENT_TABLES: usize = 32;
+
 pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<JobState>,
+    /// The linker of components: the job world and sandboxed WASI 0.2.
+    pub(crate) component_linker: wasmtime::component::Linker<ComponentState>,
     pub(crate) config: RuntimeConfig,
     pub(crate) pooling: bool,
     _ticker: Ticker,
@@ -62,6 +72,9 @@ impl Runtime {
         let linker = crate::host::linker(&engine).map_err(|e| JobError::Engine {
             reason: format!("{e:#}"),
         })?;
+        let component_linker = crate::component::linker(&engine).map_err(|e| JobError::Engine {
+            reason: format!("{e:#}"),
+        })?;
         let ticker = Ticker::start(engine.clone(), config.tick())?;
         tracing::info!(
             pooling,
@@ -73,6 +86,7 @@ impl Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
                 linker,
+                component_linker,
                 config,
                 pooling,
                 _ticker: ticker,
@@ -125,8 +139,10 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
         .max_wasm_stack(config.max_wasm_stack_bytes)
         // ABI v1: one 32-bit memory, the one `memory` export the host writes
         // into. Every other wasmtime default feature stays (SIMD, bulk
-        // memory, reference types, tail calls...); threads, GC, exceptions
-        // and components are not compiled in.
+        // memory, reference types, tail calls...); threads, GC and
+        // exceptions are not compiled in. Components (ABI v1.1) are: their
+        // core modules still have one memory each.
+        .wasm_component_model(true)
         .wasm_multi_memory(false)
         .wasm_memory64(false)
         // Results are merged across nodes: the same input must give the same
@@ -140,10 +156,18 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
     if pooling {
         let slots = config.max_concurrent_runs;
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_core_instances(slots)
-            .total_memories(slots)
-            .total_tables(slots)
-            .total_component_instances(0)
+        // A component's run takes several core instances, memories and
+        // tables from the pool: the totals leave room for a component in
+        // every slot as long as they are small (a Python job takes 5 core
+        // instances, 1 memory, 3 tables), and a run that finds the pool
+        // empty is `RunError::Busy`, as one over `slots` is.
+        pool.total_core_instances(slots.saturating_mul(4))
+            .total_memories(slots.saturating_mul(2))
+            .total_tables(slots.saturating_mul(4))
+            .total_component_instances(slots)
+            .max_core_instances_per_component(COMPONENT_CORE_INSTANCES as u32)
+            .max_memories_per_component(COMPONENT_MEMORIES as u32)
+            .max_tables_per_component(COMPONENT_TABLES as u32)
             .max_memories_per_module(1)
             .max_tables_per_module(1)
             .table_elements(config.max_table_elements)

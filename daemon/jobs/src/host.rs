@@ -11,20 +11,20 @@
 
 use std::ops::Range;
 
-use epochd_decode::{Blobs, Column, Container, ContainerKind, Epoch, ValueType};
+use epochd_decode::{ContainerKind, ValueType};
 use wasmtime::{Caller, Engine, Extern, Linker, Memory};
 
 use crate::abi::{ErrorCode, IMPORT_MODULE};
+use crate::epoch_read::{
+    blob, blob_count, dict_of, holders_len, value_bytes, values_len, NOT_FOUND, OUT_OF_RANGE,
+    WRONG_TYPE,
+};
 use crate::error::EntryPoint;
-use crate::state::{ColumnRef, Handle, JobState, Phase};
+use crate::state::{Handle, JobState, Phase};
 
 pub(crate) type Ctx<'a> = Caller<'a, JobState>;
 pub(crate) type Res<T> = wasmtime::Result<T>;
 
-const NOT_FOUND: i32 = ErrorCode::NotFound.code();
-const BAD_HANDLE: i32 = ErrorCode::BadHandle.code();
-const OUT_OF_RANGE: i32 = ErrorCode::OutOfRange.code();
-const WRONG_TYPE: i32 = ErrorCode::WrongType.code();
 const TOO_LARGE: i32 = ErrorCode::TooLarge.code();
 const NOT_NOW: i32 = ErrorCode::NotNow.code();
 
@@ -184,94 +184,6 @@ fn values_region(mem: &[u8], dst: i32, count: i32, width: u64, func: &str) -> Re
 // ---------------------------------------------------------------------------
 // Reading the epoch.
 
-/// The column a handle points at, and the size of its row space.
-fn resolve_column<'a>(view: &Epoch<'a>, r: ColumnRef) -> Option<(Column<'a>, usize)> {
-    match r {
-        ColumnRef::Top(i) => {
-            let columns = view.columns()?;
-            let i = i as usize;
-            (i < columns.len()).then(|| (columns.get(i), view.rows() as usize))
-        }
-        ColumnRef::Keys(c) => {
-            let container = resolve_container(view, c)?;
-            Some((container.keys()?, entries(&container)))
-        }
-        ColumnRef::Values(c, v) => {
-            let container = resolve_container(view, c)?;
-            let values = container.values()?;
-            let v = v as usize;
-            (v < values.len()).then(|| (values.get(v), entries(&container)))
-        }
-    }
-}
-
-fn resolve_container<'a>(view: &Epoch<'a>, c: u32) -> Option<Container<'a>> {
-    let containers = view.containers()?;
-    let c = c as usize;
-    (c < containers.len()).then(|| containers.get(c))
-}
-
-/// Number of entries of a container (the last offset).
-fn entries(container: &Container<'_>) -> usize {
-    match container.offsets() {
-        Some(o) if !o.is_empty() => o.get(o.len() - 1) as usize,
-        _ => 0,
-    }
-}
-
-/// Number of values of a column over a space of `space` rows.
-fn values_len(col: &Column<'_>, space: usize) -> usize {
-    if col.dense() {
-        space
-    } else {
-        col.rows().map_or(0, |r| r.len())
-    }
-}
-
-/// Number of holding rows of a container over an epoch of `rows` rows.
-fn holders_len(container: &Container<'_>, rows: usize) -> usize {
-    if container.dense() {
-        rows
-    } else {
-        container.rows().map_or(0, |r| r.len())
-    }
-}
-
-/// Number of entries of a list of byte strings.
-fn blob_count(blobs: &Blobs<'_>) -> usize {
-    blobs.offsets().map_or(0, |o| o.len().saturating_sub(1))
-}
-
-/// Entry `i` of a list of byte strings.
-fn blob<'a>(blobs: &Blobs<'a>, i: usize) -> Option<&'a [u8]> {
-    let offsets = blobs.offsets()?;
-    if i + 1 >= offsets.len() {
-        return None;
-    }
-    let bytes = blobs.bytes()?.bytes();
-    bytes.get(offsets.get(i) as usize..offsets.get(i + 1) as usize)
-}
-
-/// The column behind column handle `h`, or the error code for the guest.
-fn column_of<'a>(state: &'a JobState, h: i32) -> Result<(Column<'a>, usize), i32> {
-    let Some(Handle::Column(r)) = state.lookup(h) else {
-        return Err(BAD_HANDLE);
-    };
-    let epoch = state.epoch.as_ref().ok_or(BAD_HANDLE)?;
-    resolve_column(&epoch.view(), r).ok_or(BAD_HANDLE)
-}
-
-/// The container behind container handle `h` (and the epoch's row count).
-fn container_of<'a>(state: &'a JobState, h: i32) -> Result<(u32, Container<'a>, usize), i32> {
-    let Some(Handle::Container(c)) = state.lookup(h) else {
-        return Err(BAD_HANDLE);
-    };
-    let epoch = state.epoch.as_ref().ok_or(BAD_HANDLE)?;
-    let view = epoch.view();
-    let container = resolve_container(&view, c).ok_or(BAD_HANDLE)?;
-    Ok((c, container, view.rows() as usize))
-}
-
 /// Turns `Result<i32, code>` into the guest's `i32`.
 fn code(r: Result<i32, i32>) -> i32 {
     r.unwrap_or_else(|code| code)
@@ -312,43 +224,36 @@ fn column(mut caller: Ctx<'_>, path: i32, path_len: i32, ty: i32) -> Res<i32> {
         let Ok(ty) = u8::try_from(ty) else {
             return Ok(NOT_FOUND);
         };
-        let found = state.epoch.as_ref().and_then(|epoch| {
-            let columns = epoch.view().columns()?;
-            let key = |i: usize| {
-                let c = columns.get(i);
-                (c.path().unwrap_or("").as_bytes(), c.type_().0)
-            };
-            // Sorted by (path, type): the first index not below the key.
-            let (mut lo, mut hi) = (0, columns.len());
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                if key(mid) < (path, ty) {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            (lo < columns.len() && key(lo) == (path, ty)).then_some(lo as u32)
-        });
+        let found = state.find_column(path, ty);
         Ok(match found {
-            Some(i) => state.handle(Handle::Column(ColumnRef::Top(i))),
+            Some(r) => state.handle(Handle::Column(r)),
             None => NOT_FOUND,
         })
     })
 }
 
 fn column_len(caller: Ctx<'_>, h: i32) -> i32 {
-    code(column_of(caller.data(), h).map(|(col, space)| len_i32(values_len(&col, space))))
+    code(
+        caller
+            .data()
+            .column_of(h)
+            .map(|(col, space)| len_i32(values_len(&col, space))),
+    )
 }
 
 fn column_dense(caller: Ctx<'_>, h: i32) -> i32 {
-    code(column_of(caller.data(), h).map(|(col, _)| i32::from(col.dense())))
+    code(
+        caller
+            .data()
+            .column_of(h)
+            .map(|(col, _)| i32::from(col.dense())),
+    )
 }
 
 fn column_rows(mut caller: Ctx<'_>, h: i32, start: i32, count: i32, dst: i32) -> Res<i32> {
     with_memory(&mut caller, |mem, state| {
         let dst = values_region(mem, dst, count, 4, "column_rows")?;
-        Ok(code(column_of(state, h).map(|(col, space)| {
+        Ok(code(state.column_of(h).map(|(col, space)| {
             if col.dense() {
                 copy_identity(mem, &dst, space, start)
             } else {
@@ -381,7 +286,7 @@ fn copy_column(
     };
     with_memory(caller, |mem, state| {
         let dst = values_region(mem, dst, count, width as u64, func)?;
-        Ok(code(column_of(state, h).and_then(|(col, _)| {
+        Ok(code(state.column_of(h).and_then(|(col, _)| {
             let src = match (kind, col.type_()) {
                 (Values::I64, ValueType::Int) => col.ints().map(|v| v.bytes()),
                 (Values::F64, ValueType::Float) => col.floats().map(|v| v.bytes()),
@@ -425,17 +330,11 @@ fn column_ids(mut caller: Ctx<'_>, h: i32, start: i32, count: i32, dst: i32) -> 
     )
 }
 
-/// The dictionary of a dictionary-coded `STR` column.
-fn dict_of<'a>(col: &Column<'a>) -> Result<Blobs<'a>, i32> {
-    match (col.type_(), col.ids(), col.dict()) {
-        (ValueType::Str, Some(_), Some(dict)) => Ok(dict),
-        _ => Err(WRONG_TYPE),
-    }
-}
-
 fn dict_len(caller: Ctx<'_>, h: i32) -> i32 {
     code(
-        column_of(caller.data(), h)
+        caller
+            .data()
+            .column_of(h)
             .and_then(|(col, _)| dict_of(&col))
             .map(|dict| len_i32(blob_count(&dict))),
     )
@@ -444,7 +343,7 @@ fn dict_len(caller: Ctx<'_>, h: i32) -> i32 {
 fn dict_entry(mut caller: Ctx<'_>, h: i32, id: i32, dst: i32, cap: i32) -> Res<i32> {
     with_memory(&mut caller, |mem, state| {
         let dst = region(mem, dst, u64::from(cap as u32), "dict_entry", "destination")?;
-        Ok(code(column_of(state, h).and_then(|(col, _)| {
+        Ok(code(state.column_of(h).and_then(|(col, _)| {
             let dict = dict_of(&col)?;
             let entry = blob(&dict, id as u32 as usize).ok_or(OUT_OF_RANGE)?;
             Ok(copy_prefix(mem, dst, entry))
@@ -461,23 +360,9 @@ fn column_bytes(mut caller: Ctx<'_>, h: i32, index: i32, dst: i32, cap: i32) -> 
             "column_bytes",
             "destination",
         )?;
-        Ok(code(column_of(state, h).and_then(|(col, _)| {
-            let index = index as u32 as usize;
-            let value = match (col.type_(), col.ids()) {
-                (ValueType::Str, Some(ids)) => {
-                    if index >= ids.len() {
-                        return Err(OUT_OF_RANGE);
-                    }
-                    let dict = col.dict().ok_or(WRONG_TYPE)?;
-                    blob(&dict, ids.get(index) as usize)
-                }
-                (ValueType::Str | ValueType::Raw, None) => {
-                    let plain = col.plain().ok_or(OUT_OF_RANGE)?;
-                    blob(&plain, index)
-                }
-                _ => return Err(WRONG_TYPE),
-            };
-            Ok(copy_prefix(mem, dst, value.ok_or(OUT_OF_RANGE)?))
+        Ok(code(state.column_of(h).and_then(|(col, _)| {
+            let value = value_bytes(&col, index as u32 as usize)?;
+            Ok(copy_prefix(mem, dst, value))
         })))
     })
 }
@@ -493,24 +378,7 @@ fn container(mut caller: Ctx<'_>, path: i32, path_len: i32, kind: i32) -> Res<i3
             1 => ContainerKind::List,
             _ => return Ok(NOT_FOUND),
         };
-        let found = state.epoch.as_ref().and_then(|epoch| {
-            let containers = epoch.view().containers()?;
-            let path_of = |i: usize| containers.get(i).path().unwrap_or("").as_bytes();
-            // Sorted by path: the first with this path, then each of its kinds.
-            let (mut lo, mut hi) = (0, containers.len());
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                if path_of(mid) < path {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            (lo..containers.len())
-                .take_while(|&i| path_of(i) == path)
-                .find(|&i| containers.get(i).kind() == kind)
-                .map(|i| i as u32)
-        });
+        let found = state.find_container(path, kind);
         Ok(match found {
             Some(c) => state.handle(Handle::Container(c)),
             None => NOT_FOUND,
@@ -519,13 +387,18 @@ fn container(mut caller: Ctx<'_>, path: i32, path_len: i32, kind: i32) -> Res<i3
 }
 
 fn container_len(caller: Ctx<'_>, h: i32) -> i32 {
-    code(container_of(caller.data(), h).map(|(_, c, rows)| len_i32(holders_len(&c, rows))))
+    code(
+        caller
+            .data()
+            .container_of(h)
+            .map(|(_, c, rows)| len_i32(holders_len(&c, rows))),
+    )
 }
 
 fn container_rows(mut caller: Ctx<'_>, h: i32, start: i32, count: i32, dst: i32) -> Res<i32> {
     with_memory(&mut caller, |mem, state| {
         let dst = values_region(mem, dst, count, 4, "container_rows")?;
-        Ok(code(container_of(state, h).map(|(_, c, rows)| {
+        Ok(code(state.container_of(h).map(|(_, c, rows)| {
             if c.dense() {
                 copy_identity(mem, &dst, rows, start)
             } else {
@@ -539,7 +412,7 @@ fn container_rows(mut caller: Ctx<'_>, h: i32, start: i32, count: i32, dst: i32)
 fn container_offsets(mut caller: Ctx<'_>, h: i32, start: i32, count: i32, dst: i32) -> Res<i32> {
     with_memory(&mut caller, |mem, state| {
         let dst = values_region(mem, dst, count, 4, "container_offsets")?;
-        Ok(code(container_of(state, h).map(|(_, c, _)| {
+        Ok(code(state.container_of(h).map(|(_, c, _)| {
             let offsets = c.offsets().map_or(&[][..], |o| o.bytes());
             copy_values(mem, &dst, offsets, 4, start)
         })))
@@ -548,24 +421,18 @@ fn container_offsets(mut caller: Ctx<'_>, h: i32, start: i32, count: i32, dst: i
 
 fn container_keys(mut caller: Ctx<'_>, h: i32) -> i32 {
     let state = caller.data_mut();
-    let found = container_of(state, h).and_then(|(i, c, _)| match c.kind() {
-        ContainerKind::Map if c.keys().is_some() => Ok(i),
-        ContainerKind::Map => Err(NOT_FOUND),
-        _ => Err(WRONG_TYPE),
-    });
-    code(found.map(|i| state.handle(Handle::Column(ColumnRef::Keys(i)))))
+    let found = state
+        .container_of(h)
+        .and_then(|(c, ..)| state.container_keys(c));
+    code(found.map(|r| state.handle(Handle::Column(r))))
 }
 
 fn container_values(mut caller: Ctx<'_>, h: i32, ty: i32) -> i32 {
     let state = caller.data_mut();
-    let found = container_of(state, h).and_then(|(i, c, _)| {
-        let values = c.values().ok_or(NOT_FOUND)?;
-        let v = (0..values.len())
-            .find(|&v| i32::from(values.get(v).type_().0) == ty)
-            .ok_or(NOT_FOUND)?;
-        Ok((i, v as u32))
-    });
-    code(found.map(|(i, v)| state.handle(Handle::Column(ColumnRef::Values(i, v)))))
+    let found = state
+        .container_of(h)
+        .and_then(|(c, ..)| state.container_values(c, ty));
+    code(found.map(|r| state.handle(Handle::Column(r))))
 }
 
 // ---------------------------------------------------------------------------
@@ -670,11 +537,7 @@ mod tests {
                 seq: 0,
             },
             Vec::new(),
-            Limiter {
-                memory_bytes: 0,
-                table_elements: 0,
-                refused: None,
-            },
+            Limiter::core(0, 0),
             0,
             0,
         );

@@ -36,6 +36,10 @@ pub enum ImportReason {
     NotAFunction,
     /// No function of that name in its module.
     UnknownFunction,
+    /// A component's import of an interface epochd does not serve
+    /// (anything but `epochd:job/*@1.x` and WASI 0.2's cli, clocks,
+    /// filesystem, io, random and sockets).
+    NotServed,
     /// The function exists with another signature.
     WrongSignature {
         /// The ABI's signature, in wasm text form.
@@ -49,7 +53,9 @@ impl ImportReason {
     /// The API's error code for a refusal whose first problem is this one.
     pub fn code(&self) -> &'static str {
         match self {
-            ImportReason::ForeignModule | ImportReason::NotAFunction => "forbidden_import",
+            ImportReason::ForeignModule | ImportReason::NotAFunction | ImportReason::NotServed => {
+                "forbidden_import"
+            }
             ImportReason::UnknownFunction => "unknown_import",
             ImportReason::WrongSignature { .. } => "wrong_import",
         }
@@ -59,8 +65,17 @@ impl ImportReason {
 impl fmt::Display for ImportProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (module, name, kind) = (&self.module, &self.name, self.kind);
-        write!(f, "`{module}`.`{name}` ({kind}): ")?;
+        if name.is_empty() {
+            write!(f, "`{module}` ({kind}): ")?;
+        } else {
+            write!(f, "`{module}`.`{name}` ({kind}): ")?;
+        }
         match &self.reason {
+            ImportReason::NotServed => f.write_str(
+                "not served to components (they may import `epochd:job/*@1.x` of \
+                 sdk/wit/job.wit, and WASI 0.2's cli, clocks, filesystem, io, random and \
+                 sockets, served sandboxed)",
+            ),
             ImportReason::ForeignModule => write!(
                 f,
                 "module `{module}` is not provided (only `{IMPORT_MODULE}` and `{WASI_MODULE}` are)"

@@ -98,8 +98,10 @@
 #![deny(missing_docs)]
 
 mod abi;
+mod component;
 mod config;
 mod engine;
+mod epoch_read;
 mod error;
 mod host;
 mod imports;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use wasmtime::{InstancePre, ModuleExport};
 
+use crate::component::ComponentJob;
 use crate::engine::RuntimeInner;
 use crate::state::JobState;
 
@@ -21,6 +22,20 @@ pub struct JobModule {
 pub(crate) struct ModuleInner {
     /// Keeps the engine (and its ticker) alive as long as the module.
     pub(crate) runtime: Arc<RuntimeInner>,
+    pub(crate) program: Program,
+    /// The size of the submitted bytes.
+    pub(crate) size: usize,
+}
+
+/// What was compiled: a core module (ABI v1) or a component of the job
+/// world (ABI v1.1, "Components").
+pub(crate) enum Program {
+    Core(CoreModule),
+    Component(ComponentJob),
+}
+
+/// A core module checked against ABI v1 (v1.1 with WASI).
+pub(crate) struct CoreModule {
     /// Imports resolved against the ABI linker once, at submission.
     pub(crate) pre: InstancePre<JobState>,
     pub(crate) memory: ModuleExport,
@@ -29,7 +44,6 @@ pub(crate) struct ModuleInner {
     pub(crate) initialize: Option<ModuleExport>,
     pub(crate) init: Option<ModuleExport>,
     pub(crate) merge: Option<ModuleExport>,
-    pub(crate) size: usize,
     pub(crate) initial_memory_bytes: u64,
     pub(crate) imports: Vec<&'static str>,
     pub(crate) wasi_imports: Vec<&'static str>,
@@ -39,13 +53,16 @@ impl JobModule {
     /// True when the module exports `epochd_init` (called before every
     /// `epochd_run` and `epochd_merge`).
     pub fn has_init(&self) -> bool {
-        self.inner.init.is_some()
+        self.core().is_some_and(|m| m.init.is_some())
     }
 
     /// True when the module exports `epochd_merge`, so its results can be
     /// combined with [`JobModule::merge`].
     pub fn has_merge(&self) -> bool {
-        self.inner.merge.is_some()
+        match &self.inner.program {
+            Program::Core(m) => m.merge.is_some(),
+            Program::Component(c) => c.merge.is_some(),
+        }
     }
 
     /// The size of its linear memory at instantiation, in bytes. A run
@@ -53,24 +70,41 @@ impl JobModule {
     /// with [`crate::RunError::OutOfMemory`]: check it against the job's
     /// manifest at submission.
     pub fn initial_memory_bytes(&self) -> u64 {
-        self.inner.initial_memory_bytes
+        match &self.inner.program {
+            Program::Core(m) => m.initial_memory_bytes,
+            Program::Component(c) => c.initial_memory_bytes,
+        }
     }
 
     /// The ABI functions it imports, in import order.
     pub fn imports(&self) -> &[&'static str] {
-        &self.inner.imports
+        self.core().map_or(&[], |m| &m.imports)
     }
 
     /// The `wasi_snapshot_preview1` functions it imports (ABI v1.1), in
     /// import order, each once.
     pub fn wasi_imports(&self) -> &[&'static str] {
-        &self.inner.wasi_imports
+        self.core().map_or(&[], |m| &m.wasi_imports)
     }
 
     /// True when the module is a WASI reactor: it exports `_initialize`,
     /// which every run calls first.
     pub fn has_initialize(&self) -> bool {
-        self.inner.initialize.is_some()
+        self.core().is_some_and(|m| m.initialize.is_some())
+    }
+
+    /// True when the job is a WebAssembly component of the world
+    /// `epochd:job/job` (sdk/wit/job.wit): a Python or JavaScript job, say.
+    pub fn is_component(&self) -> bool {
+        matches!(self.inner.program, Program::Component(_))
+    }
+
+    /// The core module, unless the job is a component.
+    pub(crate) fn core(&self) -> Option<&CoreModule> {
+        match &self.inner.program {
+            Program::Core(m) => Some(m),
+            Program::Component(_) => None,
+        }
     }
 
     /// The size of the submitted module, in bytes.
@@ -83,11 +117,12 @@ impl std::fmt::Debug for JobModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobModule")
             .field("size", &self.inner.size)
+            .field("component", &self.is_component())
             .field("has_init", &self.has_init())
             .field("has_merge", &self.has_merge())
-            .field("initial_memory_bytes", &self.inner.initial_memory_bytes)
-            .field("imports", &self.inner.imports)
-            .field("wasi_imports", &self.inner.wasi_imports)
+            .field("initial_memory_bytes", &self.initial_memory_bytes())
+            .field("imports", &self.imports())
+            .field("wasi_imports", &self.wasi_imports())
             .finish()
     }
 }

@@ -14,7 +14,7 @@ use wasmtime::{
 use crate::config::RunLimits;
 use crate::engine::RuntimeInner;
 use crate::error::{EntryPoint, RunError};
-use crate::module::JobModule;
+use crate::module::{CoreModule, JobModule, Program};
 use crate::state::{JobState, Limiter, LogLine, Phase};
 use crate::wasi::ProcExit;
 
@@ -43,7 +43,7 @@ impl RunReport {
         self.outcome.is_ok()
     }
 
-    fn failed(error: RunError) -> RunReport {
+    pub(crate) fn failed(error: RunError) -> RunReport {
         RunReport {
             outcome: Err(error),
             wall: Duration::ZERO,
@@ -99,7 +99,7 @@ impl JobModule {
         b: &[u8],
         config: &[u8],
     ) -> RunReport {
-        if self.inner.merge.is_none() {
+        if !self.has_merge() {
             return RunReport::failed(RunError::NoMerge);
         }
         let mut state = self.state(limits, None, meta.clone(), config);
@@ -115,16 +115,18 @@ impl JobModule {
         config: &[u8],
     ) -> JobState {
         let rt = &self.inner.runtime.config;
+        let memory_bytes = limits.memory_bytes.min(rt.max_memory_bytes);
+        let limiter = if self.is_component() {
+            Limiter::component(memory_bytes, rt.max_table_elements)
+        } else {
+            Limiter::core(memory_bytes, rt.max_table_elements)
+        };
         JobState::new(
             Phase::Entry(EntryPoint::Instantiate),
             epoch,
             meta,
             config.to_vec(),
-            Limiter {
-                memory_bytes: limits.memory_bytes.min(rt.max_memory_bytes),
-                table_elements: rt.max_table_elements,
-                refused: None,
-            },
+            limiter,
             limits.max_result_bytes,
             limits.random_seed,
         )
@@ -137,16 +139,28 @@ impl JobModule {
         entry: EntryPoint,
         cancel: Option<&CancelToken>,
     ) -> RunReport {
+        match &self.inner.program {
+            Program::Core(core) => self.execute_core(core, limits, state, entry, cancel),
+            Program::Component(job) => {
+                crate::component::execute(&self.inner.runtime, job, limits, state, entry, cancel)
+            }
+        }
+    }
+
+    fn execute_core(
+        &self,
+        core: &CoreModule,
+        limits: &RunLimits,
+        state: JobState,
+        entry: EntryPoint,
+        cancel: Option<&CancelToken>,
+    ) -> RunReport {
         let rt = &self.inner.runtime;
         let started = Instant::now();
         let mut store = Store::new(&rt.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let ticks = deadline_ticks(limits.deadline, rt.config.tick());
-        match cancel {
-            None => store.set_epoch_deadline(ticks),
-            Some(cancel) => watch_cancel(&mut store, ticks, cancel.clone()),
-        }
-        let instance = self.inner.pre.instantiate(&mut store);
+        arm_deadline(&mut store, limits.deadline, rt, cancel);
+        let instance = core.pre.instantiate(&mut store);
         let instantiate = started.elapsed();
         let outcome = match instance {
             Err(e) => Err(classify(
@@ -156,7 +170,7 @@ impl JobModule {
                 limits.deadline,
                 rt,
             )),
-            Ok(instance) => self.call_entries(&mut store, instance, entry, limits),
+            Ok(instance) => self.call_entries(core, &mut store, instance, entry, limits),
         };
         let mut state = store.into_data();
         state.flush_streams();
@@ -171,12 +185,12 @@ impl JobModule {
 
     fn call_entries(
         &self,
+        inner: &CoreModule,
         store: &mut Store<JobState>,
         instance: Instance,
         entry: EntryPoint,
         limits: &RunLimits,
     ) -> Result<Vec<u8>, RunError> {
-        let inner = &self.inner;
         let memory = instance
             .get_module_export(&mut *store, &inner.memory)
             .and_then(Extern::into_memory);
@@ -305,10 +319,25 @@ impl std::fmt::Display for Cancelled {
 
 impl std::error::Error for Cancelled {}
 
+/// Interrupts the store's code `deadline` (within a tick) after now, or
+/// earlier when `cancel` is flipped.
+pub(crate) fn arm_deadline<T>(
+    store: &mut Store<T>,
+    deadline: Duration,
+    rt: &RuntimeInner,
+    cancel: Option<&CancelToken>,
+) {
+    let ticks = deadline_ticks(deadline, rt.config.tick());
+    match cancel {
+        None => store.set_epoch_deadline(ticks),
+        Some(cancel) => watch_cancel(store, ticks, cancel.clone()),
+    }
+}
+
 /// The deadline in steps of [`CANCEL_CHECK_TICKS`]: at each step the run
 /// stops if `cancel` was flipped, and at the last one it is interrupted as
 /// a plain deadline would (the same `ticks` in all).
-fn watch_cancel(store: &mut Store<JobState>, ticks: u64, cancel: CancelToken) {
+fn watch_cancel<T>(store: &mut Store<T>, ticks: u64, cancel: CancelToken) {
     let first = CANCEL_CHECK_TICKS.min(ticks).max(1);
     let mut left = ticks.saturating_sub(first);
     store.set_epoch_deadline(first);

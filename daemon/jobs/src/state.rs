@@ -69,7 +69,7 @@ pub struct LogLine {
 /// values. Resolved against the epoch on every call (a few loads), so the
 /// state borrows nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum ColumnRef {
+pub enum ColumnRef {
     /// `columns[i]` over the epoch's rows.
     Top(u32),
     /// `containers[c].keys` over the container's entries.
@@ -89,10 +89,55 @@ pub(crate) enum Handle {
 /// causes is reported as [`crate::RunError::OutOfMemory`].
 #[derive(Debug)]
 pub(crate) struct Limiter {
+    /// The cap of each linear memory.
     pub(crate) memory_bytes: usize,
     pub(crate) table_elements: usize,
     /// The size a refused `memory.grow` (or initial memory) asked for.
     pub(crate) refused: Option<usize>,
+    /// The largest size any memory was given (initial or grown).
+    pub(crate) largest: usize,
+    /// How many core instances, memories and tables a run may have.
+    instances: usize,
+    memories: usize,
+    tables: usize,
+}
+
+impl Limiter {
+    /// The limits of a core module's run: one instance and one memory.
+    pub(crate) fn core(memory_bytes: usize, table_elements: usize) -> Limiter {
+        Limiter::new(memory_bytes, table_elements, 1, 1, 4)
+    }
+
+    /// The limits of a component's run: its core instances (CPython is
+    /// several modules linked in one component), each memory capped alike.
+    pub(crate) fn component(memory_bytes: usize, table_elements: usize) -> Limiter {
+        use crate::engine::{COMPONENT_CORE_INSTANCES, COMPONENT_MEMORIES, COMPONENT_TABLES};
+        Limiter::new(
+            memory_bytes,
+            table_elements,
+            COMPONENT_CORE_INSTANCES,
+            COMPONENT_MEMORIES,
+            COMPONENT_TABLES,
+        )
+    }
+
+    fn new(
+        memory_bytes: usize,
+        table_elements: usize,
+        instances: usize,
+        memories: usize,
+        tables: usize,
+    ) -> Limiter {
+        Limiter {
+            memory_bytes,
+            table_elements,
+            refused: None,
+            largest: 0,
+            instances,
+            memories,
+            tables,
+        }
+    }
 }
 
 impl ResourceLimiter for Limiter {
@@ -113,6 +158,7 @@ impl ResourceLimiter for Limiter {
                 self.memory_bytes
             );
         }
+        self.largest = self.largest.max(desired);
         Ok(true)
     }
 
@@ -127,16 +173,15 @@ impl ResourceLimiter for Limiter {
     }
 
     fn instances(&self) -> usize {
-        1
+        self.instances
     }
 
     fn tables(&self) -> usize {
-        // The pool's max_tables_per_module is the effective limit.
-        4
+        self.tables
     }
 
     fn memories(&self) -> usize {
-        1
+        self.memories
     }
 }
 
@@ -243,7 +288,7 @@ impl JobState {
 
 /// At most `max` bytes of `bytes` as text, cut at a character boundary,
 /// invalid UTF-8 replaced.
-fn utf8_prefix(bytes: &[u8], max: usize) -> String {
+pub(crate) fn utf8_prefix(bytes: &[u8], max: usize) -> String {
     let mut text =
         String::from_utf8_lossy(&bytes[..bytes.len().min(max.saturating_add(4))]).into_owned();
     if text.len() > max {

@@ -12,7 +12,7 @@ use crate::abi::{
 };
 use crate::engine::Runtime;
 use crate::error::{EntryPoint, SubmitError};
-use crate::module::{JobModule, ModuleInner};
+use crate::module::{CoreModule, JobModule, ModuleInner, Program};
 use crate::run::{classify, deadline_ticks};
 use crate::state::{JobState, Limiter, Phase};
 
@@ -27,6 +27,9 @@ pub(crate) fn compile(runtime: &Runtime, wasm: &[u8]) -> Result<JobModule, Submi
             limit,
         });
     }
+    if crate::component::is_component(wasm) {
+        return crate::component::compile(rt, wasm);
+    }
     let module = parse(&rt.engine, wasm)?;
     let (imports, wasi_imports) = crate::imports::check(&module, wasm)?;
     let exports = check_exports(&module)?;
@@ -39,16 +42,18 @@ pub(crate) fn compile(runtime: &Runtime, wasm: &[u8]) -> Result<JobModule, Submi
     let job = JobModule {
         inner: Arc::new(ModuleInner {
             runtime: rt.clone(),
-            pre,
-            memory: exports.memory,
-            run: exports.run,
-            initialize: exports.initialize,
-            init: exports.init,
-            merge: exports.merge,
+            program: Program::Core(CoreModule {
+                pre,
+                memory: exports.memory,
+                run: exports.run,
+                initialize: exports.initialize,
+                init: exports.init,
+                merge: exports.merge,
+                initial_memory_bytes: exports.initial_memory_bytes,
+                imports,
+                wasi_imports,
+            }),
             size: wasm.len(),
-            initial_memory_bytes: exports.initial_memory_bytes,
-            imports,
-            wasi_imports,
         }),
     };
     check_abi_version(&job, &exports.abi_version)?;
@@ -61,15 +66,6 @@ fn parse(engine: &wasmtime::Engine, wasm: &[u8]) -> Result<Module, SubmitError> 
         reason: format!("{e:#}"),
     };
     if wasm.starts_with(WASM_MAGIC) {
-        // Bytes 4..8: version 1 and layer 0 for a core module; components
-        // have layer 1.
-        if wasm.len() >= 8 && wasm[6..8] != [0, 0] {
-            return Err(SubmitError::Invalid {
-                reason: "this is a WebAssembly component; a job is a core module (ABI v1, \
-                         sdk/ABI.md): build for wasm32-unknown-unknown, not wasm32-wasip2"
-                    .into(),
-            });
-        }
         return Module::from_binary(engine, wasm).map_err(invalid);
     }
     if cfg!(feature = "wat") && looks_like_text(wasm) {
@@ -278,6 +274,9 @@ fn command_hint(module: &Module, error: SubmitError) -> SubmitError {
 /// `_initialize`, and calls `epochd_abi_version`.
 fn check_abi_version(job: &JobModule, export: &ModuleExport) -> Result<(), SubmitError> {
     let rt = &job.inner.runtime;
+    let Some(core) = job.core() else {
+        return Ok(());
+    };
     let config = &rt.config;
     let state = JobState::new(
         Phase::Check,
@@ -288,11 +287,7 @@ fn check_abi_version(job: &JobModule, export: &ModuleExport) -> Result<(), Submi
             seq: 0,
         },
         Vec::new(),
-        Limiter {
-            memory_bytes: config.max_memory_bytes,
-            table_elements: config.max_table_elements,
-            refused: None,
-        },
+        Limiter::core(config.max_memory_bytes, config.max_table_elements),
         0,
         0,
     );
@@ -303,12 +298,11 @@ fn check_abi_version(job: &JobModule, export: &ModuleExport) -> Result<(), Submi
     let failed = |store: &Store<JobState>, e, entry| SubmitError::AbiCheck {
         reason: classify(e, store.data(), entry, deadline, rt).to_string(),
     };
-    let instance = job
-        .inner
+    let instance = core
         .pre
         .instantiate(&mut store)
         .map_err(|e| failed(&store, e, EntryPoint::Instantiate))?;
-    if let Some(export) = &job.inner.initialize {
+    if let Some(export) = &core.initialize {
         let initialize = instance
             .get_module_export(&mut store, export)
             .and_then(|e| e.into_func())

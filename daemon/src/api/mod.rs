@@ -36,7 +36,8 @@ pub use results_routes::MAX_RANGE_EPOCHS;
 use crate::pipeline::Daemon;
 
 /// Largest job submission (manifest and module), bytes.
-pub const DEFAULT_MAX_JOB_BYTES: usize = 16 << 20;
+/// 64 MiB: a Python or JavaScript job is a 12-20 MB component.
+pub const DEFAULT_MAX_JOB_BYTES: usize = 64 << 20;
 
 /// What a process serves, and what its routes share.
 #[derive(Clone)]

@@ -23,7 +23,7 @@ use wasmtime::{Caller, Engine, FuncType, Linker, Val, ValType};
 use crate::host::{region, with_memory, Ctx, Res};
 use crate::state::JobState;
 
-pub(crate) use state::{ProcExit, WasiState};
+pub(crate) use state::{DeterministicRandom, ProcExit, VirtualTime, WasiState};
 
 pub use epochd_job_sys::wasi::MODULE as WASI_MODULE;
 

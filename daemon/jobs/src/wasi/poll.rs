@@ -42,7 +42,7 @@ pub(super) fn poll_oneoff(
         )?;
         let output = region(mem, events, n * EVENT, "poll_oneoff", "events")?;
         let wasi = &mut state.wasi;
-        let before = wasi.elapsed_ns;
+        let before = wasi.time.elapsed_ns();
         // Two passes over the guest's list, so nothing the size of it is
         // allocated here. First: is anything ready at once, and if not,
         // when does the first clock fire?
@@ -58,7 +58,7 @@ pub(super) fn poll_oneoff(
         }
         // Nothing ready: sleep, virtually, until the first clock.
         if !ready_now {
-            wasi.elapsed_ns = wasi.elapsed_ns.saturating_add(wake);
+            wasi.time.advance_to(before.saturating_add(wake));
         }
         let mut written = 0usize;
         for i in 0..n as usize {

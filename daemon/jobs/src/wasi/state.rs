@@ -1,6 +1,9 @@
 //! What the WASI functions keep for one run: the virtual clock, the random
 //! stream, and the unfinished lines written to stdout and stderr.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 
 use crate::abi::MAX_LOG_BYTES;
@@ -20,11 +23,7 @@ impl std::error::Error for ProcExit {}
 
 /// One run's WASI state.
 pub(crate) struct WasiState {
-    /// The epoch's first nanosecond (unix time).
-    epoch_ns: u64,
-    /// Virtual time since then: advanced by sleeps (`poll_oneoff` on a
-    /// clock) and nothing else, so a run reads the same times on any node.
-    pub(super) elapsed_ns: u64,
+    pub(crate) time: VirtualTime,
     pub(crate) random: DeterministicRandom,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
@@ -34,8 +33,7 @@ impl WasiState {
     /// The state of a run of job `seed` over (`epoch`, `dc`).
     pub(crate) fn new(seed: u64, epoch: u64, dc: &str) -> WasiState {
         WasiState {
-            epoch_ns: epoch.saturating_mul(1_000_000_000),
-            elapsed_ns: 0,
+            time: VirtualTime::new(epoch),
             random: DeterministicRandom::new(seed, epoch, dc),
             stdout: Vec::new(),
             stderr: Vec::new(),
@@ -46,18 +44,57 @@ impl WasiState {
     /// time (unix nanoseconds) plus the virtual time slept; the CPU-time
     /// clocks (2, 3) are the virtual time alone.
     pub(super) fn clock(&self, id: u32) -> u64 {
-        self.clock_at(id, self.elapsed_ns)
+        self.clock_at(id, self.time.elapsed_ns())
     }
 
     /// Clock `id`'s reading when `elapsed` virtual nanoseconds had passed.
     pub(super) fn clock_at(&self, id: u32, elapsed: u64) -> u64 {
         match id {
-            0 => self.epoch_ns.saturating_add(elapsed),
-            // Never 0, even at epoch 0 (the submission check runs there):
-            // Go's runtime takes a zero monotonic clock for a broken one.
-            1 => self.epoch_ns.saturating_add(elapsed).max(1),
+            0 => self.time.realtime_at(elapsed),
+            1 => self.time.monotonic_at(elapsed),
             _ => elapsed,
         }
+    }
+}
+
+/// A run's virtual time: the epoch's first nanosecond (unix time) plus the
+/// time slept since, advanced by sleeps and nothing else, so that a run
+/// reads the same times on any node. Cheap to clone: the clones are one
+/// clock (the component WASI's clocks and sleeps share it).
+#[derive(Debug, Clone)]
+pub(crate) struct VirtualTime {
+    epoch_ns: u64,
+    elapsed: Arc<AtomicU64>,
+}
+
+impl VirtualTime {
+    pub(crate) fn new(epoch: u64) -> VirtualTime {
+        VirtualTime {
+            epoch_ns: epoch.saturating_mul(1_000_000_000),
+            elapsed: Arc::default(),
+        }
+    }
+
+    /// Nanoseconds slept so far.
+    pub(crate) fn elapsed_ns(&self) -> u64 {
+        self.elapsed.load(Ordering::Relaxed)
+    }
+
+    /// Sleeps until `elapsed` nanoseconds have passed (never back).
+    pub(crate) fn advance_to(&self, elapsed: u64) {
+        self.elapsed.fetch_max(elapsed, Ordering::Relaxed);
+    }
+
+    /// The realtime clock when `elapsed` nanoseconds had passed.
+    pub(crate) fn realtime_at(&self, elapsed: u64) -> u64 {
+        self.epoch_ns.saturating_add(elapsed)
+    }
+
+    /// The monotonic clock then: the same, but never 0, even at epoch 0
+    /// (the submission check runs there): Go's runtime takes a zero
+    /// monotonic clock for a broken one.
+    pub(crate) fn monotonic_at(&self, elapsed: u64) -> u64 {
+        self.realtime_at(elapsed).max(1)
     }
 }
 
@@ -65,6 +102,7 @@ impl WasiState {
 /// of (job, epoch, dc). Deterministic, so a run gives the same result on
 /// every node and every retry; not secret (anyone who knows the job, epoch
 /// and dc can compute it), which no job needs.
+#[derive(Clone)]
 pub(crate) struct DeterministicRandom {
     key: [u8; 32],
     block: u64,
@@ -73,7 +111,7 @@ pub(crate) struct DeterministicRandom {
 }
 
 impl DeterministicRandom {
-    fn new(seed: u64, epoch: u64, dc: &str) -> DeterministicRandom {
+    pub(crate) fn new(seed: u64, epoch: u64, dc: &str) -> DeterministicRandom {
         let mut key = Sha256::new();
         key.update(b"epochd random_get v1\0");
         key.update(seed.to_le_bytes());
@@ -105,6 +143,28 @@ impl DeterministicRandom {
             self.used += n;
             at += n;
         }
+    }
+}
+
+/// `random_get`'s stream is also the component WASI's random source.
+impl rand_core::TryRng for DeterministicRandom {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0; 4];
+        self.fill(&mut b);
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0; 8];
+        self.fill(&mut b);
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, out: &mut [u8]) -> Result<(), Self::Error> {
+        self.fill(out);
+        Ok(())
     }
 }
 

@@ -1,0 +1,125 @@
+//! Components (ABI v1.1, sdk/wit/job.wit): the Python and JavaScript
+//! reference jobs give the Rust modules' bytes on the same epochs, and
+//! hostile components end as documented, within their deadline.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use epochd_decode::{decode_raw, SharedEpoch};
+use epochd_jobs::{EntryPoint, JobModule, RunError, RunLimits};
+use epochd_workload::{Workload, WorkloadConfig};
+
+use crate::support::*;
+
+fn out(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../wasm-jobs/out")
+        .join(path)
+}
+
+fn compile(path: &str) -> JobModule {
+    let file = out(path);
+    let wasm = std::fs::read(&file).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the jobs first with wasm-jobs/build",
+            file.display()
+        )
+    });
+    let started = Instant::now();
+    let job = runtime()
+        .compile(&wasm)
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    println!(
+        "{path}: {} bytes, compiled in {:?}",
+        wasm.len(),
+        started.elapsed()
+    );
+    job
+}
+
+fn workload_epoch(events: usize, dc: &str) -> SharedEpoch {
+    let workload = Workload::new(WorkloadConfig::default());
+    let mut bytes = Vec::new();
+    for event in workload.epoch(1_700_000_000, events) {
+        if event.dc() == dc {
+            event.write_msgpack(&mut bytes);
+        }
+    }
+    decode_raw(meta(1_700_000_000, dc, 0), &[bytes]).unwrap()
+}
+
+fn limits(deadline_ms: u64) -> RunLimits {
+    RunLimits {
+        deadline: Duration::from_millis(deadline_ms),
+        memory_bytes: 256 << 20,
+        max_result_bytes: 1 << 20,
+        random_seed: 7,
+    }
+}
+
+#[test]
+fn python_and_javascript_reference_jobs_give_the_rust_bytes() {
+    let epochs = [workload_epoch(4000, "ams4"), workload_epoch(4000, "lhr1")];
+    for job in ["count", "latency", "error-rate"] {
+        let rust = compile(&format!("{job}.wasm"));
+        for lang in ["python", "javascript"] {
+            let other = compile(&format!("{lang}/{job}.wasm"));
+            assert!(other.is_component() && other.has_merge());
+            let mut results = Vec::new();
+            for epoch in &epochs {
+                let want = rust.run(&limits(10_000), epoch, b"");
+                let got = other.run(&limits(10_000), epoch, b"");
+                println!(
+                    "{lang}/{job}: {:?} (instantiate {:?})",
+                    got.wall, got.instantiate
+                );
+                let want = want.outcome.unwrap();
+                let got = got.outcome.unwrap_or_else(|e| panic!("{lang}/{job}: {e}"));
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want),
+                    "{lang}/{job}"
+                );
+                results.push(got);
+            }
+            let m = meta(1_700_000_000, "", 0);
+            let want = rust.merge(&limits(10_000), &m, &results[0], &results[1], b"");
+            let got = other.merge(&limits(10_000), &m, &results[0], &results[1], b"");
+            assert_eq!(got.outcome, want.outcome, "{lang}/{job} merge");
+        }
+    }
+}
+
+#[test]
+fn hostile_components_end_as_documented_within_their_deadline() {
+    let epoch = workload_epoch(200, "ams4");
+    for lang in ["python", "javascript"] {
+        let job = compile(&format!("{lang}/hostile-loop.wasm"));
+        let started = Instant::now();
+        let report = job.run(&limits(300), &epoch, b"");
+        assert!(
+            matches!(report.outcome, Err(RunError::DeadlineExceeded { .. })),
+            "{lang}: {:?}",
+            report.outcome
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+
+        let job = compile(&format!("{lang}/hostile-memory.wasm"));
+        let report = job.run(&limits(5_000), &epoch, b"");
+        println!("{lang} memory: {:?}", report.outcome);
+        assert!(report.outcome.is_err());
+
+        let job = compile(&format!("{lang}/hostile-clock.wasm"));
+        let a = job.run(&limits(5_000), &epoch, b"");
+        let b = job.run(&limits(5_000), &epoch, b"");
+        let a = String::from_utf8(a.outcome.unwrap()).unwrap();
+        println!("{lang} clock: {a}");
+        assert_eq!(a, String::from_utf8(b.outcome.unwrap()).unwrap());
+    }
+    for what in ["file", "socket"] {
+        let job = compile(&format!("python/hostile-{what}.wasm"));
+        let report = job.run(&limits(5_000), &epoch, b"");
+        println!("python {what}: {:?}", report.outcome.map(String::from_utf8));
+    }
+    let _ = EntryPoint::Run;
+}
