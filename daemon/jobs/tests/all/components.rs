@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use epochd_decode::{decode_raw, SharedEpoch};
-use epochd_jobs::{EntryPoint, JobModule, RunError, RunLimits};
+use epochd_jobs::{JobModule, RunError, RunLimits};
 use epochd_workload::{Workload, WorkloadConfig};
 
 use crate::support::*;
@@ -107,19 +107,43 @@ fn hostile_components_end_as_documented_within_their_deadline() {
         let job = compile(&format!("{lang}/hostile-memory.wasm"));
         let report = job.run(&limits(5_000), &epoch, b"");
         println!("{lang} memory: {:?}", report.outcome);
-        assert!(report.outcome.is_err());
+        assert!(
+            matches!(report.outcome, Err(RunError::OutOfMemory { limit, .. }) if limit == 256 << 20),
+            "{lang}: {:?}",
+            report.outcome
+        );
 
         let job = compile(&format!("{lang}/hostile-clock.wasm"));
         let a = job.run(&limits(5_000), &epoch, b"");
         let b = job.run(&limits(5_000), &epoch, b"");
         let a = String::from_utf8(a.outcome.unwrap()).unwrap();
         println!("{lang} clock: {a}");
+        // The same on every run: the epoch's time, the seeded stream.
         assert_eq!(a, String::from_utf8(b.outcome.unwrap()).unwrap());
+        let clock: serde_json::Value = serde_json::from_str(&a).unwrap();
+        let (key, epoch_time) = match lang {
+            "python" => ("time", serde_json::json!(1_700_000_000.0)),
+            _ => ("date", serde_json::json!(1_700_000_000_000u64)),
+        };
+        assert_eq!(clock[key][0], epoch_time, "{a}");
+        assert_eq!(clock[key][1], epoch_time, "{a}");
+        if lang == "python" {
+            // A sleep advances the virtual clock by exactly its length.
+            assert_eq!(clock["time"][2], serde_json::json!(1_700_000_000.5), "{a}");
+        }
     }
-    for what in ["file", "socket"] {
+    // No file and no socket is reachable: each attempt is the documented
+    // error, and the run goes on.
+    for (what, errors) in [
+        ("file", &["FileNotFoundError"][..]),
+        ("socket", &["gaierror", "PermissionError"][..]),
+    ] {
         let job = compile(&format!("python/hostile-{what}.wasm"));
         let report = job.run(&limits(5_000), &epoch, b"");
-        println!("python {what}: {:?}", report.outcome.map(String::from_utf8));
+        let text = String::from_utf8(report.outcome.unwrap()).unwrap();
+        println!("python {what}: {text}");
+        for error in errors {
+            assert_contains(&text, error);
+        }
     }
-    let _ = EntryPoint::Run;
 }
