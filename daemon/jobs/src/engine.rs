@@ -156,13 +156,13 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
     if pooling {
         let slots = config.max_concurrent_runs;
         let mut pool = PoolingAllocationConfig::new();
-        // A component's run takes several core instances, memories and
-        // tables from the pool: the totals leave room for a component in
-        // every slot as long as they are small (a Python job takes 5 core
-        // instances, 1 memory, 3 tables), and a run that finds the pool
-        // empty is `RunError::Busy`, as one over `slots` is.
+        // A component's run takes several core instances and tables from
+        // the pool (one per core module of it): those totals leave room for
+        // a small component in every slot. Every run takes a memory, so
+        // memories (one per slot) keep the cap of `slots` runs at once; a
+        // run that finds the pool empty is `RunError::Busy`.
         pool.total_core_instances(slots.saturating_mul(4))
-            .total_memories(slots.saturating_mul(2))
+            .total_memories(slots)
             .total_tables(slots.saturating_mul(4))
             .total_component_instances(slots)
             .max_core_instances_per_component(COMPONENT_CORE_INSTANCES as u32)

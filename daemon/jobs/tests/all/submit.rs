@@ -71,9 +71,13 @@ fn malformed_modules_are_invalid() {
     let err = refuse_bytes(b"\0asm\x01\0\0\0\x01\xff\xff");
     assert!(matches!(err, SubmitError::Invalid { .. }), "{err:?}");
 
+    // An empty component: a component, but not of the job world.
     let err = refuse_bytes(b"\0asm\x0d\0\x01\0");
-    assert!(matches!(err, SubmitError::Invalid { .. }), "{err:?}");
-    assert_contains(&err.to_string(), "component");
+    assert!(
+        matches!(err, SubmitError::MissingExport { name: "run", .. }),
+        "{err:?}"
+    );
+    assert_contains(&err.to_string(), "epochd:job/job");
 
     // Features ABI v1 leaves out: 64-bit and several memories.
     let err = refuse(&module(&[r#"(memory (export "memory") i64 1)"#, ABI, RUN]));
