@@ -244,6 +244,17 @@ impl JobState {
         }
     }
 
+    /// The state of the submission check: no epoch (epoch 0, no dc), no
+    /// config, no result allowed.
+    pub(crate) fn for_check(limiter: Limiter) -> JobState {
+        let meta = EpochMeta {
+            epoch: 0,
+            dc: String::new(),
+            seq: 0,
+        };
+        JobState::new(Phase::Check, None, meta, Vec::new(), limiter, 0, 0)
+    }
+
     /// The handle for `target`, the same one every time it is asked for (so
     /// the table is bounded by the epoch's columns and containers, whatever
     /// the guest does).

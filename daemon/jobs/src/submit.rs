@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use epochd_decode::EpochMeta;
 use wasmtime::{ExternType, FuncType, Module, ModuleExport, Store, ValType};
 
 use crate::abi::{
@@ -14,7 +13,7 @@ use crate::engine::Runtime;
 use crate::error::{EntryPoint, SubmitError};
 use crate::module::{CoreModule, JobModule, ModuleInner, Program};
 use crate::run::{classify, deadline_ticks};
-use crate::state::{JobState, Limiter, Phase};
+use crate::state::{JobState, Limiter};
 
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 
@@ -278,19 +277,10 @@ fn check_abi_version(job: &JobModule, export: &ModuleExport) -> Result<(), Submi
         return Ok(());
     };
     let config = &rt.config;
-    let state = JobState::new(
-        Phase::Check,
-        None,
-        EpochMeta {
-            epoch: 0,
-            dc: String::new(),
-            seq: 0,
-        },
-        Vec::new(),
-        Limiter::core(config.max_memory_bytes, config.max_table_elements),
-        0,
-        0,
-    );
+    let state = JobState::for_check(Limiter::core(
+        config.max_memory_bytes,
+        config.max_table_elements,
+    ));
     let mut store = Store::new(&rt.engine, state);
     store.limiter(|s| &mut s.limiter);
     let deadline = std::time::Duration::from_millis(config.check_deadline_ms);

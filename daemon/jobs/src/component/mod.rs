@@ -17,7 +17,6 @@ mod wasi;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use epochd_decode::EpochMeta;
 use wasmtime::component::{
     Component, ComponentExportIndex, Instance, InstancePre, Linker, ResourceTable,
 };
@@ -203,19 +202,10 @@ fn check_imports(engine: &Engine, component: &Component) -> Result<(), SubmitErr
 /// types of `run` and `merge`; returns its largest memory.
 fn check_instance(rt: &Arc<RuntimeInner>, job: &ComponentJob) -> Result<u64, SubmitError> {
     let config = &rt.config;
-    let state = JobState::new(
-        Phase::Check,
-        None,
-        EpochMeta {
-            epoch: 0,
-            dc: String::new(),
-            seq: 0,
-        },
-        Vec::new(),
-        Limiter::component(config.max_memory_bytes, config.max_table_elements),
-        0,
-        0,
-    );
+    let state = JobState::for_check(Limiter::component(
+        config.max_memory_bytes,
+        config.max_table_elements,
+    ));
     let deadline = Duration::from_millis(config.check_deadline_ms);
     let mut store = Store::new(&rt.engine, ComponentState::new(state));
     store.limiter(|s| &mut s.job.limiter);
