@@ -43,6 +43,22 @@ impl RunReport {
         self.outcome.is_ok()
     }
 
+    /// The report of a run that started at `started` and left `state`.
+    pub(crate) fn ended(
+        outcome: Result<Vec<u8>, RunError>,
+        started: Instant,
+        instantiate: Duration,
+        state: JobState,
+    ) -> RunReport {
+        RunReport {
+            outcome,
+            wall: started.elapsed(),
+            instantiate,
+            logs: state.logs,
+            logs_dropped: state.logs_dropped,
+        }
+    }
+
     pub(crate) fn failed(error: RunError) -> RunReport {
         RunReport {
             outcome: Err(error),
@@ -174,13 +190,7 @@ impl JobModule {
         };
         let mut state = store.into_data();
         state.flush_streams();
-        RunReport {
-            outcome,
-            wall: started.elapsed(),
-            instantiate,
-            logs: state.logs,
-            logs_dropped: state.logs_dropped,
-        }
+        RunReport::ended(outcome, started, instantiate, state)
     }
 
     fn call_entries(

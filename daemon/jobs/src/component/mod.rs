@@ -31,7 +31,6 @@ use crate::imports::{ImportProblem, ImportReason};
 use crate::module::{JobModule, ModuleInner, Program};
 use crate::run::{arm_deadline, classify, CancelToken, RunReport};
 use crate::state::{utf8_prefix, JobState, Limiter, Phase};
-use crate::wasi::VirtualTime;
 
 /// The export that runs the job over the epoch.
 const EXPORT_RUN: &str = "run";
@@ -54,7 +53,6 @@ pub(crate) struct ComponentJob {
 /// Everything one component run's host functions see.
 pub(crate) struct ComponentState {
     pub(crate) job: JobState,
-    pub(crate) time: VirtualTime,
     pub(crate) table: ResourceTable,
     wasi: WasiCtx,
     stdout: wasi::LogPipe,
@@ -63,11 +61,9 @@ pub(crate) struct ComponentState {
 
 impl ComponentState {
     fn new(job: JobState) -> ComponentState {
-        let time = job.wasi.time.clone();
-        let (wasi, stdout, stderr) = wasi::context(time.clone(), job.wasi.random.clone());
+        let (wasi, stdout, stderr) = wasi::context(job.wasi.time.clone(), job.wasi.random.clone());
         ComponentState {
             job,
-            time,
             table: ResourceTable::new(),
             wasi,
             stdout,
@@ -255,14 +251,7 @@ pub(crate) fn execute(
         Err(e) => Err(ended(e, &store, EntryPoint::Instantiate, limits, rt)),
         Ok(instance) => call(job, &mut store, &instance, entry, limits, rt),
     };
-    let state = store.into_data().finish();
-    RunReport {
-        outcome,
-        wall: started.elapsed(),
-        instantiate,
-        logs: state.logs,
-        logs_dropped: state.logs_dropped,
-    }
+    RunReport::ended(outcome, started, instantiate, store.into_data().finish())
 }
 
 fn call(

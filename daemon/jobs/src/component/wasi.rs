@@ -69,7 +69,7 @@ pub(crate) fn link_virtual_sleep(linker: &mut Linker<ComponentState>) -> wasmtim
         "subscribe-duration",
         |mut store: StoreContextMut<'_, ComponentState>, (duration,): (u64,)| {
             let state = store.data_mut();
-            let until = state.time.elapsed_ns().saturating_add(duration);
+            let until = state.job.wasi.time.elapsed_ns().saturating_add(duration);
             sleep(state, until)
         },
     )?;
@@ -77,7 +77,7 @@ pub(crate) fn link_virtual_sleep(linker: &mut Linker<ComponentState>) -> wasmtim
         "subscribe-instant",
         |mut store: StoreContextMut<'_, ComponentState>, (instant,): (u64,)| {
             let state = store.data_mut();
-            let until = instant.saturating_sub(state.time.monotonic_at(0));
+            let until = instant.saturating_sub(state.job.wasi.time.monotonic_at(0));
             sleep(state, until)
         },
     )?;
@@ -90,7 +90,7 @@ fn sleep(
     until_elapsed: u64,
 ) -> wasmtime::Result<(Resource<DynPollable>,)> {
     let sleep = state.table.push(VirtualSleep {
-        time: state.time.clone(),
+        time: state.job.wasi.time.clone(),
         until_elapsed,
     })?;
     Ok((wasmtime_wasi::p2::subscribe(&mut state.table, sleep)?,))
