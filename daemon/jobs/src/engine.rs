@@ -10,6 +10,7 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig, Strategy,
 };
 
+use crate::artifact::ArtifactError;
 use crate::component::ComponentState;
 use crate::config::RuntimeConfig;
 use crate::error::{JobError, SubmitError};
@@ -100,6 +101,15 @@ impl Runtime {
     /// one): call it off any latency-sensitive thread.
     pub fn compile(&self, wasm: &[u8]) -> Result<JobModule, SubmitError> {
         crate::submit::compile(self, wasm)
+    }
+
+    /// Loads a job compiled earlier from its wasm and the artifact
+    /// [`JobModule::artifact`] made of it, and checks it as
+    /// [`Runtime::compile`] does, in milliseconds where compiling takes
+    /// seconds. Any [`ArtifactError`] means: compile `wasm` instead (and
+    /// keep the new artifact).
+    pub fn load(&self, wasm: &[u8], artifact: &[u8]) -> Result<JobModule, ArtifactError> {
+        crate::artifact::load(self, wasm, artifact)
     }
 
     /// The configuration it was built with.

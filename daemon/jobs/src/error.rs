@@ -157,6 +157,10 @@ pub enum EntryPoint {
     Merge,
     /// `epochd_abi_version` (only at submission).
     AbiVersion,
+    /// A component's `run` (the job world's export).
+    ComponentRun,
+    /// A component's `merge`.
+    ComponentMerge,
 }
 
 impl EntryPoint {
@@ -169,6 +173,8 @@ impl EntryPoint {
             EntryPoint::Run => "epochd_run",
             EntryPoint::Merge => "epochd_merge",
             EntryPoint::AbiVersion => "epochd_abi_version",
+            EntryPoint::ComponentRun => "run",
+            EntryPoint::ComponentMerge => "merge",
         }
     }
 }

@@ -113,11 +113,23 @@ pub(crate) fn with_memory<R>(
 /// The byte range `ptr .. ptr + len` of guest memory, or a trap naming the
 /// function and the argument.
 pub(crate) fn region(mem: &[u8], ptr: i32, len: u64, func: &str, what: &str) -> Res<Range<usize>> {
+    region_of(IMPORT_MODULE, mem, ptr, len, func, what)
+}
+
+/// [`region`] for a function of import module `module` (the trap names it).
+pub(crate) fn region_of(
+    module: &str,
+    mem: &[u8],
+    ptr: i32,
+    len: u64,
+    func: &str,
+    what: &str,
+) -> Res<Range<usize>> {
     let start = u64::from(ptr as u32);
     let end = start + len;
     if end > mem.len() as u64 {
         return Err(host_trap(format!(
-            "epochd.{func}: {what} {start:#x}..{end:#x} ({len} bytes) is outside the module's \
+            "{module}.{func}: {what} {start:#x}..{end:#x} ({len} bytes) is outside the module's \
              memory of {} bytes",
             mem.len()
         )));

@@ -98,6 +98,7 @@
 #![deny(missing_docs)]
 
 mod abi;
+mod artifact;
 mod component;
 mod config;
 mod engine;
@@ -115,6 +116,7 @@ mod wasi;
 pub use abi::{
     ErrorCode, ABI_VERSION, IMPORT_MODULE, MAX_FAIL_MESSAGE_BYTES, MAX_LOG_BYTES, MAX_LOG_LINES,
 };
+pub use artifact::ArtifactError;
 pub use config::{RunLimits, RuntimeConfig};
 pub use engine::Runtime;
 pub use error::{EntryPoint, ErrorKind, JobError, RunError, SubmitError};

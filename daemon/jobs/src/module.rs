@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use wasmtime::{InstancePre, ModuleExport};
 
+use crate::artifact::ArtifactError;
 use crate::component::ComponentJob;
 use crate::engine::RuntimeInner;
 use crate::state::JobState;
@@ -25,6 +26,8 @@ pub(crate) struct ModuleInner {
     pub(crate) program: Program,
     /// The size of the submitted bytes.
     pub(crate) size: usize,
+    /// The SHA-256 of the submitted bytes (written into its artifact).
+    pub(crate) wasm_sha256: [u8; 32],
 }
 
 /// What was compiled: a core module (ABI v1) or a component of the job
@@ -110,6 +113,14 @@ impl JobModule {
     /// The size of the submitted module, in bytes.
     pub fn size(&self) -> usize {
         self.inner.size
+    }
+
+    /// The compiled job as bytes to keep beside its wasm, so that a restart
+    /// loads it with [`crate::Runtime::load`] instead of compiling again.
+    /// Tens of MB for a Python or JavaScript job; see artifact.rs for the
+    /// format.
+    pub fn artifact(&self) -> Result<Vec<u8>, ArtifactError> {
+        crate::artifact::encode(self)
     }
 }
 

@@ -401,7 +401,9 @@ pub(crate) fn classify(
         return RunError::Failed {
             entry,
             code: *code,
-            message: state.fail.clone().unwrap_or_default(),
+            message: state.fail.clone().unwrap_or_else(|| {
+                format!("the job called proc_exit({code}) before its run was done")
+            }),
         };
     }
     let trap = error.downcast_ref::<Trap>().copied();

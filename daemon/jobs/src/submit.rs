@@ -9,7 +9,8 @@ use crate::abi::{
     self, ABI_VERSION, ENTRY_SIGNATURE, EXPORT_ABI_VERSION, EXPORT_INIT, EXPORT_INITIALIZE,
     EXPORT_MEMORY, EXPORT_MERGE, EXPORT_RUN,
 };
-use crate::engine::Runtime;
+use crate::artifact::sha256;
+use crate::engine::{Runtime, RuntimeInner};
 use crate::error::{EntryPoint, SubmitError};
 use crate::module::{CoreModule, JobModule, ModuleInner, Program};
 use crate::run::{classify, deadline_ticks};
@@ -19,17 +20,30 @@ const WASM_MAGIC: &[u8; 4] = b"\0asm";
 
 pub(crate) fn compile(runtime: &Runtime, wasm: &[u8]) -> Result<JobModule, SubmitError> {
     let rt = &runtime.inner;
-    let limit = rt.config.max_module_bytes;
-    if wasm.len() > limit {
-        return Err(SubmitError::TooLarge {
-            size: wasm.len(),
-            limit,
-        });
-    }
+    check_size(rt, wasm.len())?;
     if crate::component::is_component(wasm) {
         return crate::component::compile(rt, wasm);
     }
     let module = parse(&rt.engine, wasm)?;
+    checked_core(rt, module, wasm, sha256(wasm))
+}
+
+/// The runtime's [`crate::RuntimeConfig::max_module_bytes`].
+pub(crate) fn check_size(rt: &RuntimeInner, size: usize) -> Result<(), SubmitError> {
+    let limit = rt.config.max_module_bytes;
+    if size > limit {
+        return Err(SubmitError::TooLarge { size, limit });
+    }
+    Ok(())
+}
+
+/// Checks a compiled (or loaded) core module against the ABI.
+pub(crate) fn checked_core(
+    rt: &Arc<RuntimeInner>,
+    module: Module,
+    wasm: &[u8],
+    wasm_sha256: [u8; 32],
+) -> Result<JobModule, SubmitError> {
     let (imports, wasi_imports) = crate::imports::check(&module, wasm)?;
     let exports = check_exports(&module)?;
     let pre = rt
@@ -53,6 +67,7 @@ pub(crate) fn compile(runtime: &Runtime, wasm: &[u8]) -> Result<JobModule, Submi
                 wasi_imports,
             }),
             size: wasm.len(),
+            wasm_sha256,
         }),
     };
     check_abi_version(&job, &exports.abi_version)?;

@@ -72,6 +72,12 @@ pub(super) fn job_json(daemon: &Daemon, job: &Job) -> Value {
         "paused_reason": paused,
         "cluster": cluster_jobs_routes::cluster_json(cluster.as_ref()),
         "exports_merge": job.module.has_merge(),
+        "module": {
+            "kind": if job.module.is_component() { "component" } else { "core" },
+            "bytes": job.module.size(),
+            "loaded_from": if job.origin.from_artifact { "artifact" } else { "wasm" },
+            "load_seconds": job.origin.secs,
+        },
         "stats": {
             "runs": runs,
             "errors": job.stats.errors.load(Ordering::Relaxed),

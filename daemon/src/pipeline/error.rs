@@ -22,6 +22,17 @@ pub enum OpenError {
         /// sled's error.
         source: sled::Error,
     },
+    /// The folder of compiled jobs could not be created.
+    #[error(
+        "creating the folder of compiled jobs {path}: {source}; check the data directory's \
+         permissions and free space"
+    )]
+    CompiledDir {
+        /// The folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The WebAssembly runtime did not start.
     #[error("starting the wasm runtime: {0}")]
     Runtime(#[from] JobError),

@@ -34,7 +34,7 @@ pub use quota::{QuotaConfig, BURST_SECS};
 pub use source::Source;
 pub use workers::{thread_cpu_time, Workers};
 
-use crate::registry::{NodeLimits, Registry};
+use crate::registry::{CompiledDir, NodeLimits, Registry};
 use crate::results::{Results, Streams, StreamsConfig, Sweeper};
 
 /// How the daemon runs jobs.
@@ -175,7 +175,13 @@ impl Daemon {
             run_memory_bytes: config.run_memory_bytes,
             max_result_bytes: config.quotas.largest_result(),
         };
-        let registry = Arc::new(Registry::open(&db, runtime, caps, limits)?);
+        let compiled = CompiledDir::open(config.data_dir.join("compiled")).map_err(|source| {
+            OpenError::CompiledDir {
+                path: config.data_dir.join("compiled").display().to_string(),
+                source,
+            }
+        })?;
+        let registry = Arc::new(Registry::open(&db, compiled, runtime, caps, limits)?);
         let idle = Idle(registry.caps().is_some().then(|| registry.clone()));
         let threads = match registry.caps() {
             Some(_) => config.job_threads,

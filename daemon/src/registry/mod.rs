@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
@@ -13,9 +14,11 @@ use epochd_cgroups::{CpuCaps, JobCgroup};
 use epochd_jobs::{JobModule, Runtime, SubmitError};
 
 mod cluster;
+mod compiled;
 mod jobs_dir;
 mod manifest;
 
+pub use compiled::CompiledDir;
 pub use jobs_dir::{load_jobs_dir, JobsDirError};
 pub use manifest::{Backfill, JobManifest, MAX_BACKFILL_EPOCHS};
 
@@ -106,12 +109,24 @@ pub enum BackfillState {
     },
 }
 
+/// How a job's module was made: compiled from its wasm, or loaded from
+/// the artifact kept at its last compile (compiled.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ModuleOrigin {
+    /// True when it was loaded from the kept artifact.
+    pub from_artifact: bool,
+    /// How long compiling or loading (and the checks) took, seconds.
+    pub secs: f64,
+}
+
 /// A registered job.
 pub struct Job {
     /// Its manifest.
     pub manifest: JobManifest,
     /// Its compiled module.
     pub module: JobModule,
+    /// How the module was made when the job was last opened.
+    pub origin: ModuleOrigin,
     /// Its cgroup, when CPU caps are available.
     pub cgroup: Option<JobCgroup>,
     /// Its counters.
@@ -219,13 +234,16 @@ pub struct Registry {
     runtime: Runtime,
     caps: Option<CpuCaps>,
     tree: sled::Tree,
+    compiled: CompiledDir,
     jobs: RwLock<BTreeMap<String, Arc<Job>>>,
 }
 
 impl Registry {
-    /// Opens the registry in `db` and compiles every stored job.
+    /// Opens the registry in `db` and loads every stored job: from the
+    /// artifact kept in `compiled`, or compiled again from its wasm.
     pub fn open(
         db: &sled::Db,
+        compiled: CompiledDir,
         runtime: Runtime,
         caps: Option<CpuCaps>,
         limits: NodeLimits,
@@ -235,23 +253,81 @@ impl Registry {
             runtime,
             caps,
             tree: db.open_tree("jobs")?,
+            compiled,
             jobs: RwLock::new(BTreeMap::new()),
         };
         for item in registry.tree.iter() {
             let (_, value) = item?;
             let stored: Stored =
                 rmp_serde::from_slice(&value).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
-            let job = registry.build(stored.manifest, &stored.wasm)?;
+            stored
+                .manifest
+                .validate()
+                .map_err(RegistryError::Manifest)?;
+            let (module, origin) = registry.reopen(&stored.manifest.name, &stored.wasm)?;
+            let job = registry.build(stored.manifest, module, origin)?;
             job.state.lock().paused = stored.paused;
             *job.cluster.write() = cluster::decode(stored.cluster.as_deref())?;
             registry.jobs.write().insert(job.manifest.name.clone(), job);
         }
+        let names = registry.jobs.read().keys().cloned().collect();
+        registry.compiled.retain(&names);
         Ok(registry)
     }
 
-    fn build(&self, manifest: JobManifest, wasm: &[u8]) -> Result<Arc<Job>, RegistryError> {
-        manifest.validate().map_err(RegistryError::Manifest)?;
+    /// A stored job's module: loaded from its kept artifact, or else
+    /// compiled again (and its artifact kept anew).
+    fn reopen(&self, name: &str, wasm: &[u8]) -> Result<(JobModule, ModuleOrigin), RegistryError> {
+        let watch = Instant::now();
+        if let Some(artifact) = self.compiled.read(name) {
+            match self.runtime.load(wasm, &artifact) {
+                Ok(module) => {
+                    let origin = ModuleOrigin {
+                        from_artifact: true,
+                        secs: watch.elapsed().as_secs_f64(),
+                    };
+                    tracing::info!(job = name, secs = origin.secs, "loaded the compiled job");
+                    return Ok((module, origin));
+                }
+                Err(e) => {
+                    tracing::warn!(job = name, error = %e, "cannot use the kept compiled job; compiling its wasm");
+                }
+            }
+        }
+        let (module, origin) = self.compile(wasm)?;
+        self.keep_artifact(name, &module);
+        Ok((module, origin))
+    }
+
+    fn compile(&self, wasm: &[u8]) -> Result<(JobModule, ModuleOrigin), RegistryError> {
+        let watch = Instant::now();
         let module = self.runtime.compile(wasm)?;
+        let origin = ModuleOrigin {
+            from_artifact: false,
+            secs: watch.elapsed().as_secs_f64(),
+        };
+        Ok((module, origin))
+    }
+
+    /// Writes the job's artifact; a failure (a full disk) only costs the
+    /// next restart a compile.
+    fn keep_artifact(&self, name: &str, module: &JobModule) {
+        let kept = module
+            .artifact()
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| self.compiled.write(name, &bytes).map_err(|e| e.to_string()));
+        if let Err(error) = kept {
+            tracing::warn!(job = name, %error, "cannot keep the compiled job: the next start compiles it again");
+        }
+    }
+
+    /// A job of a valid manifest and its module, with its cgroup.
+    fn build(
+        &self,
+        manifest: JobManifest,
+        module: JobModule,
+        origin: ModuleOrigin,
+    ) -> Result<Arc<Job>, RegistryError> {
         let cgroup = match &self.caps {
             Some(caps) => Some(caps.job(&manifest.name, manifest.cpu_share)?),
             None => None,
@@ -259,6 +335,7 @@ impl Registry {
         Ok(Arc::new(Job {
             manifest,
             module,
+            origin,
             cgroup,
             stats: JobStats::default(),
             backfill: Mutex::new(None),
@@ -283,7 +360,9 @@ impl Registry {
         manifest
             .check_backfill_at(crate::clock::now_secs())
             .map_err(RegistryError::Manifest)?;
-        let job = self.build(manifest, wasm)?;
+        manifest.validate().map_err(RegistryError::Manifest)?;
+        let (module, origin) = self.compile(wasm)?;
+        let job = self.build(manifest, module, origin)?;
         check_fits_memory(&job)?;
         Ok(job)
     }
@@ -306,6 +385,10 @@ impl Registry {
         self.tree.insert(job.manifest.name.as_bytes(), bytes)?;
         self.tree.flush()?;
         jobs.insert(job.manifest.name.clone(), job.clone());
+        drop(jobs);
+        // After the job is durable and outside the lock: tens of MB for a
+        // Python job, and only a cache.
+        self.keep_artifact(&job.manifest.name, &job.module);
         Ok(job)
     }
 
@@ -346,6 +429,7 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotFound(name.to_owned()))?;
         self.tree.remove(name.as_bytes())?;
         self.tree.flush()?;
+        self.compiled.remove(name);
         if let Some(caps) = &self.caps {
             drop(job);
             caps.remove_job(name)?;

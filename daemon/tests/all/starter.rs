@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use epochd::cli::starter::readme_commands;
 
-use crate::support::Proc;
+use crate::support::{get_json, wait_until, Proc};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -124,9 +124,17 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn three_commands_work(lang: &str) {
+/// A node and a starter project whose job was built, submitted and
+/// followed by [`three_commands_work`].
+struct Started {
+    dir: tempfile::TempDir,
+    node: Proc,
+    name: String,
+}
+
+fn three_commands_work(lang: &str) -> Started {
     let dir = tempfile::tempdir().unwrap();
-    let (_node, url) = Proc::serve(dir.path(), &["--demo-rate", "300"]);
+    let (node, url) = Proc::serve(dir.path(), &["--demo-rate", "300"]);
     let name = format!("my-{lang}-job");
     let out = Command::new(env!("CARGO_BIN_EXE_epochd"))
         .args(["job", "new", &name, "--lang", lang, "--dir", "project"])
@@ -141,12 +149,25 @@ fn three_commands_work(lang: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
     let project = dir.path().join("project");
-    if lang == "rust" {
+    let link = |shared: PathBuf, at: &str| {
+        std::fs::create_dir_all(&shared).unwrap();
+        std::os::unix::fs::symlink(&shared, project.join(at)).unwrap();
+    };
+    match lang {
         // Rust projects share one build directory across runs (the SDK and
         // serde are compiled once), where the README expects `target/`.
-        let shared = repo().join("target/starter-jobs");
-        std::fs::create_dir_all(&shared).unwrap();
-        std::os::unix::fs::symlink(&shared, project.join("target")).unwrap();
+        "rust" => link(repo().join("target/starter-jobs"), "target"),
+        // The tools wasm-jobs/build installed, where the project's build
+        // installs its own when they are missing (pip, npm).
+        "python" => link(
+            repo().join("wasm-jobs/target/componentize-py-0.25.1"),
+            ".componentize-py",
+        ),
+        "javascript" => link(
+            repo().join("wasm-jobs/javascript/node_modules"),
+            "node_modules",
+        ),
+        _ => {}
     }
     let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
     let commands = readme_commands(&readme);
@@ -199,6 +220,23 @@ fn three_commands_work(lang: &str) {
     }
     drop(tail);
     assert!(epochs[1] > epochs[0], "{epochs:?}");
+    Started { dir, node, name }
+}
+
+/// Stops the node of `s`, starts it again on the same data and waits until
+/// the job has run there; returns what the node says of the job's module.
+fn restart(s: Started) -> (Started, serde_json::Value) {
+    let Started { dir, node, name } = s;
+    node.stop();
+    let (node, url) = Proc::serve(dir.path(), &["--demo-rate", "300"]);
+    let job = format!("{url}/v1/jobs/{name}");
+    wait_until(60, "a run of the job after the restart", || {
+        get_json::<serde_json::Value>(&job)["stats"]["runs"]
+            .as_u64()
+            .is_some_and(|runs| runs > 0)
+    });
+    let module = get_json::<serde_json::Value>(&job)["module"].clone();
+    (Started { dir, node, name }, module)
 }
 
 #[test]
@@ -224,6 +262,43 @@ fn the_assemblyscript_starter_builds_submits_and_follows_in_three_commands() {
 #[test]
 fn the_go_starter_builds_submits_and_follows_in_three_commands() {
     three_commands_work("go");
+}
+
+/// A Python job is compiled once: a restart loads its kept artifact (a
+/// damaged one is compiled again, and runs all the same).
+#[test]
+fn the_python_starter_builds_submits_and_follows_and_a_restart_reuses_its_compile() {
+    let started = three_commands_work("python");
+    let artifact = started
+        .dir
+        .path()
+        .join(format!("data/compiled/{}.cwasm", started.name));
+    let kept = std::fs::metadata(&artifact).unwrap().len();
+    assert!(kept > 1 << 20, "a compiled Python job is {kept} bytes");
+
+    let (started, module) = restart(started);
+    assert_eq!(module["kind"], "component", "{module}");
+    assert_eq!(module["loaded_from"], "artifact", "{module}");
+
+    // Damaged as a full disk would leave it: cut in half.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&artifact)
+        .unwrap();
+    file.set_len(kept / 2).unwrap();
+    drop(file);
+    let (_started, module) = restart(started);
+    assert_eq!(module["loaded_from"], "wasm", "{module}");
+    assert_eq!(
+        std::fs::metadata(&artifact).unwrap().len(),
+        kept,
+        "kept anew"
+    );
+}
+
+#[test]
+fn the_javascript_starter_builds_submits_and_follows_in_three_commands() {
+    three_commands_work("javascript");
 }
 
 /// Regression: with Binaryen installed, clang 14 ran its `wasm-opt` after

@@ -1,6 +1,7 @@
 //! The job modules to compare: the reference jobs in Rust (`wasm-jobs/out/<job>.wasm`)
 //! and in every other language whose folder `wasm-jobs/out/<lang>/` exists (C, Zig,
-//! AssemblyScript, Go, ...), each compiled once on the job runtime.
+//! AssemblyScript, Go, Python, JavaScript, ...), each compiled once on the job runtime,
+//! then loaded from its compiled artifact as a restarted daemon loads it.
 
 use std::path::Path;
 
@@ -23,6 +24,11 @@ pub struct Module {
     pub bytes: usize,
     /// Seconds `Runtime::compile` took (once, as at submission).
     pub compile_secs: f64,
+    /// Size of its compiled artifact (`JobModule::artifact`), bytes.
+    pub artifact_bytes: usize,
+    /// Seconds `Runtime::load` took to load it from that artifact (as a
+    /// restarted daemon does).
+    pub load_secs: f64,
 }
 
 /// The languages under `dir`: `rust` (the modules at the top), then every
@@ -93,15 +99,27 @@ pub fn load(
             let wasm =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let watch = Stopwatch::start();
-            let module = runtime
+            let compiled = runtime
                 .compile(&wasm)
                 .with_context(|| format!("compiling {}", path.display()))?;
+            let compile_secs = watch.secs();
+            let artifact = compiled
+                .artifact()
+                .with_context(|| format!("the artifact of {}", path.display()))?;
+            // The runs use the module loaded from the artifact, as a restarted
+            // daemon does: the warm-up checks its results too.
+            let watch = Stopwatch::start();
+            let module = runtime
+                .load(&wasm, &artifact)
+                .with_context(|| format!("loading the artifact of {}", path.display()))?;
             modules.push(Module {
                 job,
                 lang: lang.clone(),
                 module,
                 bytes: wasm.len(),
-                compile_secs: watch.secs(),
+                compile_secs,
+                artifact_bytes: artifact.len(),
+                load_secs: watch.secs(),
             });
         }
     }

@@ -24,6 +24,7 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use crate::abi::MAX_FAIL_MESSAGE_BYTES;
+use crate::artifact::sha256;
 use crate::config::RunLimits;
 use crate::engine::RuntimeInner;
 use crate::error::{EntryPoint, RunError, SubmitError};
@@ -48,6 +49,13 @@ pub(crate) struct ComponentJob {
     pub(crate) merge: Option<ComponentExportIndex>,
     /// The memory its instantiation takes (its largest memory).
     pub(crate) initial_memory_bytes: u64,
+}
+
+impl ComponentJob {
+    /// The compiled component (serialized into its artifact).
+    pub(crate) fn component(&self) -> &Component {
+        self.pre.component()
+    }
 }
 
 /// Everything one component run's host functions see.
@@ -117,6 +125,16 @@ pub(crate) fn compile(rt: &Arc<RuntimeInner>, wasm: &[u8]) -> Result<JobModule, 
     let component = Component::from_binary(&rt.engine, wasm).map_err(|e| SubmitError::Invalid {
         reason: format!("{e:#}"),
     })?;
+    checked(rt, component, wasm.len(), sha256(wasm))
+}
+
+/// Checks a compiled (or loaded) component against the job world.
+pub(crate) fn checked(
+    rt: &Arc<RuntimeInner>,
+    component: Component,
+    size: usize,
+    wasm_sha256: [u8; 32],
+) -> Result<JobModule, SubmitError> {
     check_imports(&rt.engine, &component)?;
     let export = |name| component.get_export_index(None, name);
     let run = export(EXPORT_RUN).ok_or(SubmitError::MissingExport {
@@ -143,7 +161,8 @@ pub(crate) fn compile(rt: &Arc<RuntimeInner>, wasm: &[u8]) -> Result<JobModule, 
         inner: Arc::new(ModuleInner {
             runtime: rt.clone(),
             program: Program::Component(job),
-            size: wasm.len(),
+            size,
+            wasm_sha256,
         }),
     })
 }
@@ -263,6 +282,11 @@ fn call(
     rt: &RuntimeInner,
 ) -> Result<Vec<u8>, RunError> {
     store.data_mut().job.phase = Phase::Entry(entry);
+    // Failures name the world's export, not ABI v1's.
+    let export = match entry {
+        EntryPoint::Merge => EntryPoint::ComponentMerge,
+        _ => EntryPoint::ComponentRun,
+    };
     let not_callable = |name: &str| RunError::Instantiate {
         message: format!("export `{name}` is not callable with the job world's type"),
     };
@@ -291,11 +315,11 @@ fn call(
         }
         Ok((Ok(result),)) => Ok(result),
         Ok((Err(message),)) => Err(RunError::Failed {
-            entry,
+            entry: export,
             code: 1,
             message: utf8_prefix(message.as_bytes(), MAX_FAIL_MESSAGE_BYTES),
         }),
-        Err(e) => Err(ended(e, store, entry, limits, rt)),
+        Err(e) => Err(ended(e, store, export, limits, rt)),
     }
 }
 

@@ -20,7 +20,9 @@ mod state;
 use epochd_job_sys::wasi::{self as sys, Ty};
 use wasmtime::{Caller, Engine, FuncType, Linker, Val, ValType};
 
-use crate::host::{region, with_memory, Ctx, Res};
+use std::ops::Range;
+
+use crate::host::{region_of, with_memory, Ctx, Res};
 use crate::state::JobState;
 
 pub(crate) use state::{DeterministicRandom, ProcExit, VirtualTime, WasiState};
@@ -99,13 +101,23 @@ fn val_type(t: Ty) -> ValType {
     }
 }
 
+/// The bytes `ptr .. ptr + len` of the memory, or a trap naming
+/// `wasi_snapshot_preview1.<func>`.
+fn region(mem: &[u8], ptr: i32, len: u64, func: &str, what: &str) -> Res<Range<usize>> {
+    region_of(WASI_MODULE, mem, ptr, len, func, what)
+}
+
 /// Defines every preview 1 function in `linker`.
 pub(crate) fn link(engine: &Engine, l: &mut Linker<JobState>) -> Res<()> {
     let m = WASI_MODULE;
     l.func_wrap(m, "args_get", empty_list)?;
     l.func_wrap(m, "environ_get", empty_list)?;
-    l.func_wrap(m, "args_sizes_get", empty_sizes)?;
-    l.func_wrap(m, "environ_sizes_get", empty_sizes)?;
+    l.func_wrap(m, "args_sizes_get", |c: Ctx<'_>, n: i32, size: i32| {
+        empty_sizes(c, n, size, "args_sizes_get")
+    })?;
+    l.func_wrap(m, "environ_sizes_get", |c: Ctx<'_>, n: i32, size: i32| {
+        empty_sizes(c, n, size, "environ_sizes_get")
+    })?;
     l.func_wrap(m, "clock_res_get", clock_res_get)?;
     l.func_wrap(m, "clock_time_get", clock_time_get)?;
     l.func_wrap(m, "fd_close", fd_close)?;
@@ -145,10 +157,11 @@ fn empty_list(_: Ctx<'_>, _list: i32, _buf: i32) -> i32 {
     errno::SUCCESS
 }
 
-fn empty_sizes(mut caller: Ctx<'_>, count: i32, size: i32) -> Res<i32> {
+/// `args_sizes_get` and `environ_sizes_get` (`func`): zero of each.
+fn empty_sizes(mut caller: Ctx<'_>, count: i32, size: i32, func: &str) -> Res<i32> {
     with_memory(&mut caller, |mem, _| {
-        write_u32(mem, count, 0, "args_sizes_get")?;
-        write_u32(mem, size, 0, "args_sizes_get")?;
+        write_u32(mem, count, 0, func)?;
+        write_u32(mem, size, 0, func)?;
         Ok(errno::SUCCESS)
     })
 }
@@ -327,6 +340,13 @@ mod tests {
         assert_eq!(function("proc_exit").unwrap().1, "(func (param i32))");
         assert_eq!(function("sched_yield").unwrap().1, "(func (result i32))");
         assert!(function("fd_open").is_none());
+        let mem = [0u8; 16];
+        let trap = region(&mem, 12, 8, "fd_write", "iovecs").unwrap_err();
+        assert!(
+            trap.to_string()
+                .contains("wasi_snapshot_preview1.fd_write: iovecs 0xc..0x14"),
+            "{trap}"
+        );
         for name in SERVED {
             assert!(function(name).is_some(), "{name}");
         }

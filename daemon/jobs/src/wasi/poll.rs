@@ -3,7 +3,7 @@
 //! blocking, so a runtime waiting on a timer carries on, and the time it
 //! reads afterwards is the same on every node.
 
-use super::{errno, region, with_memory, Ctx, Res, WasiState, CLOCKS, STDERR, STDOUT};
+use super::{errno, region, with_memory, Ctx, Res, WasiState, CLOCKS, STDERR, STDIN, STDOUT};
 
 /// Sizes and offsets of `subscription` and `event` (preview 1 witx).
 const SUBSCRIPTION: u64 = 48;
@@ -12,13 +12,16 @@ const TAG_CLOCK: u8 = 0;
 const TAG_FD_READ: u8 = 1;
 const TAG_FD_WRITE: u8 = 2;
 const ABSTIME: u16 = 1;
+/// `eventrwflags.fd_readwrite_hangup`: the stream is at its end.
+const HANGUP: u16 = 1;
 
 /// What one subscription asks for.
 enum Wait {
     /// A clock reaching this time (absolute, in the clock's terms).
     Until { clock: u32, at: u64 },
-    /// Ready at once, with this error (0 = ready).
-    Now { error: u16 },
+    /// Ready at once, with this error (0 = ready); `hangup` for the end of
+    /// standard input.
+    Now { error: u16, hangup: bool },
 }
 
 pub(super) fn poll_oneoff(
@@ -65,9 +68,9 @@ pub(super) fn poll_oneoff(
             let at = input.start + i * SUBSCRIPTION as usize;
             let mut s = [0u8; SUBSCRIPTION as usize];
             s.copy_from_slice(&mem[at..at + SUBSCRIPTION as usize]);
-            let error = match parse(&s, wasi, before) {
-                Wait::Now { error } => error,
-                Wait::Until { clock, at } if at <= wasi.clock(clock) => 0,
+            let (error, hangup) = match parse(&s, wasi, before) {
+                Wait::Now { error, hangup } => (error, hangup),
+                Wait::Until { clock, at } if at <= wasi.clock(clock) => (0, false),
                 _ => continue,
             };
             let at = output.start + written * EVENT as usize;
@@ -76,6 +79,9 @@ pub(super) fn poll_oneoff(
             event[0..8].copy_from_slice(&s[0..8]);
             event[8..10].copy_from_slice(&error.to_le_bytes());
             event[10] = s[8];
+            if hangup {
+                event[24..26].copy_from_slice(&HANGUP.to_le_bytes());
+            }
             written += 1;
         }
         super::write_u32(mem, nevents, written as u32, "poll_oneoff")?;
@@ -95,6 +101,7 @@ fn parse(s: &[u8], wasi: &WasiState, before: u64) -> Wait {
             if clock >= CLOCKS {
                 Wait::Now {
                     error: errno::INVAL as u16,
+                    hangup: false,
                 }
             } else if flags & ABSTIME != 0 {
                 Wait::Until { clock, at: timeout }
@@ -107,12 +114,21 @@ fn parse(s: &[u8], wasi: &WasiState, before: u64) -> Wait {
         }
         TAG_FD_READ | TAG_FD_WRITE => {
             let fd = i32::from_le_bytes([s[16], s[17], s[18], s[19]]);
-            let writable = tag == TAG_FD_WRITE && (fd == STDOUT || fd == STDERR);
-            let error = if writable { 0 } else { errno::BADF as u16 };
-            Wait::Now { error }
+            // Writes to the log are always possible; standard input is
+            // empty, so a read is ready at once (at its end), as fd_read
+            // answers; any other descriptor does not exist.
+            let ready = match tag {
+                TAG_FD_WRITE => fd == STDOUT || fd == STDERR,
+                _ => fd == STDIN,
+            };
+            Wait::Now {
+                error: if ready { 0 } else { errno::BADF as u16 },
+                hangup: ready && tag == TAG_FD_READ,
+            }
         }
         _ => Wait::Now {
             error: errno::INVAL as u16,
+            hangup: false,
         },
     }
 }

@@ -6,18 +6,18 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use epochd_decode::{decode_raw, SharedEpoch};
-use epochd_jobs::{JobModule, RunError, RunLimits};
+use epochd_jobs::{JobModule, RunError, RunLimits, SubmitError};
 use epochd_workload::{Workload, WorkloadConfig};
 
 use crate::support::*;
 
-fn out(path: &str) -> PathBuf {
+pub(crate) fn out(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../wasm-jobs/out")
         .join(path)
 }
 
-fn compile(path: &str) -> JobModule {
+pub(crate) fn compile(path: &str) -> JobModule {
     let file = out(path);
     let wasm = std::fs::read(&file).unwrap_or_else(|e| {
         panic!(
@@ -37,7 +37,7 @@ fn compile(path: &str) -> JobModule {
     job
 }
 
-fn workload_epoch(events: usize, dc: &str) -> SharedEpoch {
+pub(crate) fn workload_epoch(events: usize, dc: &str) -> SharedEpoch {
     let workload = Workload::new(WorkloadConfig::default());
     let mut bytes = Vec::new();
     for event in workload.epoch(1_700_000_000, events) {
@@ -48,7 +48,7 @@ fn workload_epoch(events: usize, dc: &str) -> SharedEpoch {
     decode_raw(meta(1_700_000_000, dc, 0), &[bytes]).unwrap()
 }
 
-fn limits(deadline_ms: u64) -> RunLimits {
+pub(crate) fn limits(deadline_ms: u64) -> RunLimits {
     RunLimits {
         deadline: Duration::from_millis(deadline_ms),
         memory_bytes: 256 << 20,
@@ -145,5 +145,20 @@ fn hostile_components_end_as_documented_within_their_deadline() {
         for error in errors {
             assert_contains(&text, error);
         }
+    }
+    // JavaScript has no file or socket API of its own; `fetch` needs the
+    // engine's `http` feature, whose wasi:http imports are refused at
+    // submission, each named, with the advice to leave the feature out.
+    let wasm = std::fs::read(out("javascript/hostile-network.wasm")).unwrap();
+    match runtime().compile(&wasm) {
+        Ok(_) => panic!("a component importing wasi:http was accepted"),
+        Err(e @ SubmitError::Imports { .. }) => {
+            let text = e.to_string();
+            println!("javascript network: {text}");
+            assert_contains(&text, "`wasi:http/outgoing-handler@0.2");
+            assert_contains(&text, "`wasi:http/types@0.2");
+            assert_contains(&text, "--disable http fetch-event");
+        }
+        Err(e) => panic!("refused for another reason: {e}"),
     }
 }

@@ -2,6 +2,7 @@
 //! text) and real decoded epochs.
 
 mod abi;
+mod artifact;
 mod components;
 mod hostile;
 mod many;

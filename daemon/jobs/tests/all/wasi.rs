@@ -83,6 +83,46 @@ fn clocks_read_the_epoch_and_a_sleep_returns_at_once_moving_them() {
 }
 
 #[test]
+fn a_poll_on_standard_input_is_ready_at_its_end_and_other_descriptors_are_bad() {
+    // Three subscriptions at 0x1000: read fd 0, read fd 5, write fd 1.
+    let job = job(r#"
+        (i64.store (i32.const 0x1000) (i64.const 10))
+        (i32.store8 (i32.const 0x1008) (i32.const 1))
+        (i32.store (i32.const 0x1010) (i32.const 0))
+        (i64.store (i32.const 0x1030) (i64.const 11))
+        (i32.store8 (i32.const 0x1038) (i32.const 1))
+        (i32.store (i32.const 0x1040) (i32.const 5))
+        (i64.store (i32.const 0x1060) (i64.const 12))
+        (i32.store8 (i32.const 0x1068) (i32.const 2))
+        (i32.store (i32.const 0x1070) (i32.const 1))
+        (i64.store (i32.const 0)
+          (i64.extend_i32_s (call $poll_oneoff (i32.const 0x1000) (i32.const 0x2000) (i32.const 3) (i32.const 0x3000))))
+        (i64.store (i32.const 8) (i64.load32_u (i32.const 0x3000)))
+        ;; Per event: userdata, error, type, the hang-up flag.
+        (i64.store (i32.const 16) (i64.load (i32.const 0x2000)))
+        (i64.store (i32.const 24) (i64.load16_u (i32.const 0x2008)))
+        (i64.store (i32.const 32) (i64.load8_u (i32.const 0x200a)))
+        (i64.store (i32.const 40) (i64.load16_u (i32.const 0x2018)))
+        (i64.store (i32.const 48) (i64.load (i32.const 0x2020)))
+        (i64.store (i32.const 56) (i64.load16_u (i32.const 0x2028)))
+        (i64.store (i32.const 64) (i64.load16_u (i32.const 0x2038)))
+        (i64.store (i32.const 72) (i64.load (i32.const 0x2040)))
+        (i64.store (i32.const 80) (i64.load16_u (i32.const 0x2048)))
+        (i64.store (i32.const 88) (i64.load16_u (i32.const 0x2058)))
+        (drop (call $emit (i32.const 0) (i32.const 96)))
+        (i32.const 0)"#);
+    assert_eq!(
+        i64s(&run_ok(&job, &epoch_in("ams4"), b"")),
+        [
+            0, 3, // success, three events
+            10, 0, 1, 1, // stdin: ready, a read, at its end
+            11, 8, 0, // fd 5: EBADF
+            12, 0, 0, // stdout: ready to write
+        ]
+    );
+}
+
+#[test]
 fn random_bytes_depend_on_the_job_the_epoch_and_the_dc_only() {
     let job = job(r#"
         (drop (call $random_get (i32.const 0) (i32.const 64)))
@@ -210,13 +250,18 @@ fn proc_exit_ends_the_run_with_its_code() {
     let report = module.run(&RunLimits::default(), &epoch_in("ams4"), b"0");
     assert_eq!(report.outcome.unwrap(), b"before");
     let report = module.run(&RunLimits::default(), &epoch_in("ams4"), b"3");
+    let err = report.outcome.unwrap_err();
     assert_eq!(
-        report.outcome.unwrap_err(),
+        err,
         RunError::Failed {
             entry: EntryPoint::Run,
             code: 3,
-            message: String::new()
+            message: "the job called proc_exit(3) before its run was done".into()
         }
+    );
+    assert_contains(
+        &err.to_string(),
+        "epochd_run returned 3: the job called proc_exit(3)",
     );
 }
 
