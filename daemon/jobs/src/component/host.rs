@@ -11,7 +11,7 @@ use super::ComponentState;
 use crate::epoch_read::{
     blob, blob_count, clip, dict_of, holders_len, value_bytes, values_len, BAD_HANDLE, WRONG_TYPE,
 };
-use crate::state::ColumnRef;
+use crate::state::{ColumnRef, LogLevel};
 use epochd_decode::{ContainerKind as Kind, ValueType as Type};
 
 wasmtime::component::bindgen!({
@@ -133,8 +133,25 @@ impl ComponentState {
         read(container, rows).map_err(read_error)
     }
 
-    fn push_column(&mut self, r: ColumnRef) -> Option<Resource<Column>> {
-        self.table.push(r).ok()
+    /// A new handle to `entry`, or, once the run holds
+    /// [`super::MAX_HANDLES`], none (the SDKs answer "no such column") and
+    /// a log line saying why.
+    fn push_handle<T: Send + 'static>(&mut self, entry: T) -> Option<Resource<T>> {
+        match self.table.push(entry) {
+            Ok(handle) => Some(handle),
+            Err(_) => {
+                self.job.log(
+                    LogLevel::Warn as i32,
+                    format!(
+                        "epochd: the run holds {} handles (columns, containers, streams), the \
+                         most it may: drop those no longer needed",
+                        super::MAX_HANDLES
+                    )
+                    .as_bytes(),
+                );
+                None
+            }
+        }
     }
 }
 
@@ -159,7 +176,7 @@ impl wit_epoch::Host for ComponentState {
 
     fn find_column(&mut self, path: String, ty: ValueType) -> Option<Resource<Column>> {
         let r = self.job.find_column(path.as_bytes(), type_code(ty))?;
-        self.push_column(r)
+        self.push_handle(r)
     }
 
     fn find_container(&mut self, path: String, kind: ContainerKind) -> Option<Resource<Container>> {
@@ -168,7 +185,7 @@ impl wit_epoch::Host for ComponentState {
             ContainerKind::List => Kind::List,
         };
         let c = self.job.find_container(path.as_bytes(), kind)?;
-        self.table.push(ContainerRef(c)).ok()
+        self.push_handle(ContainerRef(c))
     }
 }
 
@@ -292,7 +309,7 @@ impl wit_epoch::HostContainer for ComponentState {
     fn keys(&mut self, h: Resource<Container>) -> Read<Resource<Column>> {
         let c = self.container_index(&h).map_err(read_error)?;
         let r = self.job.container_keys(c).map_err(read_error)?;
-        self.push_column(r).ok_or(ReadError::TooLarge)
+        self.push_handle(r).ok_or(ReadError::TooLarge)
     }
 
     fn values(&mut self, h: Resource<Container>, ty: ValueType) -> Option<Resource<Column>> {
@@ -301,7 +318,7 @@ impl wit_epoch::HostContainer for ComponentState {
             .job
             .container_values(c, i32::from(type_code(ty)))
             .ok()?;
-        self.push_column(r)
+        self.push_handle(r)
     }
 
     fn drop(&mut self, h: Resource<Container>) -> wasmtime::Result<()> {

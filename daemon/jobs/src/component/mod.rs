@@ -67,12 +67,20 @@ pub(crate) struct ComponentState {
     stderr: wasi::LogPipe,
 }
 
+/// The most handles (columns, containers, WASI streams) one run may hold at
+/// once. The table lives in the host's memory, outside the job's memory
+/// cap: without a bound, a job asking for a column in a loop, never dropping
+/// it, would grow the host until its deadline. A job needs a few hundred.
+pub(crate) const MAX_HANDLES: usize = 65_536;
+
 impl ComponentState {
     fn new(job: JobState) -> ComponentState {
         let (wasi, stdout, stderr) = wasi::context(job.wasi.time.clone(), job.wasi.random.clone());
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
         ComponentState {
             job,
-            table: ResourceTable::new(),
+            table,
             wasi,
             stdout,
             stderr,

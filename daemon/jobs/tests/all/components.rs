@@ -146,6 +146,24 @@ fn hostile_components_end_as_documented_within_their_deadline() {
             assert_contains(&text, error);
         }
     }
+    // Handles live in the host, outside the memory cap: a job keeping
+    // every column it asks for gets no more at the bound, told why in its
+    // log, and ends well within its deadline.
+    let job = compile("python/hostile-handles.wasm");
+    let report = job.run(&limits(10_000), &epoch, b"");
+    let result: serde_json::Value = serde_json::from_slice(&report.outcome.unwrap()).unwrap();
+    let held = result["held"].as_u64().unwrap();
+    println!("python handles: {held} held, {:?}", report.wall);
+    // All of the 65,536 but those WASI's streams hold at that moment.
+    assert!((65_000..=65_536).contains(&held), "{result}");
+    assert!(
+        report
+            .logs
+            .iter()
+            .any(|l| l.message.contains("65536 handles")),
+        "{:?}",
+        report.logs
+    );
     // JavaScript has no file or socket API of its own; `fetch` needs the
     // engine's `http` feature, whose wasi:http imports are refused at
     // submission, each named, with the advice to leave the feature out.
