@@ -107,6 +107,7 @@ mod error;
 mod host;
 mod imports;
 mod module;
+mod preinit;
 mod run;
 mod state;
 mod submit;

@@ -43,8 +43,11 @@ pub(crate) struct CoreModule {
     pub(crate) pre: InstancePre<JobState>,
     pub(crate) memory: ModuleExport,
     pub(crate) run: ModuleExport,
-    /// A WASI reactor's `_initialize` (ABI v1.1), called first in every run.
+    /// A WASI reactor's `_initialize` (ABI v1.1), called first in every run
+    /// (unless it was run once at submission: `preinitialized`).
     pub(crate) initialize: Option<ModuleExport>,
+    /// A reactor compiled from the state its `_initialize` left (preinit.rs).
+    pub(crate) preinitialized: bool,
     pub(crate) init: Option<ModuleExport>,
     pub(crate) merge: Option<ModuleExport>,
     pub(crate) initial_memory_bytes: u64,
@@ -96,6 +99,13 @@ impl JobModule {
         self.core().is_some_and(|m| m.initialize.is_some())
     }
 
+    /// True when the module is a WASI reactor whose `_initialize` ran once,
+    /// at submission, and whose runs start from the state it left
+    /// (pre-initialisation: ABI.md, "`_initialize`").
+    pub fn preinitialized(&self) -> bool {
+        self.core().is_some_and(|m| m.preinitialized)
+    }
+
     /// True when the job is a WebAssembly component of the world
     /// `epochd:job/job` (sdk/wit/job.wit): a Python or JavaScript job, say.
     pub fn is_component(&self) -> bool {
@@ -134,6 +144,7 @@ impl std::fmt::Debug for JobModule {
             .field("initial_memory_bytes", &self.initial_memory_bytes())
             .field("imports", &self.imports())
             .field("wasi_imports", &self.wasi_imports())
+            .field("preinitialized", &self.preinitialized())
             .finish()
     }
 }

@@ -24,7 +24,12 @@ pub(crate) fn compile(runtime: &Runtime, wasm: &[u8]) -> Result<JobModule, Submi
     if crate::component::is_component(wasm) {
         return crate::component::compile(rt, wasm);
     }
-    let module = parse(&rt.engine, wasm)?;
+    // A reactor whose `_initialize` can run once, here, is compiled from the
+    // state it leaves (preinit.rs); any other module as it is.
+    let module = match crate::preinit::preinitialize(rt, wasm) {
+        Some(module) => module,
+        None => parse(&rt.engine, wasm)?,
+    };
     checked_core(rt, module, wasm, sha256(wasm))
 }
 
@@ -56,6 +61,9 @@ pub(crate) fn checked_core(
         inner: Arc::new(ModuleInner {
             runtime: rt.clone(),
             program: Program::Core(CoreModule {
+                preinitialized: exports.initialize.is_none()
+                    && wasm.starts_with(WASM_MAGIC)
+                    && crate::preinit::is_reactor(wasm),
                 pre,
                 memory: exports.memory,
                 run: exports.run,

@@ -7,6 +7,7 @@ mod components;
 mod hostile;
 mod many;
 mod merge;
+mod preinit;
 mod submit;
 mod support;
 mod wasi;
