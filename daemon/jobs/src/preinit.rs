@@ -48,6 +48,11 @@ use crate::state::{JobState, Limiter};
 /// The instrumented module exports global `i` under this prefix.
 const GLOBAL_EXPORT: &str = "__epochd_preinit_global_";
 
+/// The largest memory a snapshot is taken of: beyond it (a reactor filling
+/// its memory at start), `_initialize` runs in every run instead of the
+/// daemon holding a copy of it.
+const MAX_SNAPSHOT_BYTES: usize = 256 << 20;
+
 /// Zero runs shorter than this stay inside one data segment (a segment
 /// header costs about as much).
 const MERGE_GAP: usize = 16;
@@ -82,7 +87,7 @@ pub(crate) fn preinitialize(rt: &Arc<RuntimeInner>, wasm: &[u8]) -> Option<Modul
     match Module::from_binary(&rt.engine, &rewritten) {
         Ok(module) => {
             tracing::debug!(
-                memory_bytes = state.memory.len(),
+                data_bytes = state.data.len(),
                 secs = started.elapsed().as_secs_f64(),
                 "reactor pre-initialised"
             );
@@ -270,14 +275,14 @@ impl Layout {
             }
             DATA => {
                 had_data = true;
-                Some(data_section(&state.memory))
+                Some(state.data.clone())
             }
             _ => None,
         });
         if !had_data {
             // The data section comes last but for custom sections, which a
             // module may have anywhere: appending it keeps the order valid.
-            append_section(&mut bytes, DATA, &data_section(&state.memory));
+            append_section(&mut bytes, DATA, &state.data);
         }
         bytes
     }
@@ -303,8 +308,11 @@ impl Layout {
 
 /// The memory and globals `_initialize` left.
 struct Initialized {
-    memory: Vec<u8>,
+    /// The data section of the memory's non-zero bytes.
+    data: Vec<u8>,
+    /// The memory's size, in pages.
     pages: u64,
+    /// The globals' values, in index order.
     globals: Vec<ConstExpr>,
 }
 
@@ -364,7 +372,14 @@ fn run_initialize(
         .get_memory(&mut store, EXPORT_MEMORY)
         .ok_or("no memory export")?;
     let pages = memory.size(&store);
-    let bytes = memory.data(&store).to_vec();
+    let bytes = memory.data(&store);
+    if bytes.len() > MAX_SNAPSHOT_BYTES {
+        return Err(format!(
+            "its memory after `_initialize` is {} bytes, over the {MAX_SNAPSHOT_BYTES} kept",
+            bytes.len()
+        ));
+    }
+    let data = data_section(bytes);
     let mut globals = Vec::with_capacity(layout.globals.len());
     for i in 0..layout.globals.len() {
         let global = instance
@@ -379,7 +394,7 @@ fn run_initialize(
         });
     }
     Ok(Initialized {
-        memory: bytes,
+        data,
         pages,
         globals,
     })

@@ -75,6 +75,7 @@ pub(super) fn job_json(daemon: &Daemon, job: &Job) -> Value {
         "module": {
             "kind": if job.module.is_component() { "component" } else { "core" },
             "bytes": job.module.size(),
+            "preinitialized": job.module.preinitialized(),
             "loaded_from": if job.origin.from_artifact { "artifact" } else { "wasm" },
             "load_seconds": job.origin.secs,
         },

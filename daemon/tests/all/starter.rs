@@ -129,7 +129,16 @@ impl Drop for KillOnDrop {
 struct Started {
     dir: tempfile::TempDir,
     node: Proc,
+    url: String,
     name: String,
+}
+
+impl Started {
+    /// What the node says of the job's module.
+    fn module(&self) -> serde_json::Value {
+        get_json::<serde_json::Value>(&format!("{}/v1/jobs/{}", self.url, self.name))["module"]
+            .clone()
+    }
 }
 
 fn three_commands_work(lang: &str) -> Started {
@@ -220,13 +229,20 @@ fn three_commands_work(lang: &str) -> Started {
     }
     drop(tail);
     assert!(epochs[1] > epochs[0], "{epochs:?}");
-    Started { dir, node, name }
+    Started {
+        dir,
+        node,
+        url,
+        name,
+    }
 }
 
 /// Stops the node of `s`, starts it again on the same data and waits until
 /// the job has run there; returns what the node says of the job's module.
 fn restart(s: Started) -> (Started, serde_json::Value) {
-    let Started { dir, node, name } = s;
+    let Started {
+        dir, node, name, ..
+    } = s;
     node.stop();
     let (node, url) = Proc::serve(dir.path(), &["--demo-rate", "300"]);
     let job = format!("{url}/v1/jobs/{name}");
@@ -235,8 +251,14 @@ fn restart(s: Started) -> (Started, serde_json::Value) {
             .as_u64()
             .is_some_and(|runs| runs > 0)
     });
-    let module = get_json::<serde_json::Value>(&job)["module"].clone();
-    (Started { dir, node, name }, module)
+    let started = Started {
+        dir,
+        node,
+        url,
+        name,
+    };
+    let module = started.module();
+    (started, module)
 }
 
 #[test]
@@ -261,7 +283,11 @@ fn the_assemblyscript_starter_builds_submits_and_follows_in_three_commands() {
 
 #[test]
 fn the_go_starter_builds_submits_and_follows_in_three_commands() {
-    three_commands_work("go");
+    let started = three_commands_work("go");
+    // A stock Go reactor: its runtime started once, at submission.
+    let module = started.module();
+    assert_eq!(module["kind"], "core", "{module}");
+    assert_eq!(module["preinitialized"], true, "{module}");
 }
 
 /// A Python job is compiled once: a restart loads its kept artifact (a
@@ -278,6 +304,7 @@ fn the_python_starter_builds_submits_and_follows_and_a_restart_reuses_its_compil
 
     let (started, module) = restart(started);
     assert_eq!(module["kind"], "component", "{module}");
+    assert_eq!(module["preinitialized"], false, "{module}");
     assert_eq!(module["loaded_from"], "artifact", "{module}");
 
     // Damaged as a full disk would leave it: cut in half.

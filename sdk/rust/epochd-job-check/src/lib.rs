@@ -184,6 +184,16 @@ impl fmt::Display for Report {
 /// docs](crate).
 pub fn check(wasm: &[u8]) -> Report {
     let mut report = Report::default();
+    if is_component(wasm) {
+        report.problems.push(
+            "a WebAssembly component (a Python or JavaScript job, say), not a core module: this \
+             checks core modules against ABI v1; the daemon checks a component against the \
+             world of sdk/wit/job.wit when it is submitted (`epochd job submit`), naming every \
+             import it does not serve"
+                .into(),
+        );
+        return report;
+    }
     if let Err(e) = Validator::new_with_features(abi_features()).validate_all(wasm) {
         report.problems.push(format!(
             "not a valid module with ABI v1's wasm features: {e}"
@@ -194,6 +204,11 @@ pub fn check(wasm: &[u8]) -> Report {
         report.problems.push(format!("unreadable module: {e}"));
     }
     report
+}
+
+/// Binary wasm of the component layer (1), not a core module (0).
+fn is_component(wasm: &[u8]) -> bool {
+    wasm.len() >= 8 && wasm.starts_with(b"\0asm") && wasm[6..8] == [1, 0]
 }
 
 type Signature = (Vec<ValType>, Vec<ValType>);

@@ -88,6 +88,31 @@ fn the_reference_jobs_read_the_epoch_through_the_abi() {
 /// wasm-jobs/build builds unless EPOCHD_WASM_RUST_ONLY=1 (then those found
 /// are checked). Go's are WASI reactors (ABI v1.1): `_initialize`, and
 /// imports of `wasi_snapshot_preview1` that must all be preview 1's own.
+/// A component (Python, JavaScript) is not a core module: the checker says
+/// so, and where it is checked instead.
+#[test]
+fn a_component_is_named_as_such() {
+    let out = built();
+    for lang in ["python", "javascript"] {
+        let path = out.join(lang).join("count.wasm");
+        let Ok(bytes) = std::fs::read(&path) else {
+            assert!(
+                std::env::var("EPOCHD_WASM_RUST_ONLY").is_ok_and(|v| v == "1"),
+                "{}: not built",
+                path.display()
+            );
+            continue;
+        };
+        let report = epochd_job_check::check(&bytes);
+        assert_eq!(report.problems.len(), 1, "{lang}: {report}");
+        assert!(
+            report.problems[0].contains("a WebAssembly component")
+                && report.problems[0].contains("sdk/wit/job.wit"),
+            "{lang}: {report}"
+        );
+    }
+}
+
 #[test]
 fn every_language_s_reference_jobs_conform() {
     let out = built();
