@@ -3,12 +3,12 @@
 //! them to others (`GET /v1/cluster/modules/{sha256}`) and apply a job
 //! again after a restart without fetching its module anew.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use epochd_cluster::{check_module, valid_sha256};
 
 use super::ClusterJobsError;
+use crate::registry::write_durably;
 
 /// The modules this node holds.
 #[derive(Debug, Clone)]
@@ -43,21 +43,15 @@ impl ModuleStore {
         }
     }
 
-    /// Keeps `bytes` under `sha` (checked), durably: written aside, synced,
-    /// then renamed into place, so a crash never leaves half a module.
+    /// Keeps `bytes` under `sha` (checked), durably: a crash never leaves
+    /// half a module (`write_durably`).
     pub fn put(&self, sha: &str, bytes: &[u8]) -> Result<(), ClusterJobsError> {
         check_module(sha, bytes)?;
         let path = self.path(sha);
         if path.exists() && self.get(sha).is_some() {
             return Ok(());
         }
-        let temp = self.dir.join(format!("{sha}.wasm.partial"));
-        let mut file = std::fs::File::create(&temp).map_err(ClusterJobsError::io(&temp))?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(ClusterJobsError::io(&temp))?;
-        std::fs::rename(&temp, &path).map_err(ClusterJobsError::io(&path))?;
-        Ok(())
+        write_durably(&self.dir, &format!("{sha}.wasm"), bytes).map_err(ClusterJobsError::io(&path))
     }
 }
 

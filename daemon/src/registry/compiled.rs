@@ -13,10 +13,9 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const SUFFIX: &str = ".cwasm";
-const TEMP_SUFFIX: &str = ".cwasm.tmp";
 
 /// The folder of compiled jobs.
 #[derive(Debug, Clone)]
@@ -47,23 +46,9 @@ impl CompiledDir {
         }
     }
 
-    /// Keeps `artifact` as `job`'s, atomically: a crash leaves the old file
-    /// or the new one, never half of one (write aside, sync, rename, sync
-    /// the folder). A failure leaves no file behind.
+    /// Keeps `artifact` as `job`'s ([`write_durably`]).
     pub fn write(&self, job: &str, artifact: &[u8]) -> io::Result<()> {
-        let temp = self.dir.join(format!("{job}{TEMP_SUFFIX}"));
-        let written = (|| {
-            let mut file = fs::File::create(&temp)?;
-            file.write_all(artifact)?;
-            file.sync_all()?;
-            fs::rename(&temp, self.path(job))?;
-            fs::File::open(&self.dir)?.sync_all()
-        })();
-        if written.is_err() {
-            let _ = fs::remove_file(&temp);
-            let _ = fs::remove_file(self.path(job));
-        }
-        written
+        write_durably(&self.dir, &format!("{job}{SUFFIX}"), artifact)
     }
 
     /// Forgets `job`'s artifact.
@@ -96,6 +81,25 @@ impl CompiledDir {
     }
 }
 
+/// Writes `bytes` as `dir/name`, atomically and durably: written aside
+/// (`name.partial`), synced, renamed into place, the folder synced. A crash
+/// leaves the old file or the new one, never half of one; a failure leaves
+/// no partial file behind.
+pub fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let temp = dir.join(format!("{name}.partial"));
+    let written = (|| {
+        let mut file = fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, dir.join(name))?;
+        fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,7 +112,7 @@ mod tests {
         dir.write("a", b"first, longer bytes").unwrap();
         dir.write("a", b"second").unwrap();
         dir.write("b", b"b's").unwrap();
-        fs::write(tmp.path().join("compiled/c.cwasm.tmp"), b"cut short").unwrap();
+        fs::write(tmp.path().join("compiled/c.cwasm.partial"), b"cut short").unwrap();
         assert_eq!(dir.read("a").as_deref(), Some(&b"second"[..]));
 
         dir.retain(&BTreeSet::from(["a".to_owned()]));
