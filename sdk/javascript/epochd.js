@@ -1058,6 +1058,25 @@ class Parser {
     this.i = i;
   }
 
+  // After an item of an object or a list: true at its closing `close`
+  // (consumed), false after a comma; an error otherwise, as serde_json says.
+  closed(close, what) {
+    const s = this.s;
+    this.ws();
+    const d = s[this.i];
+    if (d === ",") {
+      this.i++;
+      this.ws();
+      if (s[this.i] === close) this.fail("trailing comma");
+      return false;
+    }
+    if (d === close) {
+      this.i++;
+      return true;
+    }
+    this.fail(this.i >= s.length ? `EOF while parsing ${what}` : `expected \`,\` or \`${close}\``);
+  }
+
   value(depth) {
     const s = this.s;
     if (this.i >= s.length) this.fail("EOF while parsing a value");
@@ -1084,19 +1103,7 @@ class Parser {
         if (k === "__proto__") {
           Object.defineProperty(obj, k, { value: v, enumerable: true, writable: true, configurable: true });
         } else obj[k] = v;
-        this.ws();
-        const d = s[this.i];
-        if (d === ",") {
-          this.i++;
-          this.ws();
-          if (s[this.i] === "}") this.fail("trailing comma");
-          continue;
-        }
-        if (d === "}") {
-          this.i++;
-          return obj;
-        }
-        this.fail(this.i >= s.length ? "EOF while parsing an object" : "expected `,` or `}`");
+        if (this.closed("}", "an object")) return obj;
       }
     }
     if (c === "[") {
@@ -1111,19 +1118,7 @@ class Parser {
       for (;;) {
         this.ws();
         arr.push(this.value(depth + 1));
-        this.ws();
-        const d = s[this.i];
-        if (d === ",") {
-          this.i++;
-          this.ws();
-          if (s[this.i] === "]") this.fail("trailing comma");
-          continue;
-        }
-        if (d === "]") {
-          this.i++;
-          return arr;
-        }
-        this.fail(this.i >= s.length ? "EOF while parsing a list" : "expected `,` or `]`");
+        if (this.closed("]", "a list")) return arr;
       }
     }
     if (c === '"') return this.string();

@@ -10,6 +10,7 @@ use wasmtime::{
     Extern, Instance, ModuleExport, PoolConcurrencyLimitError, Store, Trap, UpdateDeadline,
     WasmBacktrace,
 };
+use wasmtime_wasi::I32Exit;
 
 use crate::config::RunLimits;
 use crate::engine::RuntimeInner;
@@ -397,13 +398,24 @@ pub(crate) fn classify(
     if error.is::<Cancelled>() {
         return RunError::Cancelled { entry };
     }
-    if let Some(ProcExit(code)) = error.downcast_ref::<ProcExit>() {
+    // An exit ends the run as a failure with its code (proc_exit(0) in a
+    // core module's entry point never gets here: it is a success there).
+    let exit = match (
+        error.downcast_ref::<ProcExit>(),
+        error.downcast_ref::<I32Exit>(),
+    ) {
+        (Some(ProcExit(code)), _) => Some((*code, "proc_exit", "before its run was done")),
+        (_, Some(I32Exit(code))) => Some((*code, "exit", "before returning a result")),
+        _ => None,
+    };
+    if let Some((code, call, when)) = exit {
         return RunError::Failed {
             entry,
-            code: *code,
-            message: state.fail.clone().unwrap_or_else(|| {
-                format!("the job called proc_exit({code}) before its run was done")
-            }),
+            code,
+            message: state
+                .fail
+                .clone()
+                .unwrap_or_else(|| format!("the job called {call}({code}) {when}")),
         };
     }
     let trap = error.downcast_ref::<Trap>().copied();

@@ -7,27 +7,10 @@ each attempt got as JSON, e.g.
 The daemon serves no files: every attempt must fail, and the job must not
 crash."""
 
-import errno
 import os
 
 import epochd
-
-
-def _failure(e):
-    out = {"error": type(e).__name__}
-    code = getattr(e, "errno", None)
-    if isinstance(code, int):
-        out["errno"] = code
-        out["errno_name"] = errno.errorcode.get(code, "")
-    out["message"] = str(e)
-    return out
-
-
-def _try(fn):
-    try:
-        return fn()
-    except BaseException as e:  # noqa: B036: report whatever it is
-        return _failure(e)
+from attempt import attempt as _try
 
 
 def _read():

@@ -6,9 +6,8 @@ reports what each attempt got as JSON, e.g.
 The daemon serves no network: every attempt must fail, and the job must
 not crash."""
 
-import errno
-
 import epochd
+from attempt import attempt
 
 try:
     import socket
@@ -22,23 +21,10 @@ except BaseException as e:  # noqa: B036: report whatever it is
     _IMPORT = {"error": type(e).__name__, "message": str(e)}
 
 
-def _failure(e):
-    out = {"error": type(e).__name__}
-    code = getattr(e, "errno", None)
-    if isinstance(code, int):
-        out["errno"] = code
-        out["errno_name"] = errno.errorcode.get(code, "")
-    out["message"] = str(e)
-    return out
-
-
 def _try(fn):
     if socket is None:
         return {"error": "no socket module"}
-    try:
-        return fn()
-    except BaseException as e:  # noqa: B036
-        return _failure(e)
+    return attempt(fn)
 
 
 def _connect():

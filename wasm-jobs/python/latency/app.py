@@ -47,28 +47,27 @@ def _float_value(v):
     return None  # negative, NaN or infinite
 
 
+def _pairs(name, vtype, subtypes):
+    """How many times each (subtype id, value) pair occurs in the column of
+    ``name`` with values of ``vtype``, counted at C speed: values repeat, so
+    the histograms then record each distinct pair once, with its count."""
+    col = epochd.column(name, vtype)
+    if col is None:
+        return Counter()
+    ids = subtypes.ids if col.dense and len(col) == len(subtypes.ids) \
+        else epochd.gather(subtypes.ids, col.rows())
+    return Counter(zip(ids, col.values()))
+
+
 @epochd.job
 def run():
     name = field()
     subtypes = epochd.row_ids("subtype")
-    # (subtype id, value) pairs counted at C speed: values repeat, so the
-    # histograms then record each distinct pair once, with its count.
-    pairs = Counter()
-    col = epochd.column(name, epochd.INT)
-    if col is not None:
-        ids = subtypes.ids if col.dense and len(col) == len(subtypes.ids) \
-            else epochd.gather(subtypes.ids, col.rows())
-        pairs.update(zip(ids, col.values()))
-    floats = Counter()
-    col = epochd.column(name, epochd.FLOAT)
-    if col is not None:
-        ids = subtypes.ids if col.dense and len(col) == len(subtypes.ids) \
-            else epochd.gather(subtypes.ids, col.rows())
-        floats.update(zip(ids, col.values()))
-        for (i, v), n in floats.items():
-            u = _float_value(v)
-            if u is not None:
-                pairs[(i, u)] += n
+    pairs = _pairs(name, epochd.INT, subtypes)
+    for (i, v), n in _pairs(name, epochd.FLOAT, subtypes).items():
+        u = _float_value(v)
+        if u is not None:
+            pairs[(i, u)] += n
     histograms = defaultdict(LogHistogram)
     for (i, v), n in pairs.items():
         if i is not None and v >= 0:

@@ -21,7 +21,7 @@ use wasmtime::component::{
     Component, ComponentExportIndex, Instance, InstancePre, Linker, ResourceTable,
 };
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::abi::MAX_FAIL_MESSAGE_BYTES;
 use crate::artifact::sha256;
@@ -275,7 +275,13 @@ pub(crate) fn execute(
     let instance = job.pre.instantiate(&mut store);
     let instantiate = started.elapsed();
     let outcome = match instance {
-        Err(e) => Err(ended(e, &store, EntryPoint::Instantiate, limits, rt)),
+        Err(e) => Err(classify(
+            e,
+            &store.data().job,
+            EntryPoint::Instantiate,
+            limits.deadline,
+            rt,
+        )),
         Ok(instance) => call(job, &mut store, &instance, entry, limits, rt),
     };
     RunReport::ended(outcome, started, instantiate, store.into_data().finish())
@@ -327,31 +333,8 @@ fn call(
             code: 1,
             message: utf8_prefix(message.as_bytes(), MAX_FAIL_MESSAGE_BYTES),
         }),
-        Err(e) => Err(ended(e, store, export, limits, rt)),
+        Err(e) => Err(classify(e, &store.data().job, export, limits.deadline, rt)),
     }
-}
-
-/// What a wasmtime error ending a component's run means: `exit(n)` (WASI's
-/// `wasi:cli/exit`) is a failure with code `n`, as it returned no result;
-/// the rest as for a core module (a trap, the deadline, the memory cap).
-fn ended(
-    error: wasmtime::Error,
-    store: &Store<ComponentState>,
-    entry: EntryPoint,
-    limits: &RunLimits,
-    rt: &RuntimeInner,
-) -> RunError {
-    let state = &store.data().job;
-    if let Some(I32Exit(code)) = error.downcast_ref::<I32Exit>() {
-        return RunError::Failed {
-            entry,
-            code: *code,
-            message: state.fail.clone().unwrap_or_else(|| {
-                format!("the job called exit({code}) before returning a result")
-            }),
-        };
-    }
-    classify(error, state, entry, limits.deadline, rt)
 }
 
 #[cfg(test)]
