@@ -112,6 +112,39 @@ func TestJSONWriter(t *testing.T) {
 	}
 }
 
+// Uints writes what strconv does, value by value, across its chunks and
+// after other values.
+func TestJSONUintsAsStrconv(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	edges := []uint64{0, 9, 10, 99, 100, 101, 999, 1000, 1028, 1029, math.MaxUint64}
+	for _, n := range []int{0, 1, 2, uintsChunk - 1, uintsChunk, uintsChunk + 1, 3*uintsChunk + 7} {
+		vs := make([]uint64, n)
+		for i := range vs {
+			switch r.Intn(3) {
+			case 0:
+				vs[i] = edges[r.Intn(len(edges))]
+			case 1:
+				vs[i] = uint64(r.Intn(200))
+			default:
+				vs[i] = r.Uint64() >> r.Intn(64)
+			}
+		}
+		want := make([]string, n)
+		for i, v := range vs {
+			want[i] = strconv.FormatUint(v, 10)
+		}
+		var j JSON
+		j.BeginArray()
+		j.Uint(7)
+		j.Uints(vs)
+		j.Uints(nil)
+		j.EndArray()
+		if got, want := string(j.Bytes()), "[7,["+strings.Join(want, ",")+"],[]]"; got != want {
+			t.Fatalf("%d values:\ngot  %s\nwant %s", n, got, want)
+		}
+	}
+}
+
 func TestJSONWriterNestsDeeperThan64(t *testing.T) {
 	j := NewJSON([]byte("prefix "))
 	const depth = 100

@@ -337,6 +337,7 @@ fn go(name: &str) -> Vec<File> {
         sdk("json.go", include_str!("../../../sdk/go/json.go")),
         sdk("jsonread.go", include_str!("../../../sdk/go/jsonread.go")),
         sdk("utf8.go", include_str!("../../../sdk/go/utf8.go")),
+        sdk("stack.go", include_str!("../../../sdk/go/stack.go")),
         sdk("sys/sys.go", include_str!("../../../sdk/go/sys/sys.go")),
         sdk(
             "sys/sys_wasm.go",

@@ -36,13 +36,18 @@ const Buckets = (64 - SubBits + 1) * sub
 // BucketOf is the bucket of a value: v itself below 64; above, with e the
 // position of the leading bit and m = v >> (e-6) (64..127),
 // (e-5)*64 + (m-64).
-func BucketOf(v uint64) uint32 {
-	// Without a branch, so that it costs no jump in a job's loop (see
-	// ByID.Record): shift = max(e-6, 0) by arithmetic, and below 64 the
-	// formula gives v itself ((0+1)*64 + v - 64).
+func BucketOf(v uint64) uint32 { return uint32(bucketOf(v)) }
+
+// bucketOf is BucketOf in the machine's word, which Go's WebAssembly
+// computes without masking every step to 32 bits, and without a branch, so
+// that it costs no jump in a job's loop (see ByID.Record): with
+// shift = max(e-6, 0) by arithmetic, (e-5)*64 + (m-64) is shift*64 + m,
+// and below 64 it gives v itself.
+func bucketOf(v uint64) uint {
 	d := 63 - SubBits - bits.LeadingZeros64(v|1)
-	shift := uint32(d &^ (d >> 63))
-	return (shift+1)*sub + uint32(v>>shift) - sub
+	shift := uint(d &^ (d >> 63))
+	// & 63: the shift is below 64, which spares Go's check of it.
+	return shift<<SubBits + uint(v>>(shift&63))
 }
 
 // BucketBounds are the smallest and largest value of a bucket.
@@ -66,10 +71,33 @@ func BucketValue(bucket uint32) uint64 {
 // LogHistogram is a histogram of uint64 values (see the package docs). The
 // zero value is an empty histogram.
 type LogHistogram struct {
-	counts []uint64 // per bucket from 0
+	// Per bucket from 0, up to at least the largest value's; empty exactly
+	// when the histogram is (count 0, min and max unset).
+	counts []uint64
 	count  uint64
 	min    uint64
 	max    uint64
+	// The buckets of min and max (0 and 0 when empty): a value in a bucket
+	// strictly between them changes neither, which spares the fast paths
+	// (Record, ByID.Record) comparing and storing both for most values.
+	minBucket, maxBucket uint
+}
+
+// include counts v, in bucket b (b < len(h.counts): h is not empty).
+func (h *LogHistogram) include(v uint64, b uint) {
+	h.counts[b]++
+	h.count++
+	h.min, h.max = min(h.min, v), max(h.max, v)
+	h.minBucket, h.maxBucket = min(h.minBucket, b), max(h.maxBucket, b)
+}
+
+// setBounds sets min and max, and their buckets; the counts reach max's
+// bucket (even a parsed histogram's whose max is beyond its counts), so
+// that the fast paths index them safely.
+func (h *LogHistogram) setBounds(lo, hi uint64) {
+	h.min, h.max = lo, hi
+	h.minBucket, h.maxBucket = bucketOf(lo), bucketOf(hi)
+	h.grow(int(h.maxBucket) + 1)
 }
 
 // Record counts one value: its common case (a bucket the histogram has
@@ -77,12 +105,14 @@ type LogHistogram struct {
 // inline, so a loop calling it pays a call per value: to record a block of
 // values, use ByID.Record.
 func (h *LogHistogram) Record(v uint64) {
-	b := BucketOf(v)
-	if c := h.counts; int(b) < len(c) && h.count != 0 {
-		c[b]++
-		h.min = min(h.min, v)
-		h.max = max(h.max, v)
+	b := bucketOf(v)
+	if h.minBucket < b && b < h.maxBucket {
+		h.counts[b]++
 		h.count++
+		return
+	}
+	if int(b) < len(h.counts) {
+		h.include(v, b)
 		return
 	}
 	h.recordSlow(v)
@@ -96,20 +126,27 @@ func (h *LogHistogram) RecordN(v, n uint64) {
 	if n == 0 {
 		return
 	}
+	// Grown to the end of b's power of two: a histogram's buckets
+	// are then out of reach of the fast paths (Record, ByID.Record) once
+	// per power of two its values reach, not once per bucket.
 	b := int(BucketOf(v))
-	h.grow(b + 1)
+	h.grow(min((b/sub+1)*sub, Buckets))
 	h.counts[b] += n
 	if h.count == 0 {
-		h.min, h.max = v, v
+		h.setBounds(v, v)
 	} else {
-		h.min, h.max = min(h.min, v), max(h.max, v)
+		h.setBounds(min(h.min, v), max(h.max, v))
 	}
 	h.count += n
 }
 
+// grow makes the counts reach bucket n-1, and as far as their memory goes
+// beyond that (zeros, up to the last bucket): a histogram then leaves the
+// fast paths to grow its counts only as often as append reallocates them.
 func (h *LogHistogram) grow(n int) {
 	if n > len(h.counts) {
 		h.counts = append(h.counts, make([]uint64, n-len(h.counts))...)
+		h.counts = h.counts[:max(n, min(cap(h.counts), Buckets))]
 	}
 }
 
@@ -123,9 +160,9 @@ func (h *LogHistogram) Merge(o *LogHistogram) {
 		h.counts[i] += c
 	}
 	if h.count == 0 {
-		h.min, h.max = o.min, o.max
+		h.setBounds(o.min, o.max)
 	} else {
-		h.min, h.max = min(h.min, o.min), max(h.max, o.max)
+		h.setBounds(min(h.min, o.min), max(h.max, o.max))
 	}
 	h.count += o.count
 }
@@ -225,7 +262,15 @@ type ByID []LogHistogram
 
 // Record records values[i] into histogram ids[i] for every i, skipping
 // the ids that are epochd.None.
-func (hs *ByID) Record(ids []uint32, values []uint64) {
+func (hs *ByID) Record(ids []uint32, values []uint64) { record(hs, ids, values) }
+
+// RecordInts is Record for signed values: it also skips the negative ones
+// (an INT column's values, say), without a pass of its own over them.
+func (hs *ByID) RecordInts(ids []uint32, values []int64) { record(hs, ids, values) }
+
+// record is Record and RecordInts: V is uint64 or int64 (whose negative
+// values it skips).
+func record[V uint64 | int64](hs *ByID, ids []uint32, values []V) {
 	h := *hs
 	values = values[:len(ids)]
 	for i := 0; i < len(ids); {
@@ -234,23 +279,26 @@ func (hs *ByID) Record(ids []uint32, values []uint64) {
 		// in): Go's WebAssembly takes every loop iteration through its
 		// function's block dispatcher and wasmtime checks the run's
 		// deadline there, which costs as much as recording a value. The
-		// checks come first, so the four may share a histogram.
+		// checks come first, so the four may share a histogram. A
+		// histogram with buckets is not empty (see LogHistogram), so its
+		// min and max are set.
 		if i+4 <= len(ids) {
-			d, v := (*[4]uint32)(ids[i:]), (*[4]uint64)(values[i:])
-			if int(d[0]) < len(h) && int(d[1]) < len(h) && int(d[2]) < len(h) && int(d[3]) < len(h) {
+			d, v := (*[4]uint32)(ids[i:]), (*[4]V)(values[i:])
+			if int(d[0]) < len(h) && int(d[1]) < len(h) && int(d[2]) < len(h) && int(d[3]) < len(h) &&
+				v[0] >= 0 && v[1] >= 0 && v[2] >= 0 && v[3] >= 0 {
 				x0, x1, x2, x3 := &h[d[0]], &h[d[1]], &h[d[2]], &h[d[3]]
-				b0, b1, b2, b3 := BucketOf(v[0]), BucketOf(v[1]), BucketOf(v[2]), BucketOf(v[3])
-				c0, c1, c2, c3 := x0.counts, x1.counts, x2.counts, x3.counts
-				if int(b0) < len(c0) && int(b1) < len(c1) && int(b2) < len(c2) && int(b3) < len(c3) &&
-					x0.count != 0 && x1.count != 0 && x2.count != 0 && x3.count != 0 {
-					c0[b0]++
-					c1[b1]++
-					c2[b2]++
-					c3[b3]++
-					x0.min, x0.max, x0.count = min(x0.min, v[0]), max(x0.max, v[0]), x0.count+1
-					x1.min, x1.max, x1.count = min(x1.min, v[1]), max(x1.max, v[1]), x1.count+1
-					x2.min, x2.max, x2.count = min(x2.min, v[2]), max(x2.max, v[2]), x2.count+1
-					x3.min, x3.max, x3.count = min(x3.min, v[3]), max(x3.max, v[3]), x3.count+1
+				u0, u1, u2, u3 := uint64(v[0]), uint64(v[1]), uint64(v[2]), uint64(v[3])
+				b0, b1, b2, b3 := bucketOf(u0), bucketOf(u1), bucketOf(u2), bucketOf(u3)
+				if x0.minBucket < b0 && b0 < x0.maxBucket && x1.minBucket < b1 && b1 < x1.maxBucket &&
+					x2.minBucket < b2 && b2 < x2.maxBucket && x3.minBucket < b3 && b3 < x3.maxBucket {
+					x0.counts[b0]++
+					x1.counts[b1]++
+					x2.counts[b2]++
+					x3.counts[b3]++
+					x0.count++
+					x1.count++
+					x2.count++
+					x3.count++
 					i += 4
 					continue
 				}
@@ -259,21 +307,22 @@ func (hs *ByID) Record(ids []uint32, values []uint64) {
 		// One value.
 		id, v := ids[i], values[i]
 		i++
+		if v < 0 {
+			continue
+		}
+		u := uint64(v)
 		if int(id) < len(h) {
 			x := &h[id]
 			// LogHistogram.Record's common case, written out.
-			b := BucketOf(v)
-			if c := x.counts; int(b) < len(c) && x.count != 0 {
-				c[b]++
-				x.min = min(x.min, v)
-				x.max = max(x.max, v)
-				x.count++
+			b := bucketOf(u)
+			if int(b) < len(x.counts) {
+				x.include(u, b)
 				continue
 			}
 		} else if id == epochd.None {
 			continue
 		}
-		h = hs.recordSlow(id, v)
+		h = hs.recordSlow(id, u)
 	}
 }
 
@@ -365,9 +414,6 @@ func Parse(v epochd.Value) (LogHistogram, error) {
 		return LogHistogram{}, errors.New("histogram min/max do not fit its count")
 	}
 	h := LogHistogram{count: count}
-	if count > 0 {
-		h.min, h.max = lo, hi
-	}
 	if len(counts) > 0 {
 		h.counts = make([]uint64, int(first)+len(counts))
 		copy(h.counts[first:], counts)
@@ -375,6 +421,9 @@ func Parse(v epochd.Value) (LogHistogram, error) {
 	// No trailing zeros (as the Rust SDK keeps them).
 	for len(h.counts) > 0 && h.counts[len(h.counts)-1] == 0 {
 		h.counts = h.counts[:len(h.counts)-1]
+	}
+	if count > 0 {
+		h.setBounds(lo, hi)
 	}
 	return h, nil
 }

@@ -131,3 +131,62 @@ func TestByIDRecordsAsRecord(t *testing.T) {
 		}
 	}
 }
+
+// RecordInts is Record of the values that are not negative.
+func TestByIDRecordIntsSkipsNegativeValues(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	var ints, uints ByID
+	for range 50 {
+		n := r.Intn(40)
+		ids, values := make([]uint32, n), make([]int64, n)
+		for i := range ids {
+			ids[i] = uint32(r.Intn(4))
+			values[i] = int64(r.Intn(1000)) << r.Intn(40)
+			if r.Intn(5) == 0 {
+				values[i] = -values[i] - 1
+			}
+		}
+		kept, us := []uint32{}, []uint64{}
+		for i, v := range values {
+			if v >= 0 {
+				kept, us = append(kept, ids[i]), append(us, uint64(v))
+			}
+		}
+		ints.RecordInts(ids, values)
+		uints.Record(kept, us)
+	}
+	if len(ints) != len(uints) || len(ints) == 0 {
+		t.Fatal(len(ints), len(uints))
+	}
+	for id := range ints {
+		var a, b epochd.JSON
+		ints[id].WriteJSON(&a)
+		uints[id].WriteJSON(&b)
+		if string(a.Bytes()) != string(b.Bytes()) {
+			t.Errorf("%d: %s\n%s", id, a.Bytes(), b.Bytes())
+		}
+	}
+}
+
+// A parsed histogram whose max lies past its counts (the Rust SDK accepts
+// it: only the counts' sum is checked) still records values between its
+// min and max, where the fast paths index its counts without a check.
+func TestAParsedMaxPastTheCountsRecords(t *testing.T) {
+	v, err := epochd.ParseJSON([]byte(`{"count":1,"min":5,"max":1000000,"sub_bits":6,"first":5,"counts":[1]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Parse(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Record(500000)
+	hs := ByID{h}
+	hs.Record([]uint32{0, 0, 0, 0, 0}, []uint64{999999, 600000, 700000, 800000, 6})
+	if c := hs[0].Count(); c != 7 {
+		t.Fatal(c)
+	}
+	if p, _ := hs[0].Percentile(100); p != 1000000 {
+		t.Error(p)
+	}
+}

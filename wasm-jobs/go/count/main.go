@@ -105,39 +105,34 @@ func nameOf(r *epochd.RowIDs, id uint32) name {
 	return name{s: epochd.Lossy(string(b)), ok: true}
 }
 
-// tally counts the pairs (t[i], s[i]) in a table of (nt+1) x (ns+1) cells,
-// an id past a dictionary (None) in the last cell of its side.
+// tally counts the pairs (t[i], s[i]) of dictionary ids in a table of
+// (nt+1) x (ns+1) cells: cell (t+1, s+1), so that None (2^32 - 1, the id
+// of a row without the field; a dictionary's ids are below its length,
+// sdk/ABI.md) wraps around to 0, the first cell of its side.
 //
 // Go's WebAssembly takes every jump through its function's block
 // dispatcher (a br_table), and wasmtime checks the run's deadline at each
-// loop iteration: so the loop is unrolled by eight, and ids are clamped by
-// arithmetic (below), not min, which compiles to a branch here because its
-// result is an index (docs/BENCHMARKS.md, "Languages").
-func tally(cells []uint64, nt, ns uint32, t, s []uint32) {
+// loop iteration: so the loop is unrolled by eight, and the ids are made
+// indices by that wrap-around, not by a min (or a comparison), which would
+// cost a branch or more arithmetic per id (docs/BENCHMARKS.md, "Languages").
+func tally(cells []uint64, ns uint32, t, s []uint32) {
 	w := uint64(ns) + 1
 	n := min(len(t), len(s))
 	i := 0
 	for ; i+8 <= n; i += 8 {
 		a, b := (*[8]uint32)(t[i:]), (*[8]uint32)(s[i:])
-		cells[below(a[0], nt)*w+below(b[0], ns)]++
-		cells[below(a[1], nt)*w+below(b[1], ns)]++
-		cells[below(a[2], nt)*w+below(b[2], ns)]++
-		cells[below(a[3], nt)*w+below(b[3], ns)]++
-		cells[below(a[4], nt)*w+below(b[4], ns)]++
-		cells[below(a[5], nt)*w+below(b[5], ns)]++
-		cells[below(a[6], nt)*w+below(b[6], ns)]++
-		cells[below(a[7], nt)*w+below(b[7], ns)]++
+		cells[uint64(a[0]+1)*w+uint64(b[0]+1)]++
+		cells[uint64(a[1]+1)*w+uint64(b[1]+1)]++
+		cells[uint64(a[2]+1)*w+uint64(b[2]+1)]++
+		cells[uint64(a[3]+1)*w+uint64(b[3]+1)]++
+		cells[uint64(a[4]+1)*w+uint64(b[4]+1)]++
+		cells[uint64(a[5]+1)*w+uint64(b[5]+1)]++
+		cells[uint64(a[6]+1)*w+uint64(b[6]+1)]++
+		cells[uint64(a[7]+1)*w+uint64(b[7]+1)]++
 	}
 	for ; i < n; i++ {
-		cells[below(t[i], nt)*w+below(s[i], ns)]++
+		cells[uint64(t[i]+1)*w+uint64(s[i]+1)]++
 	}
-}
-
-// below is min(a, limit), without a branch: limit - a, when negative, is
-// added to a.
-func below(a, limit uint32) uint64 {
-	d := int64(limit) - int64(a)
-	return uint64(int64(a) + d&(d>>63))
 }
 
 func count() ([]byte, error) {
@@ -159,7 +154,7 @@ func count() ([]byte, error) {
 		types.Read(uint32(first), t[:n])
 		subtypes.Read(uint32(first), s[:n])
 		if cells != nil {
-			tally(cells, uint32(nt), uint32(ns), t[:n], s[:n])
+			tally(cells, uint32(ns), t[:n], s[:n])
 		} else {
 			for i := range n {
 				pairs[uint64(t[i])<<32|uint64(s[i])]++
@@ -171,7 +166,8 @@ func count() ([]byte, error) {
 		w := ns + 1
 		for i, c := range cells {
 			if c > 0 {
-				entries = append(entries, entry{nameOf(types, uint32(i/w)), nameOf(subtypes, uint32(i%w)), c})
+				// Cell (t+1, s+1): 0 - 1 is None again.
+				entries = append(entries, entry{nameOf(types, uint32(i/w)-1), nameOf(subtypes, uint32(i%w)-1), c})
 			}
 		}
 	} else {

@@ -111,43 +111,23 @@ type recorder struct {
 	subtypes *epochd.RowIDs
 	hs       sketch.ByID
 	ids      []uint32
-	values   []uint64
+	values   []uint64 // floats' values as integers, made by the first
 }
 
 // ints records a block of INT values >= 0.
 func (r *recorder) ints(rows []uint32, values []int64) {
-	ids, us := r.ids[:len(rows)], r.values[:len(rows)]
+	ids := r.ids[:len(rows)]
 	r.subtypes.Lookup(rows, ids)
-	skipNegative(values[:len(ids)], ids, us)
-	r.hs.Record(ids, us)
-}
-
-// skipNegative copies values to us, and sets the id of each negative one
-// to None. Without a branch (a negative value's sign, spread over 32 bits,
-// is None), four per iteration: in Go's WebAssembly every jump, loop
-// iterations included, goes through the function's block dispatcher, and
-// wasmtime checks the run's deadline at each iteration.
-func skipNegative(values []int64, ids []uint32, us []uint64) {
-	ids, us = ids[:len(values)], us[:len(values)]
-	i := 0
-	for ; i+4 <= len(values); i += 4 {
-		v, d, u := (*[4]int64)(values[i:]), (*[4]uint32)(ids[i:]), (*[4]uint64)(us[i:])
-		d[0] |= uint32(v[0] >> 63)
-		d[1] |= uint32(v[1] >> 63)
-		d[2] |= uint32(v[2] >> 63)
-		d[3] |= uint32(v[3] >> 63)
-		u[0], u[1], u[2], u[3] = uint64(v[0]), uint64(v[1]), uint64(v[2]), uint64(v[3])
-	}
-	for ; i < len(values); i++ {
-		ids[i] |= uint32(values[i] >> 63)
-		us[i] = uint64(values[i])
-	}
+	r.hs.RecordInts(ids, values)
 }
 
 // floats records a block of FLOAT values >= 0, truncated toward zero and
 // saturating at 2^64 - 1 (Rust's `as u64`); NaN, negative and infinite
 // values are ignored.
 func (r *recorder) floats(rows []uint32, values []float64) {
+	if r.values == nil {
+		r.values = make([]uint64, epochd.Block)
+	}
 	ids, us := r.ids[:len(rows)], r.values[:len(rows)]
 	r.subtypes.Lookup(rows, ids)
 	for i, v := range values[:len(ids)] {
@@ -176,7 +156,6 @@ func latency() ([]byte, error) {
 		subtypes: subtypes,
 		hs:       make(sketch.ByID, known),
 		ids:      make([]uint32, epochd.Block),
-		values:   make([]uint64, epochd.Block),
 	}
 	if col, ok := epochd.FindColumn(field, epochd.Int); ok {
 		s := col.Scan()
