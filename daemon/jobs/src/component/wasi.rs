@@ -77,7 +77,7 @@ pub(crate) fn link_virtual_sleep(linker: &mut Linker<ComponentState>) -> wasmtim
         "subscribe-instant",
         |mut store: StoreContextMut<'_, ComponentState>, (instant,): (u64,)| {
             let state = store.data_mut();
-            let until = instant.saturating_sub(state.job.wasi.time.monotonic_at(0));
+            let until = state.job.wasi.time.elapsed_at_monotonic(instant);
             sleep(state, until)
         },
     )?;

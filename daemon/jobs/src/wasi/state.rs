@@ -25,8 +25,17 @@ impl std::error::Error for ProcExit {}
 pub(crate) struct WasiState {
     pub(crate) time: VirtualTime,
     pub(crate) random: DeterministicRandom,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
+    stdout: UnfinishedLine,
+    stderr: UnfinishedLine,
+}
+
+/// What a stream holds of a line whose newline has not come yet.
+#[derive(Default)]
+struct UnfinishedLine {
+    bytes: Vec<u8>,
+    /// The line outgrew the log budget and was logged cut short: the rest
+    /// of it, up to its newline, is dropped (not logged as more lines).
+    cut: bool,
 }
 
 impl WasiState {
@@ -35,8 +44,8 @@ impl WasiState {
         WasiState {
             time: VirtualTime::new(epoch),
             random: DeterministicRandom::new(seed, epoch, dc),
-            stdout: Vec::new(),
-            stderr: Vec::new(),
+            stdout: UnfinishedLine::default(),
+            stderr: UnfinishedLine::default(),
         }
     }
 
@@ -90,11 +99,19 @@ impl VirtualTime {
         self.epoch_ns.saturating_add(elapsed)
     }
 
-    /// The monotonic clock then: the same, but never 0, even at epoch 0
+    /// The monotonic clock then: the same, but starting at 1 at epoch 0
     /// (the submission check runs there): Go's runtime takes a zero
-    /// monotonic clock for a broken one.
+    /// monotonic clock for a broken one. An offset, not a clamp, so that
+    /// every nanosecond slept moves it by one and a sleep until an instant
+    /// ends at that instant.
     pub(crate) fn monotonic_at(&self, elapsed: u64) -> u64 {
-        self.realtime_at(elapsed).max(1)
+        self.epoch_ns.max(1).saturating_add(elapsed)
+    }
+
+    /// The virtual time slept when the monotonic clock reads `instant`
+    /// (0 for an instant before the run's start).
+    pub(crate) fn elapsed_at_monotonic(&self, instant: u64) -> u64 {
+        instant.saturating_sub(self.monotonic_at(0))
     }
 }
 
@@ -175,21 +192,32 @@ const STDERR_LEVEL: i32 = 1;
 impl JobState {
     /// Bytes written to stdout or stderr: every complete line becomes a log
     /// line; an unfinished one waits for its newline, for the end of the
-    /// run, or until it alone would fill the run's log budget.
+    /// run, or until it alone would fill the run's log budget (it is then
+    /// logged cut short, once, and the rest of it dropped).
     pub(crate) fn write_stream(&mut self, stderr: bool, mut bytes: &[u8]) {
         let level = if stderr { STDERR_LEVEL } else { STDOUT_LEVEL };
-        while let Some(newline) = bytes.iter().position(|&b| b == b'\n') {
-            let mut line = std::mem::take(self.stream(stderr));
-            line.extend_from_slice(&bytes[..newline]);
-            self.log(level, &line);
+        loop {
+            let newline = bytes.iter().position(|&b| b == b'\n');
+            let part = &bytes[..newline.unwrap_or(bytes.len())];
+            let line = self.stream(stderr);
+            if !line.cut {
+                // One byte past the budget tells a line that outgrew it.
+                let room = (MAX_LOG_BYTES + 1).saturating_sub(line.bytes.len());
+                line.bytes.extend_from_slice(&part[..part.len().min(room)]);
+            }
+            let Some(newline) = newline else {
+                if !line.cut && line.bytes.len() > MAX_LOG_BYTES {
+                    let text = std::mem::take(&mut line.bytes);
+                    line.cut = true;
+                    self.log(level, &text);
+                }
+                return;
+            };
+            let line = std::mem::take(self.stream(stderr));
+            if !line.cut {
+                self.log(level, &line.bytes);
+            }
             bytes = &bytes[newline + 1..];
-        }
-        let pending = self.stream(stderr);
-        let room = MAX_LOG_BYTES.saturating_sub(pending.len());
-        pending.extend_from_slice(&bytes[..bytes.len().min(room + 1)]);
-        if pending.len() > MAX_LOG_BYTES {
-            let line = std::mem::take(pending);
-            self.log(level, &line);
         }
     }
 
@@ -197,14 +225,14 @@ impl JobState {
     pub(crate) fn flush_streams(&mut self) {
         for stderr in [false, true] {
             let line = std::mem::take(self.stream(stderr));
-            if !line.is_empty() {
+            if !line.bytes.is_empty() {
                 let level = if stderr { STDERR_LEVEL } else { STDOUT_LEVEL };
-                self.log(level, &line);
+                self.log(level, &line.bytes);
             }
         }
     }
 
-    fn stream(&mut self, stderr: bool) -> &mut Vec<u8> {
+    fn stream(&mut self, stderr: bool) -> &mut UnfinishedLine {
         if stderr {
             &mut self.wasi.stderr
         } else {

@@ -40,6 +40,21 @@ fn i64s(bytes: &[u8]) -> Vec<i64> {
         .collect()
 }
 
+/// `fd_write` of one buffer to `fd`, through an iovec list at 0x1000;
+/// `buffer` is `(i32.const PTR) (i32.const LEN)`, as `Job::string` gives.
+fn fd_write(fd: i32, buffer: &str) -> String {
+    let words: Vec<&str> = buffer.split_whitespace().collect();
+    let (ptr, len) = (
+        words[1].trim_end_matches(')'),
+        words[3].trim_end_matches(')'),
+    );
+    format!(
+        "(i32.store (i32.const 0x1000) (i32.const {ptr}))
+         (i32.store (i32.const 0x1004) (i32.const {len}))
+         (call $fd_write (i32.const {fd}) (i32.const 0x1000) (i32.const 1) (i32.const 0x1010))"
+    )
+}
+
 #[test]
 fn clocks_read_the_epoch_and_a_sleep_returns_at_once_moving_them() {
     // Realtime, monotonic, realtime again; sleep 5 s (a relative clock
@@ -80,6 +95,30 @@ fn clocks_read_the_epoch_and_a_sleep_returns_at_once_moving_them() {
     );
     // The same in every run: nothing real was read.
     assert_eq!(i64s(&run_ok(&job, &epoch_in("ams4"), b"")), values);
+}
+
+/// At epoch 0 (where the submission check runs) the monotonic clock starts
+/// at 1, and a sleep until an instant still ends at that instant.
+#[test]
+fn at_epoch_zero_the_monotonic_clock_starts_at_one_and_keeps_time() {
+    // Monotonic; sleep until monotonic 5 (an absolute subscription at
+    // 0x1000); monotonic again.
+    let job = job(r#"
+        (drop (call $clock_time_get (i32.const 1) (i64.const 1) (i32.const 0)))
+        (i64.store (i32.const 0x1000) (i64.const 42))
+        (i32.store8 (i32.const 0x1008) (i32.const 0))
+        (i32.store (i32.const 0x1010) (i32.const 1))
+        (i64.store (i32.const 0x1018) (i64.const 5))
+        (i32.store16 (i32.const 0x1028) (i32.const 1))         ;; abstime
+        (i64.store (i32.const 8)
+          (i64.extend_i32_s (call $poll_oneoff (i32.const 0x1000) (i32.const 0x2000) (i32.const 1) (i32.const 0x3000))))
+        (i64.store (i32.const 16) (i64.load32_u (i32.const 0x3000)))
+        (drop (call $clock_time_get (i32.const 1) (i64.const 1) (i32.const 24)))
+        (drop (call $emit (i32.const 0) (i32.const 32)))
+        (i32.const 0)"#);
+    let epoch_zero = epoch_of(meta(0, "ams4", 0), &[json!({"type": "WEB"})]);
+    let values = i64s(&run_ok(&job, &epoch_zero, b""));
+    assert_eq!(values, [1, 0, 1, 5]);
 }
 
 #[test]
@@ -153,20 +192,6 @@ fn stdout_and_stderr_become_the_run_s_log_lines() {
         job.string("ld\n"),
         job.string("oops"),
     );
-    // An iovec list at 0x1000 of one buffer; write it to `fd`.
-    let write = |fd: i32, s: &str| {
-        // `s` is `(i32.const PTR) (i32.const LEN)`.
-        let words: Vec<&str> = s.split_whitespace().collect();
-        let (ptr, len) = (
-            words[1].trim_end_matches(')'),
-            words[3].trim_end_matches(')'),
-        );
-        format!(
-            "(i32.store (i32.const 0x1000) (i32.const {ptr}))
-             (i32.store (i32.const 0x1004) (i32.const {len}))
-             (call $fd_write (i32.const {fd}) (i32.const 0x1000) (i32.const 1) (i32.const 0x1010))"
-        )
-    };
     let body = format!(
         "(drop {})
          (drop {})
@@ -175,10 +200,10 @@ fn stdout_and_stderr_become_the_run_s_log_lines() {
          (i32.store (i32.const 4) (i32.load (i32.const 0x1010)))
          (drop (call $emit (i32.const 0) (i32.const 8)))
          (i32.const 0)",
-        write(1, &hello),
-        write(1, &world),
-        write(2, &oops),
-        write(3, &oops),
+        fd_write(1, &hello),
+        fd_write(1, &world),
+        fd_write(2, &oops),
+        fd_write(3, &oops),
     );
     let module = job.run(&body).compile();
     let report = module.run(&RunLimits::default(), &epoch_in("ams4"), b"");
@@ -198,6 +223,42 @@ fn stdout_and_stderr_become_the_run_s_log_lines() {
             (LogLevel::Warn, "oops"),
         ]
     );
+}
+
+/// A line longer than the log budget, written in pieces, is one log line
+/// cut short: the rest of it is dropped, not logged as more lines.
+#[test]
+fn a_line_over_the_log_budget_written_in_pieces_is_logged_once_cut_short() {
+    let mut job = Job::new().imports(WASI);
+    let tail = job.string("\nlast\n");
+    // Three writes of 12 KiB of 'x' (36 KiB, no newline), then "\nlast\n".
+    let xs = "(i32.const 0x10000) (i32.const 12288)";
+    let body = format!(
+        "(memory.fill (i32.const 0x10000) (i32.const 120) (i32.const 12288))
+         (drop {})
+         (drop {})
+         (drop {})
+         (drop {})
+         (i32.const 0)",
+        fd_write(1, xs),
+        fd_write(1, xs),
+        fd_write(1, xs),
+        fd_write(1, &tail),
+    );
+    let report = job
+        .run(&body)
+        .compile()
+        .run(&RunLimits::default(), &epoch_in("ams4"), b"");
+    report.outcome.unwrap();
+    let lines: Vec<(LogLevel, usize)> = report
+        .logs
+        .iter()
+        .map(|l| (l.level, l.message.len()))
+        .collect();
+    // One line, cut to the whole budget (16 KiB); "last" finds no room.
+    assert_eq!(lines, [(LogLevel::Info, 16 * 1024)]);
+    assert!(report.logs[0].message.bytes().all(|b| b == b'x'));
+    assert_eq!(report.logs_dropped, 1, "only `last` is dropped");
 }
 
 #[test]
@@ -304,4 +365,21 @@ fn a_reactor_is_initialized_first_in_every_run() {
         ),
         "{err:?}"
     );
+}
+
+/// An `emit` in `_initialize` is accepted at submission (which keeps no
+/// result and knows no maximum size), and in a run is that run's result
+/// until `epochd_run` emits another.
+#[test]
+fn an_emit_in_initialize_is_accepted_at_submission_and_kept_in_a_run() {
+    // `_initialize` emits one byte and traps unless that was accepted.
+    let module = Job::new()
+        .item(
+            r#"(func (export "_initialize")
+                 (i32.store8 (i32.const 0x2000) (i32.const 105))
+                 (if (call $emit (i32.const 0x2000) (i32.const 1)) (then unreachable)))"#,
+        )
+        .run("(i32.const 0)")
+        .compile();
+    assert_eq!(run_ok(&module, &epoch_in("ams4"), b""), b"i");
 }
