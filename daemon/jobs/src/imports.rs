@@ -62,15 +62,32 @@ impl ImportReason {
     }
 }
 
+impl ImportProblem {
+    /// Why it is refused, in words: what its `Display` writes after the
+    /// import's name.
+    pub fn why(&self) -> String {
+        Why(self).to_string()
+    }
+}
+
 impl fmt::Display for ImportProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (module, name, kind) = (&self.module, &self.name, self.kind);
         if name.is_empty() {
-            write!(f, "`{module}` ({kind}): ")?;
+            write!(f, "`{module}` ({kind}): {}", Why(self))
         } else {
-            write!(f, "`{module}`.`{name}` ({kind}): ")?;
+            write!(f, "`{module}`.`{name}` ({kind}): {}", Why(self))
         }
-        match &self.reason {
+    }
+}
+
+/// The reason part of an [`ImportProblem`]'s text.
+struct Why<'a>(&'a ImportProblem);
+
+impl fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let module = &self.0.module;
+        match &self.0.reason {
             ImportReason::NotServed => f.write_str(
                 "not served to components (they may import `epochd:job/*@1.x` of \
                  sdk/wit/job.wit, and WASI 0.2's cli, clocks, filesystem, io, random and \

@@ -34,9 +34,10 @@ impl From<RegistryError> for ApiError {
     }
 }
 
-/// Each way a module can be refused has its own code.
+/// Each way a module can be refused has its own code; a refusal for its
+/// imports lists them in `details` too, each with its own code.
 fn submit_error(e: SubmitError, message: String) -> ApiError {
-    let (status, code) = match e {
+    let (status, code) = match &e {
         SubmitError::NotWasm { .. } => (StatusCode::BAD_REQUEST, "not_wasm"),
         SubmitError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "module_too_large"),
         SubmitError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_module"),
@@ -51,7 +52,24 @@ fn submit_error(e: SubmitError, message: String) -> ApiError {
         SubmitError::AbiVersion { .. } => (StatusCode::BAD_REQUEST, "abi_version"),
         _ => (StatusCode::BAD_REQUEST, "abi_check_failed"),
     };
-    ApiError::client(status, code, message)
+    let error = ApiError::client(status, code, message);
+    match e {
+        SubmitError::Imports {
+            problems,
+            toolchain,
+            ..
+        } => {
+            let imports: Vec<Value> = problems
+                .iter()
+                .map(|p| {
+                    json!({"module": p.module, "name": p.name, "kind": p.kind,
+                           "error": p.reason.code(), "why": p.why()})
+                })
+                .collect();
+            error.with_details(json!({"imports": imports, "toolchain": toolchain}))
+        }
+        _ => error,
+    }
 }
 
 /// A job as the API shows it.

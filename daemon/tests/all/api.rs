@@ -418,6 +418,47 @@ fn every_bad_submission_gets_its_own_4xx_and_registers_nothing() {
             "{what}: the message says what to do: {answer}"
         );
     }
+    // Imports refused for three reasons: `error` is the first one's code,
+    // and `details` lists each with its own.
+    let (got, answer) = submit(
+        &n.url,
+        Some(ADMIN),
+        &manifest("m"),
+        &wat(r#"(module
+             (import "env" "open" (func (param i32) (result i32)))
+             (import "epochd" "nope" (func))
+             (import "wasi_snapshot_preview1" "fd_write" (func (param i32)))
+             (memory (export "memory") 1)
+             (func (export "epochd_abi_version") (result i32) i32.const 1)
+             (func (export "epochd_run") (result i32) i32.const 0))"#),
+    );
+    assert_eq!(
+        (got, answer["error"].as_str()),
+        (400, Some("forbidden_import"))
+    );
+    let listed: Vec<(&str, &str, &str)> = answer["details"]["imports"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no details.imports: {answer}"))
+        .iter()
+        .map(|i| {
+            assert!(i["why"].as_str().unwrap().len() > 10, "{i}");
+            assert_eq!(i["kind"], "func", "{i}");
+            (
+                i["module"].as_str().unwrap(),
+                i["name"].as_str().unwrap(),
+                i["error"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("env", "open", "forbidden_import"),
+            ("epochd", "nope", "unknown_import"),
+            ("wasi_snapshot_preview1", "fd_write", "wrong_import"),
+        ],
+        "{answer}"
+    );
     // A module too big for its own memory cap says by how much.
     let (_, answer) = submit(
         &n.url,
