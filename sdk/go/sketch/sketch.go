@@ -274,14 +274,13 @@ func record[V uint64 | int64](hs *ByID, ids []uint32, values []V) {
 	h := *hs
 	values = values[:len(ids)]
 	for i := 0; i < len(ids); {
-		// Four values per iteration when they all go to buckets their
-		// histograms already have (nearly always, once a few values are
-		// in): Go's WebAssembly takes every loop iteration through its
-		// function's block dispatcher and wasmtime checks the run's
-		// deadline there, which costs as much as recording a value. The
-		// checks come first, so the four may share a histogram. A
-		// histogram with buckets is not empty (see LogHistogram), so its
-		// min and max are set.
+		// Four values per iteration when each lies in a bucket strictly
+		// between those of its histogram's min and max (nearly always,
+		// once a few values are in), so that only counts change: Go's
+		// WebAssembly takes every loop iteration through its function's
+		// block dispatcher and wasmtime checks the run's deadline there,
+		// which costs as much as recording a value. The checks come
+		// first, so the four may share a histogram.
 		if i+4 <= len(ids) {
 			d, v := (*[4]uint32)(ids[i:]), (*[4]V)(values[i:])
 			if int(d[0]) < len(h) && int(d[1]) < len(h) && int(d[2]) < len(h) && int(d[3]) < len(h) &&
@@ -313,7 +312,9 @@ func record[V uint64 | int64](hs *ByID, ids []uint32, values []V) {
 		u := uint64(v)
 		if int(id) < len(h) {
 			x := &h[id]
-			// LogHistogram.Record's common case, written out.
+			// LogHistogram.Record's other common case, written out: a
+			// histogram with buckets is not empty, so its min and max are
+			// set.
 			b := bucketOf(u)
 			if int(b) < len(x.counts) {
 				x.include(u, b)

@@ -119,12 +119,19 @@ func TestByIDRecordsAsRecord(t *testing.T) {
 			}
 		}
 	}
-	if len(hs) != 5 {
-		t.Fatal(len(hs))
+	sameHistograms(t, hs, want[:])
+}
+
+// sameHistograms checks that got and want are as many histograms, each
+// with the same JSON.
+func sameHistograms(t *testing.T, got, want []LogHistogram) {
+	t.Helper()
+	if len(got) != len(want) || len(got) == 0 {
+		t.Fatal(len(got), len(want))
 	}
 	for id := range want {
 		var a, b epochd.JSON
-		hs[id].WriteJSON(&a)
+		got[id].WriteJSON(&a)
 		want[id].WriteJSON(&b)
 		if string(a.Bytes()) != string(b.Bytes()) {
 			t.Errorf("%d: %s\n%s", id, a.Bytes(), b.Bytes())
@@ -155,17 +162,7 @@ func TestByIDRecordIntsSkipsNegativeValues(t *testing.T) {
 		ints.RecordInts(ids, values)
 		uints.Record(kept, us)
 	}
-	if len(ints) != len(uints) || len(ints) == 0 {
-		t.Fatal(len(ints), len(uints))
-	}
-	for id := range ints {
-		var a, b epochd.JSON
-		ints[id].WriteJSON(&a)
-		uints[id].WriteJSON(&b)
-		if string(a.Bytes()) != string(b.Bytes()) {
-			t.Errorf("%d: %s\n%s", id, a.Bytes(), b.Bytes())
-		}
-	}
+	sameHistograms(t, ints, uints)
 }
 
 // A parsed histogram whose max lies past its counts (the Rust SDK accepts
