@@ -167,11 +167,14 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
         let slots = config.max_concurrent_runs;
         let mut pool = PoolingAllocationConfig::new();
         // A component's run takes several core instances and tables from
-        // the pool (one per core module of it): those totals leave room for
-        // a small component in every slot. Every run takes a memory, so
+        // the pool (one per core module of it: 14 instances and 2 tables
+        // for a Python job, 4 and 2 for JavaScript): room for the largest
+        // component in every slot. Core instances are only counted (no
+        // memory is set aside for them); tables are reserved, so their
+        // total leaves room for 4 per slot. Every run takes a memory, so
         // memories (one per slot) keep the cap of `slots` runs at once; a
         // run that finds the pool empty is `RunError::Busy`.
-        pool.total_core_instances(slots.saturating_mul(4))
+        pool.total_core_instances(slots.saturating_mul(COMPONENT_CORE_INSTANCES as u32))
             .total_memories(slots)
             .total_tables(slots.saturating_mul(4))
             .total_component_instances(slots)

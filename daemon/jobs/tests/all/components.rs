@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use epochd_decode::{decode_raw, SharedEpoch};
-use epochd_jobs::{JobModule, RunError, RunLimits, SubmitError};
+use epochd_jobs::{JobModule, RunError, RunLimits, Runtime, RuntimeConfig, SubmitError};
 use epochd_workload::{Workload, WorkloadConfig};
 
 use crate::support::*;
@@ -86,7 +86,28 @@ fn python_and_javascript_reference_jobs_give_the_rust_bytes() {
             let want = rust.merge(&limits(10_000), &m, &results[0], &results[1], b"");
             let got = other.merge(&limits(10_000), &m, &results[0], &results[1], b"");
             assert_eq!(got.outcome, want.outcome, "{lang}/{job} merge");
+            if job == "count" {
+                let path = format!("{lang}/{job}.wasm");
+                runs_in_a_pool_of_one_slot(&path, &other, &epochs[0], &results[0]);
+            }
         }
+    }
+}
+
+/// A component runs in a runtime of one slot (`max_concurrent_runs` 1):
+/// the pool holds its core instances (a Python job's 14) for every run it
+/// allows at once.
+fn runs_in_a_pool_of_one_slot(path: &str, job: &JobModule, epoch: &SharedEpoch, want: &[u8]) {
+    let config = RuntimeConfig {
+        max_concurrent_runs: 1,
+        ..RuntimeConfig::default()
+    };
+    let small = Runtime::new(config).unwrap();
+    let wasm = std::fs::read(out(path)).unwrap();
+    let loaded = small.load(&wasm, &job.artifact().unwrap()).unwrap();
+    for _ in 0..2 {
+        let got = loaded.run(&limits(10_000), epoch, b"").outcome;
+        assert_eq!(got.as_deref(), Ok(want), "{path} in one slot");
     }
 }
 
