@@ -71,10 +71,11 @@ impl JobModule {
         }
     }
 
-    /// The size of its linear memory at instantiation, in bytes. A run
-    /// whose [`crate::RunLimits::memory_bytes`] is below it always fails
-    /// with [`crate::RunError::OutOfMemory`]: check it against the job's
-    /// manifest at submission.
+    /// The size of its linear memory when a run's entry points begin, in
+    /// bytes: at instantiation, or as a reactor's `_initialize` left it at
+    /// the submission check. A run whose [`crate::RunLimits::memory_bytes`]
+    /// is below it always fails with [`crate::RunError::OutOfMemory`]:
+    /// check it against the job's manifest at submission.
     pub fn initial_memory_bytes(&self) -> u64 {
         match &self.inner.program {
             Program::Core(m) => m.initial_memory_bytes,

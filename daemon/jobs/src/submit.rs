@@ -57,29 +57,31 @@ pub(crate) fn checked_core(
         .map_err(|e| SubmitError::Invalid {
             reason: format!("{e:#}"),
         })?;
-    let job = JobModule {
+    let mut core = CoreModule {
+        preinitialized: exports.initialize.is_none()
+            && wasm.starts_with(WASM_MAGIC)
+            && crate::preinit::is_reactor(wasm),
+        pre,
+        memory: exports.memory,
+        run: exports.run,
+        initialize: exports.initialize,
+        init: exports.init,
+        merge: exports.merge,
+        initial_memory_bytes: exports.initial_memory_bytes,
+        imports,
+        wasi_imports,
+    };
+    // What `_initialize` grows the memory to, every run starts with.
+    let checked_memory = check_abi_version(rt, &core, &exports.abi_version)?;
+    core.initial_memory_bytes = core.initial_memory_bytes.max(checked_memory);
+    Ok(JobModule {
         inner: Arc::new(ModuleInner {
             runtime: rt.clone(),
-            program: Program::Core(CoreModule {
-                preinitialized: exports.initialize.is_none()
-                    && wasm.starts_with(WASM_MAGIC)
-                    && crate::preinit::is_reactor(wasm),
-                pre,
-                memory: exports.memory,
-                run: exports.run,
-                initialize: exports.initialize,
-                init: exports.init,
-                merge: exports.merge,
-                initial_memory_bytes: exports.initial_memory_bytes,
-                imports,
-                wasi_imports,
-            }),
+            program: Program::Core(core),
             size: wasm.len(),
             wasm_sha256,
         }),
-    };
-    check_abi_version(&job, &exports.abi_version)?;
-    Ok(job)
+    })
 }
 
 /// Compiles binary (or, with the `wat` feature, text) WebAssembly.
@@ -293,12 +295,13 @@ fn command_hint(module: &Module, error: SubmitError) -> SubmitError {
 }
 
 /// Instantiates the module once (no epoch), runs a reactor's
-/// `_initialize`, and calls `epochd_abi_version`.
-fn check_abi_version(job: &JobModule, export: &ModuleExport) -> Result<(), SubmitError> {
-    let rt = &job.inner.runtime;
-    let Some(core) = job.core() else {
-        return Ok(());
-    };
+/// `_initialize`, and calls `epochd_abi_version`; returns the largest its
+/// memory was made meanwhile, in bytes.
+fn check_abi_version(
+    rt: &RuntimeInner,
+    core: &CoreModule,
+    export: &ModuleExport,
+) -> Result<u64, SubmitError> {
     let config = &rt.config;
     let state = JobState::for_check(Limiter::core(
         config.max_memory_bytes,
@@ -343,5 +346,5 @@ fn check_abi_version(job: &JobModule, export: &ModuleExport) -> Result<(), Submi
             supported: ABI_VERSION,
         });
     }
-    Ok(())
+    Ok(store.data().limiter.largest as u64)
 }

@@ -338,19 +338,20 @@ impl Registry {
     }
 }
 
-/// Refuses a module whose linear memory at instantiation is already more
-/// than its manifest's `memory_mib`: every run of it would fail before the
-/// job's code ran.
+/// Refuses a module whose linear memory when a run's entry points begin
+/// (at instantiation, or after its `_initialize`) is already more than its
+/// manifest's `memory_mib`: every run of it would fail before `epochd_run`.
 fn check_fits_memory(job: &Job) -> Result<(), RegistryError> {
     const MIB: u64 = 1 << 20;
     let initial = job.module.initial_memory_bytes();
     let cap = u64::from(job.manifest.memory_mib) * MIB;
     if initial > cap {
         return Err(RegistryError::Manifest(format!(
-            "the module's initial memory is {initial} bytes ({} pages of 64 KiB, {:.1} MiB), \
-             more than its memory_mib of {} MiB, so every run would fail: set memory_mib to \
-             at least {}, or build the module with a smaller initial memory (wasm-ld \
-             --initial-memory, a smaller stack or fewer static data)",
+            "the module's initial memory (after its `_initialize`, if it has one) is {initial} \
+             bytes ({} pages of 64 KiB, {:.1} MiB), more than its memory_mib of {} MiB, so \
+             every run would fail: set memory_mib to at least {}, or build the module with a \
+             smaller initial memory (wasm-ld --initial-memory, a smaller stack or fewer static \
+             data) or a smaller start in `_initialize`",
             initial / 65_536,
             initial as f64 / MIB as f64,
             job.manifest.memory_mib,

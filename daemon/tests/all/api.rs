@@ -484,6 +484,36 @@ fn every_bad_submission_gets_its_own_4xx_and_registers_nothing() {
     );
     let deleted = send(client().delete(format!("{}/v1/jobs/k", n.url)), Some(ADMIN));
     assert_eq!(deleted.0, 204, "{}", deleted.1);
+    // A reactor whose `_initialize` grows its memory to 65 pages (it reads
+    // the epoch, so it runs in every run): every run starts there, so the
+    // same cap applies.
+    let grows = wat(r#"(module
+        (import "epochd" "rows" (func $rows (result i32)))
+        (memory (export "memory") 1)
+        (func (export "_initialize") (drop (call $rows)) (drop (memory.grow (i32.const 64))))
+        (func (export "epochd_abi_version") (result i32) i32.const 1)
+        (func (export "epochd_run") (result i32) i32.const 0))"#);
+    let (got, answer) = submit(
+        &n.url,
+        Some(ADMIN),
+        &json!({"name": "n", "memory_mib": 2}),
+        &grows,
+    );
+    assert_eq!((got, answer["error"].as_str()), (400, Some("bad_manifest")));
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.contains("after its `_initialize`") && message.contains("at least 5"),
+        "{answer}"
+    );
+    let (got, answer) = submit(
+        &n.url,
+        Some(ADMIN),
+        &json!({"name": "n", "memory_mib": 5}),
+        &grows,
+    );
+    assert_eq!(got, 201, "5 MiB holds its 65 pages: {answer}");
+    let deleted = send(client().delete(format!("{}/v1/jobs/n", n.url)), Some(ADMIN));
+    assert_eq!(deleted.0, 204, "{}", deleted.1);
     let post_form = |parts: &[(&str, &[u8])]| {
         let (content_type, body) = form(parts);
         send(
