@@ -459,31 +459,28 @@ fn every_bad_submission_gets_its_own_4xx_and_registers_nothing() {
         ],
         "{answer}"
     );
-    // A module too big for its own memory cap says by how much.
-    let (_, answer) = submit(
-        &n.url,
-        Some(ADMIN),
-        &json!({"name": "k", "memory_mib": 2}),
-        &big,
-    );
-    let message = answer["message"].as_str().unwrap();
-    assert!(
-        message.contains("initial memory") && message.contains("at least 4"),
-        "{answer}"
-    );
-    assert_eq!(
-        submit(
-            &n.url,
+    // A module too big for its own memory cap says by how much (`needs`
+    // MiB, in words that name `what`), and is accepted with that much.
+    let fits_only_with = |name: &str, module: &[u8], needs: u32, what: &str| {
+        let small = json!({"name": name, "memory_mib": needs - 2});
+        let (got, answer) = submit(&n.url, Some(ADMIN), &small, module);
+        assert_eq!((got, answer["error"].as_str()), (400, Some("bad_manifest")));
+        let message = answer["message"].as_str().unwrap();
+        assert!(
+            message.contains(what) && message.contains(&format!("at least {needs}")),
+            "{answer}"
+        );
+        let enough = json!({"name": name, "memory_mib": needs});
+        let (got, answer) = submit(&n.url, Some(ADMIN), &enough, module);
+        assert_eq!(got, 201, "{needs} MiB is enough: {answer}");
+        let deleted = send(
+            client().delete(format!("{}/v1/jobs/{name}", n.url)),
             Some(ADMIN),
-            &json!({"name": "k", "memory_mib": 4}),
-            &big
-        )
-        .0,
-        201,
-        "4 MiB holds its 64 pages"
-    );
-    let deleted = send(client().delete(format!("{}/v1/jobs/k", n.url)), Some(ADMIN));
-    assert_eq!(deleted.0, 204, "{}", deleted.1);
+        );
+        assert_eq!(deleted.0, 204, "{}", deleted.1);
+    };
+    // 64 pages at instantiation.
+    fits_only_with("k", &big, 4, "initial memory");
     // A reactor whose `_initialize` grows its memory to 65 pages (it reads
     // the epoch, so it runs in every run): every run starts there, so the
     // same cap applies.
@@ -493,27 +490,7 @@ fn every_bad_submission_gets_its_own_4xx_and_registers_nothing() {
         (func (export "_initialize") (drop (call $rows)) (drop (memory.grow (i32.const 64))))
         (func (export "epochd_abi_version") (result i32) i32.const 1)
         (func (export "epochd_run") (result i32) i32.const 0))"#);
-    let (got, answer) = submit(
-        &n.url,
-        Some(ADMIN),
-        &json!({"name": "n", "memory_mib": 2}),
-        &grows,
-    );
-    assert_eq!((got, answer["error"].as_str()), (400, Some("bad_manifest")));
-    let message = answer["message"].as_str().unwrap();
-    assert!(
-        message.contains("after its `_initialize`") && message.contains("at least 5"),
-        "{answer}"
-    );
-    let (got, answer) = submit(
-        &n.url,
-        Some(ADMIN),
-        &json!({"name": "n", "memory_mib": 5}),
-        &grows,
-    );
-    assert_eq!(got, 201, "5 MiB holds its 65 pages: {answer}");
-    let deleted = send(client().delete(format!("{}/v1/jobs/n", n.url)), Some(ADMIN));
-    assert_eq!(deleted.0, 204, "{}", deleted.1);
+    fits_only_with("n", &grows, 5, "after its `_initialize`");
     let post_form = |parts: &[(&str, &[u8])]| {
         let (content_type, body) = form(parts);
         send(
