@@ -25,7 +25,7 @@ use epochd_cluster::{ClusterError, JobRegistry, MembershipConfig, ModuleHolders}
 pub use modules::ModuleStore;
 
 use crate::pipeline::Daemon;
-use crate::registry::RegistryError;
+use crate::registry::{write_durably, RegistryError};
 
 /// Why a cluster job operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +94,9 @@ pub fn node_client(node_id: &str) -> reqwest::ClientBuilder {
     reqwest::Client::builder().default_headers(headers)
 }
 
+/// The file, in the cluster folder, of the last applied revision.
+const REVISION_FILE: &str = "jobs-revision.json";
+
 /// This node's side of the cluster's job registry.
 pub struct ClusterJobs {
     daemon: Arc<Daemon>,
@@ -107,8 +110,9 @@ pub struct ClusterJobs {
     http: reqwest::Client,
     /// Bytes of modules fetched from other nodes.
     bytes_fetched: std::sync::atomic::AtomicU64,
-    /// Where the revision of the last applied change is kept.
-    revision_file: PathBuf,
+    /// The folder of this node's cluster state: the modules, and the
+    /// revision of the last applied change ([`REVISION_FILE`]).
+    dir: PathBuf,
 }
 
 impl ClusterJobs {
@@ -130,7 +134,7 @@ impl ClusterJobs {
             registry: JobRegistry::new(client.clone(), &cluster)?,
             holders: ModuleHolders::new(client, &cluster)?,
             modules: ModuleStore::open(dir.join("modules"))?,
-            revision_file: dir.join("jobs-revision.json"),
+            dir,
             daemon,
             cluster,
             node_id: membership.node.node_id.clone(),
@@ -185,7 +189,7 @@ impl ClusterJobs {
     /// yet (0: none applied), as kept in the data directory for this
     /// cluster.
     fn saved_revision(&self) -> i64 {
-        let Ok(text) = std::fs::read_to_string(&self.revision_file) else {
+        let Ok(text) = std::fs::read_to_string(self.dir.join(REVISION_FILE)) else {
             return 0;
         };
         let saved: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
@@ -195,14 +199,12 @@ impl ClusterJobs {
         saved["revision"].as_i64().unwrap_or(0)
     }
 
-    /// Keeps `revision` as the last applied one (written aside, then
-    /// renamed: a crash leaves the old one, which only means applying
-    /// again what is already applied).
+    /// Keeps `revision` as the last applied one ([`write_durably`]: a crash
+    /// leaves the old one, which only means applying again what is already
+    /// applied).
     fn save_revision(&self, revision: i64) -> Result<(), ClusterJobsError> {
         let text = serde_json::json!({"cluster": self.cluster, "revision": revision}).to_string();
-        let temp = self.revision_file.with_extension("partial");
-        std::fs::write(&temp, text).map_err(ClusterJobsError::io(&temp))?;
-        std::fs::rename(&temp, &self.revision_file)
-            .map_err(ClusterJobsError::io(&self.revision_file))
+        write_durably(&self.dir, REVISION_FILE, text.as_bytes())
+            .map_err(ClusterJobsError::io(&self.dir.join(REVISION_FILE)))
     }
 }
