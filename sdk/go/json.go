@@ -96,9 +96,7 @@ func (j *JSON) Uint(v uint64) {
 }
 
 // Uints writes an array of unsigned integers (a histogram's counts, say)
-// in one call: room for a chunk of them is made at once and their digits
-// written in place, where an append per byte would check the room each
-// time.
+// in one call, room for a chunk of them made at once.
 func (j *JSON) Uints(vs []uint64) {
 	j.valueStart()
 	b := append(j.buf, '[')
@@ -107,24 +105,9 @@ func (j *JSON) Uints(vs []uint64) {
 		vs = vs[len(chunk):]
 		// At most 20 digits and a comma each.
 		b = slices.Grow(b, len(chunk)*21)
-		n := len(b)
-		b = b[:cap(b)]
 		for _, v := range chunk {
-			switch {
-			case v < 10:
-				b[n] = byte('0' + v)
-				n++
-			case v < 100:
-				tens := v * 205 >> 11 // v / 10 below 1029, without a division
-				b[n], b[n+1] = byte('0'+tens), byte('0'+v-tens*10)
-				n += 2
-			default:
-				n = len(strconv.AppendUint(b[:n], v, 10))
-			}
-			b[n] = ','
-			n++
+			b = append(appendUint(b, v), ',')
 		}
-		b = b[:n]
 	}
 	if b[len(b)-1] == ',' {
 		b = b[:len(b)-1]
@@ -141,7 +124,8 @@ func appendUint(dst []byte, v uint64) []byte {
 		return append(dst, byte('0'+v))
 	}
 	if v < 100 {
-		return append(dst, byte('0'+v/10), byte('0'+v%10))
+		tens := v * 205 >> 11 // v / 10 below 1029, without a division
+		return append(dst, byte('0'+tens), byte('0'+v-tens*10))
 	}
 	return strconv.AppendUint(dst, v, 10)
 }

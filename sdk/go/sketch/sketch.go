@@ -83,14 +83,6 @@ type LogHistogram struct {
 	minBucket, maxBucket uint
 }
 
-// include counts v, in bucket b (b < len(h.counts): h is not empty).
-func (h *LogHistogram) include(v uint64, b uint) {
-	h.counts[b]++
-	h.count++
-	h.min, h.max = min(h.min, v), max(h.max, v)
-	h.minBucket, h.maxBucket = min(h.minBucket, b), max(h.maxBucket, b)
-}
-
 // setBounds sets min and max, and their buckets; the counts reach max's
 // bucket (even a parsed histogram's whose max is beyond its counts), so
 // that the fast paths index them safely.
@@ -106,16 +98,19 @@ func (h *LogHistogram) setBounds(lo, hi uint64) {
 // values, use ByID.Record.
 func (h *LogHistogram) Record(v uint64) {
 	b := bucketOf(v)
-	if h.minBucket < b && b < h.maxBucket {
-		h.counts[b]++
-		h.count++
+	switch {
+	case h.minBucket < b && b < h.maxBucket:
+		// Between the buckets of min and max: neither changes.
+	case int(b) < len(h.counts):
+		// A histogram with buckets is not empty: min and max are set.
+		h.min, h.max = min(h.min, v), max(h.max, v)
+		h.minBucket, h.maxBucket = min(h.minBucket, b), max(h.maxBucket, b)
+	default:
+		h.recordSlow(v)
 		return
 	}
-	if int(b) < len(h.counts) {
-		h.include(v, b)
-		return
-	}
-	h.recordSlow(v)
+	h.counts[b]++
+	h.count++
 }
 
 //go:noinline
@@ -309,21 +304,12 @@ func record[V uint64 | int64](hs *ByID, ids []uint32, values []V) {
 		if v < 0 {
 			continue
 		}
-		u := uint64(v)
-		if int(id) < len(h) {
-			x := &h[id]
-			// LogHistogram.Record's other common case, written out: a
-			// histogram with buckets is not empty, so its min and max are
-			// set.
-			b := bucketOf(u)
-			if int(b) < len(x.counts) {
-				x.include(u, b)
-				continue
-			}
-		} else if id == epochd.None {
-			continue
+		switch {
+		case int(id) < len(h):
+			h[id].Record(uint64(v))
+		case id != epochd.None:
+			h = hs.recordSlow(id, uint64(v))
 		}
-		h = hs.recordSlow(id, u)
 	}
 }
 
