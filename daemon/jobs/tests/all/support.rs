@@ -134,6 +134,25 @@ pub const HELPERS: &str = r#"
 /// Where `Job::string` places its strings.
 const STRINGS_AT: u32 = 0x30_0000;
 
+/// A call of WASI's `fd_write` of one buffer to `fd` (its result left on
+/// the stack), through an iovec list at `iovec` (8 bytes, then 4 for the
+/// count written); `buffer` is `(i32.const PTR) (i32.const LEN)`, as
+/// [`Job::string`] gives. The module must import `$fd_write`.
+pub fn fd_write(fd: i32, buffer: &str, iovec: u32) -> String {
+    let words: Vec<&str> = buffer.split_whitespace().collect();
+    let (ptr, len) = (
+        words[1].trim_end_matches(')'),
+        words[3].trim_end_matches(')'),
+    );
+    format!(
+        "(i32.store (i32.const {iovec}) (i32.const {ptr}))
+         (i32.store (i32.const {}) (i32.const {len}))
+         (call $fd_write (i32.const {fd}) (i32.const {iovec}) (i32.const 1) (i32.const {}))",
+        iovec + 4,
+        iovec + 16
+    )
+}
+
 /// A job in WebAssembly text: every import, the helpers, 4 MiB of memory,
 /// `epochd_abi_version` = 1, and what the test adds.
 #[derive(Default)]

@@ -40,20 +40,8 @@ fn i64s(bytes: &[u8]) -> Vec<i64> {
         .collect()
 }
 
-/// `fd_write` of one buffer to `fd`, through an iovec list at 0x1000;
-/// `buffer` is `(i32.const PTR) (i32.const LEN)`, as `Job::string` gives.
-fn fd_write(fd: i32, buffer: &str) -> String {
-    let words: Vec<&str> = buffer.split_whitespace().collect();
-    let (ptr, len) = (
-        words[1].trim_end_matches(')'),
-        words[3].trim_end_matches(')'),
-    );
-    format!(
-        "(i32.store (i32.const 0x1000) (i32.const {ptr}))
-         (i32.store (i32.const 0x1004) (i32.const {len}))
-         (call $fd_write (i32.const {fd}) (i32.const 0x1000) (i32.const 1) (i32.const 0x1010))"
-    )
-}
+/// Where the tests' `fd_write` calls keep their iovec list.
+const IOVEC: u32 = 0x1000;
 
 #[test]
 fn clocks_read_the_epoch_and_a_sleep_returns_at_once_moving_them() {
@@ -200,10 +188,10 @@ fn stdout_and_stderr_become_the_run_s_log_lines() {
          (i32.store (i32.const 4) (i32.load (i32.const 0x1010)))
          (drop (call $emit (i32.const 0) (i32.const 8)))
          (i32.const 0)",
-        fd_write(1, &hello),
-        fd_write(1, &world),
-        fd_write(2, &oops),
-        fd_write(3, &oops),
+        fd_write(1, &hello, IOVEC),
+        fd_write(1, &world, IOVEC),
+        fd_write(2, &oops, IOVEC),
+        fd_write(3, &oops, IOVEC),
     );
     let module = job.run(&body).compile();
     let report = module.run(&RunLimits::default(), &epoch_in("ams4"), b"");
@@ -240,10 +228,10 @@ fn a_line_over_the_log_budget_written_in_pieces_is_logged_once_cut_short() {
          (drop {})
          (drop {})
          (i32.const 0)",
-        fd_write(1, xs),
-        fd_write(1, xs),
-        fd_write(1, xs),
-        fd_write(1, &tail),
+        fd_write(1, xs, IOVEC),
+        fd_write(1, xs, IOVEC),
+        fd_write(1, xs, IOVEC),
+        fd_write(1, &tail, IOVEC),
     );
     let report = job
         .run(&body)
